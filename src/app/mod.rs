@@ -1,0 +1,78 @@
+//! The Leptos UI, built for both the server (rendering) and the browser (hydration): the HTML
+//! shell, the routes and the pages.
+
+mod home;
+pub mod outbox;
+pub mod reference;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser: this marks the document once hydration has happened,
+    // which is what the end-to-end tests wait for.
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="otpgate" href="/pkg/otpgate.css"/>
+        <Title formatter=|text| format!("{text} · otpgate")/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("") view=home::HomePage/>
+                <Route path=path!("/docs/api") view=reference::ApiReference/>
+                <Route path=path!("/dev/outbox") view=outbox::DevOutbox/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    mark_not_found();
+    view! {
+        <Title text="Not found"/>
+        <main class="page">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/">"Go to the start page"</a> "."</p>
+        </main>
+    }
+}
+
+/// Answers the current server render with 404.
+#[cfg(feature = "ssr")]
+fn mark_not_found() {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+}
+
+/// In the browser the status was already sent with the server render.
+#[cfg(not(feature = "ssr"))]
+fn mark_not_found() {}

@@ -1,0 +1,65 @@
+//! The development outbox page: every message caught instead of delivered, codes included.
+//! Served in development mode only.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::server_fns::dev_outbox;
+
+/// One caught message, as shown on the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub tenant: String,
+    pub test: bool,
+    pub channel: String,
+    pub to: String,
+    pub code: String,
+    pub body: String,
+    pub sent_at: String,
+}
+
+#[component]
+pub fn DevOutbox() -> impl IntoView {
+    let messages = Resource::new(|| (), |_| dev_outbox());
+    view! {
+        <Title text="Development outbox"/>
+        <main class="page outbox">
+            <h1>"Development outbox"</h1>
+            <p>
+                "Messages sent under test keys, and in development mode under live keys too, land "
+                "here instead of reaching a person. Newest first."
+            </p>
+            <button type="button" on:click=move |_| messages.refetch()>"Refresh"</button>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match messages.await {
+                        Ok(list) if list.is_empty() => view! { <p>"No messages yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table>
+                                <thead><tr>
+                                    <th scope="col">"Sent"</th><th scope="col">"Tenant"</th>
+                                    <th scope="col">"Channel"</th><th scope="col">"To"</th>
+                                    <th scope="col">"Code"</th><th scope="col">"Message"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|m| view! {
+                                        <tr>
+                                            <td><time>{m.sent_at}</time></td>
+                                            <td>{m.tenant}{m.test.then_some(" (test)")}</td>
+                                            <td>{m.channel}</td>
+                                            <td>{m.to}</td>
+                                            <td class="code">{m.code}</td>
+                                            <td>{m.body}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}

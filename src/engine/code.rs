@@ -1,0 +1,229 @@
+//! One-time codes: generation without modulo bias, and normalisation of what a person typed.
+
+use rand::RngCore;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// Shortest and longest code the progressive API accepts.
+pub const MIN_CODE_LENGTH: u8 = 4;
+pub const MAX_CODE_LENGTH: u8 = 10;
+
+/// Longest submitted string looked at; anything longer is a malformed request, not a guess.
+pub const MAX_SUBMITTED_CODE_CHARS: usize = 64;
+
+/// Generates `length` decimal digits from `rng`.
+pub fn generate_code(rng: &mut impl RngCore, length: u8) -> String {
+    random_string(rng, b"0123456789", usize::from(length))
+}
+
+/// Draws `length` characters uniformly from `alphabet` (at most 256 ASCII characters).
+///
+/// Each character comes from one random byte. Bytes at or above the largest multiple of the
+/// alphabet's size that fits in a byte are thrown away (for digits: 250 and above), so
+/// `byte % size` is exactly uniform on what is kept: no modulo bias.
+pub fn random_string(rng: &mut impl RngCore, alphabet: &[u8], length: usize) -> String {
+    debug_assert!(!alphabet.is_empty() && alphabet.len() <= 256 && alphabet.is_ascii());
+    let size = alphabet.len();
+    let limit = 256 - 256 % size;
+    let mut out = String::with_capacity(length);
+    let mut buffer = [0u8; 32];
+    while out.len() < length {
+        rng.fill_bytes(&mut buffer);
+        for byte in buffer.iter().map(|&b| usize::from(b)) {
+            if byte < limit && out.len() < length {
+                out.push(char::from(alphabet[byte % size]));
+            }
+        }
+    }
+    out
+}
+
+/// Why a submitted code could not even be compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeFormatError {
+    /// Nothing but white space.
+    Empty,
+    /// A character that is neither white space around the code nor a decimal digit.
+    NotADigit,
+}
+
+/// Trims surrounding white space and maps every Unicode decimal digit (Arabic-Indic, Persian,
+/// fullwidth, Devanagari, ...) to its ASCII digit, so a person may type in their own script.
+pub fn normalize_code(input: &str) -> Result<String, CodeFormatError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(CodeFormatError::Empty);
+    }
+    trimmed
+        .chars()
+        .map(|c| decimal_digit_value(c).map(|d| char::from(b'0' + d)))
+        .collect::<Option<String>>()
+        .ok_or(CodeFormatError::NotADigit)
+}
+
+/// The value of a Unicode decimal digit (general category Nd), `None` for anything else.
+///
+/// Unicode's stability policy assigns Nd characters only in contiguous runs of ten, zero to nine.
+/// Some runs sit back to back (the mathematical digits are five runs in a row), so the value is the
+/// distance from the start of the whole contiguous Nd stretch, modulo ten.
+pub fn decimal_digit_value(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    if c.general_category() != GeneralCategory::DecimalNumber {
+        return None;
+    }
+    let mut start = u32::from(c);
+    while let Some(previous) = start.checked_sub(1).and_then(char::from_u32) {
+        if previous.general_category() != GeneralCategory::DecimalNumber {
+            break;
+        }
+        start -= 1;
+    }
+    u8::try_from((u32::from(c) - start) % 10).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    /// An RNG that replays fixed bytes, to drive the rejection step deterministically.
+    struct Replay(Vec<u8>, usize);
+    impl RngCore for Replay {
+        fn next_u32(&mut self) -> u32 {
+            unreachable!("codes draw bytes")
+        }
+        fn next_u64(&mut self) -> u64 {
+            unreachable!("codes draw bytes")
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for b in dest {
+                *b = self.0[self.1 % self.0.len()];
+                self.1 += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn codes_have_the_requested_length_and_only_digits() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for length in MIN_CODE_LENGTH..=MAX_CODE_LENGTH {
+            let code = generate_code(&mut rng, length);
+            assert_eq!(code.len(), usize::from(length));
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{length}");
+        }
+    }
+
+    #[test]
+    fn bytes_at_or_above_250_are_rejected_not_folded() {
+        // 250..=255 would map to 0..=5 and bias them; they must be skipped.
+        let mut bytes = vec![250, 251, 252, 253, 254, 255, 9, 19];
+        bytes.resize(32, 255);
+        let mut rng = Replay(bytes, 0);
+        assert_eq!(generate_code(&mut rng, 2), "99");
+    }
+
+    #[test]
+    fn digits_are_uniform() {
+        let mut rng = StdRng::seed_from_u64(42);
+        let mut counts = [0u32; 10];
+        let draws = 200_000;
+        for _ in 0..draws / 10 {
+            for b in generate_code(&mut rng, 10).bytes() {
+                counts[usize::from(b - b'0')] += 1;
+            }
+        }
+        let expected = f64::from(draws) / 10.0;
+        let chi_square: f64 = counts
+            .iter()
+            .map(|&n| (f64::from(n) - expected).powi(2) / expected)
+            .sum();
+        // 9 degrees of freedom: 27.88 is the 0.999 quantile. A modulo-biased generator
+        // (byte % 10 on all 256 values) scores in the hundreds on this many draws.
+        assert!(
+            chi_square < 27.88,
+            "chi-square {chi_square}, counts {counts:?}"
+        );
+    }
+
+    #[test]
+    fn alphabets_reject_their_own_tail() {
+        // 62 symbols: 248 is the largest multiple of 62 in a byte, so 248..=255 are skipped.
+        let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut bytes = vec![248, 255, 61, 62, 0];
+        bytes.resize(32, 255);
+        let mut rng = Replay(bytes, 0);
+        assert_eq!(random_string(&mut rng, alphabet, 3), "z00");
+    }
+
+    #[test]
+    fn codes_differ_between_draws() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let a = generate_code(&mut rng, 10);
+        let b = generate_code(&mut rng, 10);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn normalisation_trims_and_maps_scripts() {
+        assert_eq!(normalize_code(" 123456\n").unwrap(), "123456");
+        assert_eq!(
+            normalize_code("\u{0661}\u{0662}\u{0663}\u{0664}").unwrap(),
+            "1234"
+        ); // Arabic-Indic
+        assert_eq!(
+            normalize_code("\u{06F5}\u{06F6}\u{06F7}\u{06F8}").unwrap(),
+            "5678"
+        ); // Persian
+        assert_eq!(normalize_code("\u{FF10}\u{FF19}\u{FF13}").unwrap(), "093"); // fullwidth
+        assert_eq!(normalize_code("\u{0966}\u{096F}").unwrap(), "09"); // Devanagari
+        // Mathematical digits: five runs of ten back to back (bold, double-struck, ...).
+        assert_eq!(
+            normalize_code("\u{1D7CE}\u{1D7D7}\u{1D7D8}\u{1D7FF}").unwrap(),
+            "0909"
+        );
+        assert_eq!(normalize_code("\u{00A0}42\u{3000}").unwrap(), "42");
+    }
+
+    #[test]
+    fn normalisation_rejects_everything_else() {
+        assert_eq!(normalize_code(""), Err(CodeFormatError::Empty));
+        assert_eq!(normalize_code("   "), Err(CodeFormatError::Empty));
+        for bad in [
+            "12 34",
+            "12a4",
+            "½",
+            "Ⅻ",
+            "²",
+            "-123",
+            "+123",
+            "1.5",
+            "12\u{0}34",
+            "①",
+        ] {
+            assert_eq!(
+                normalize_code(bad),
+                Err(CodeFormatError::NotADigit),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_decimal_digit_maps_to_its_value() {
+        for zero in [
+            0x30u32, 0x660, 0x6F0, 0x966, 0xE50, 0xFF10, 0x1D7CE, 0x1D7F6,
+        ] {
+            for value in 0..10u8 {
+                let c = char::from_u32(zero + u32::from(value)).unwrap();
+                assert_eq!(
+                    decimal_digit_value(c),
+                    Some(value),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! otpgate: a self-hosted verification service.
+//!
+//! The crate builds twice: with `ssr` it is the server (REST API, server functions, storage,
+//! delivery, CLI); with `hydrate` it is the WASM that brings the server-rendered pages to life.
+//! Modules are gated here, once, at their `mod` line.
+
+pub mod app;
+pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod server_fns;
+
+/// Entry point of the WASM build: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,336 @@
+//! The command line: `serve` (the default), tenant and key administration, and `purge`.
+//! Settings come from Leptos.toml and `OTPGATE_*` variables, the same for every command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use super::clock::{Clock, SystemClock};
+use super::config::Settings;
+use super::crypto;
+use super::store::{Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "otpgate",
+    version,
+    about = "Self-hosted verification service: one-time codes over email, SMS and WhatsApp"
+)]
+struct Cli {
+    /// Settings file: its [otpgate] section, overridden by OTPGATE_* variables.
+    #[arg(
+        long,
+        env = "OTPGATE_CONFIG",
+        default_value = "Leptos.toml",
+        global = true
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Manage tenants (apps).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Delete expired sessions, requests and their outbox messages now.
+    Purge,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; its name appears in messages ("Your NAME code is ...").
+    Create {
+        name: String,
+        /// An origin allowed to embed the widget (repeatable), e.g. https://app.example.com
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+    /// List tenants with their origins and keys.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key; it is printed once, alone on the last line, and stored only as a hash.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A test key (sk_test_): its messages always go to the test outbox.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Revoke the key whose prefix (as shown by `tenant list`) is PREFIX.
+    Revoke { prefix: String },
+}
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Logs go to stderr so that stdout carries only command output (a new key, a listing).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parses the command line and runs it.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(&cli.config)?;
+    let clock = SystemClock;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config, settings).await,
+        Command::Tenant { command } => {
+            let store = Store::open(&settings.database_url()).await?;
+            match command {
+                TenantCommand::Create { name, origins } => {
+                    let name = tenant_name(&name)?;
+                    let origins = origins
+                        .iter()
+                        .map(|o| origin(o))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    store
+                        .create_tenant(&name, &origins, clock.now())
+                        .await
+                        .map_err(conflict)?;
+                    println!("created tenant `{name}`");
+                    Ok(())
+                }
+                TenantCommand::List => {
+                    for tenant in store.list_tenants().await? {
+                        println!("{}", tenant.name);
+                        for origin in &tenant.origins {
+                            println!("  origin {origin}");
+                        }
+                        for key in &tenant.keys {
+                            let state = if key.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            };
+                            let kind = if key.is_test { "test" } else { "live" };
+                            println!("  key {}… {kind} {state}", key.prefix);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Key { command } => {
+            let store = Store::open(&settings.database_url()).await?;
+            match command {
+                KeyCommand::Create { tenant, test } => {
+                    let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
+                    store
+                        .create_key(
+                            &tenant,
+                            &crypto::sha256(key.as_bytes()),
+                            &prefix,
+                            test,
+                            clock.now(),
+                        )
+                        .await
+                        .map_err(conflict)?;
+                    println!(
+                        "created {} key {prefix}… for tenant `{tenant}`; it is shown only now:",
+                        if test { "test" } else { "live" }
+                    );
+                    println!("{key}");
+                    Ok(())
+                }
+                KeyCommand::Revoke { prefix } => {
+                    let prefix = prefix.trim_end_matches('…');
+                    if store.revoke_key(prefix, clock.now()).await? {
+                        println!("revoked key {prefix}…");
+                        Ok(())
+                    } else {
+                        bail!("no active key has the prefix `{prefix}`")
+                    }
+                }
+            }
+        }
+        Command::Purge => {
+            let store = Store::open(&settings.database_url()).await?;
+            let counts = store.purge(clock.now(), settings.purge_grace_secs).await?;
+            println!(
+                "purged {} sessions, {} single-SMS requests, {} idempotency records",
+                counts.sessions, counts.requests, counts.idempotency
+            );
+            Ok(())
+        }
+    }
+}
+
+fn conflict(error: StoreError) -> anyhow::Error {
+    match error {
+        StoreError::Conflict(message) => anyhow::anyhow!(message),
+        other => other.into(),
+    }
+}
+
+async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
+    let leptos =
+        leptos::config::get_configuration(config.exists().then(|| config.to_str()).flatten())
+            .context("cannot read the Leptos settings")?;
+    let addr = settings.addr.unwrap_or(leptos.leptos_options.site_addr);
+    let secret = settings.server_secret()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state =
+        super::build_state(&settings, &secret, leptos.leptos_options, clock.clone()).await?;
+    super::spawn_purge_task(state.service.store().clone(), clock, &settings);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(mode = ?settings.mode, "otpgate listening on http://{addr}");
+    axum::serve(listener, super::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// A tenant name: 1 to 64 characters, no control characters (it is printed in every message).
+fn tenant_name(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        bail!("a tenant name has 1 to 64 characters and no control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn origin(value: &str) -> anyhow::Result<String> {
+    let value = value.trim().trim_end_matches('/');
+    let uri: axum::http::Uri = value
+        .parse()
+        .with_context(|| format!("`{value}` is not an origin"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let bare = uri
+        .path_and_query()
+        .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/");
+    if !scheme_ok || uri.authority().is_none() || !bare || value.contains('@') {
+        bail!("`{value}` is not an origin: use scheme://host[:port], e.g. https://app.example.com");
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_port() {
+        assert_eq!(
+            origin("https://App.Example.com/").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:3000").unwrap(),
+            "http://127.0.0.1:3000"
+        );
+        for bad in [
+            "app.example.com",
+            "ftp://x.y",
+            "https://x.y/path",
+            "https://x.y?q=1",
+            "https://u@x.y",
+            "*",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert_eq!(tenant_name(" Acme ").unwrap(), "Acme");
+        assert!(tenant_name("").is_err());
+        assert!(tenant_name("a\nb").is_err());
+        assert!(tenant_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn cli_parses_the_documented_commands() {
+        Cli::command_for_tests().debug_assert();
+        let cli = Cli::try_parse_from([
+            "otpgate",
+            "tenant",
+            "create",
+            "Acme",
+            "--origin",
+            "https://a.b",
+            "--origin",
+            "https://c.d",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Tenant {
+                command: TenantCommand::Create { name, origins },
+            }) => {
+                assert_eq!(name, "Acme");
+                assert_eq!(origins.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["otpgate", "key", "create", "--tenant", "Acme", "--test"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Key {
+                command: KeyCommand::Create { test: true, .. }
+            })
+        ));
+        assert!(Cli::try_parse_from(["otpgate"]).unwrap().command.is_none());
+    }
+
+    impl Cli {
+        fn command_for_tests() -> clap::Command {
+            <Cli as clap::CommandFactory>::command()
+        }
+    }
+}

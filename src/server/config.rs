@@ -1,0 +1,134 @@
+//! Typed settings, loaded once: defaults, then the `[otpgate]` section of Leptos.toml, then
+//! `OTPGATE_*` environment variables. The server secret is wrapped so it never prints.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How strictly the server treats delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every message goes to the outbox, shown at `/dev/outbox`.
+    #[serde(alias = "development")]
+    Dev,
+    /// Live keys deliver through providers only; a channel without one is refused.
+    #[serde(alias = "prod")]
+    Production,
+}
+
+/// Settings as read from the file and the environment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: Mode,
+    pub data_dir: PathBuf,
+    /// Defaults to `sqlite://<data_dir>/otpgate.db`.
+    pub database_url: Option<String>,
+    /// Listening address; falls back to Leptos' `site-addr` (`LEPTOS_SITE_ADDR`).
+    pub addr: Option<SocketAddr>,
+    /// Seconds after expiry before a session, request and its outbox messages are deleted.
+    pub purge_grace_secs: i64,
+    pub purge_interval_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Dev,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            addr: None,
+            purge_grace_secs: 86_400,
+            purge_interval_secs: 300,
+        }
+    }
+}
+
+/// Shortest secret accepted from the environment, in bytes.
+const MIN_SECRET_LEN: usize = 32;
+
+impl Settings {
+    /// Loads the settings from `file` (missing file: defaults) and the environment.
+    pub fn load(file: &Path) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if file.exists() {
+            figment = figment.merge(Figment::from(Toml::file(file)).focus("otpgate"));
+        }
+        // The secret is read apart from figment, which would parse an all-digit value as a number.
+        let settings: Settings = figment
+            .merge(Env::prefixed("OTPGATE_").ignore(&["secret"]))
+            .extract()
+            .with_context(|| format!("invalid settings in {} or OTPGATE_*", file.display()))?;
+        if settings.purge_grace_secs < 0 {
+            bail!("purge_grace_secs must not be negative");
+        }
+        Ok(settings)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("otpgate.db").display()))
+    }
+
+    /// The server secret: `OTPGATE_SECRET` when set; in development, otherwise, a secret
+    /// generated once into `<data_dir>/secret`. Production refuses to start without one.
+    pub fn server_secret(&self) -> anyhow::Result<SecretString> {
+        if let Ok(secret) = std::env::var("OTPGATE_SECRET") {
+            if secret.len() < MIN_SECRET_LEN {
+                bail!("OTPGATE_SECRET must be at least {MIN_SECRET_LEN} bytes long");
+            }
+            return Ok(SecretString::from(secret));
+        }
+        if self.mode == Mode::Production {
+            bail!(
+                "production mode needs an explicit secret: set OTPGATE_SECRET (at least {MIN_SECRET_LEN} bytes)"
+            );
+        }
+        let path = self.data_dir.join("secret");
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if secret.trim().len() >= MIN_SECRET_LEN => {
+                Ok(SecretString::from(secret.trim().to_owned()))
+            }
+            Ok(_) => bail!("{} is shorter than {MIN_SECRET_LEN} bytes", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret = super::crypto::new_secret_hex(&mut rand::rng());
+                write_private_file(&path, &secret)?;
+                tracing::info!(path = %path.display(), "generated a new server secret");
+                Ok(SecretString::from(secret))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// Creates `path` readable by its owner only, failing if it already exists.
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// The secret's bytes, for key derivation.
+pub fn secret_bytes(secret: &SecretString) -> &[u8] {
+    secret.expose_secret().as_bytes()
+}

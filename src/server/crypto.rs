@@ -1,0 +1,245 @@
+//! Secrets and hashes: code HMACs under the server secret, hashes of keys and tokens, random
+//! tokens and keys, and sealing of stored idempotent answers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::engine::code::random_string;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Random characters after `sk_test_`/`sk_live_`: 32 base62 characters carry 190 bits.
+const KEY_RANDOM_CHARS: usize = 32;
+/// Characters of the random part kept as the key's public prefix.
+const KEY_PREFIX_RANDOM_CHARS: usize = 8;
+
+/// Keys derived from the server secret, one per purpose, so no two uses share a key.
+#[derive(Clone)]
+pub struct ServerKeys {
+    code_key: [u8; 32],
+    seal_key: [u8; 32],
+}
+
+impl std::fmt::Debug for ServerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKeys([redacted])")
+    }
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        // Length-prefix each part so that no two different part lists hash alike.
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac
+}
+
+/// Where a code belongs: the same digits in another session, channel or request hash differently.
+#[derive(Clone, Copy, Debug)]
+pub enum CodeScope<'a> {
+    SessionChannel {
+        token_hash: &'a [u8],
+        channel: &'a str,
+    },
+    SingleRequest {
+        request_id: &'a str,
+    },
+}
+
+impl ServerKeys {
+    pub fn from_secret(secret: &[u8]) -> ServerKeys {
+        let derive = |label: &str| -> [u8; 32] {
+            hmac(secret, &[b"otpgate v1", label.as_bytes()])
+                .finalize()
+                .into_bytes()
+                .into()
+        };
+        ServerKeys {
+            code_key: derive("code hmac"),
+            seal_key: derive("idempotency seal"),
+        }
+    }
+
+    fn code_mac(&self, scope: CodeScope<'_>, code: &str) -> HmacSha256 {
+        match scope {
+            CodeScope::SessionChannel {
+                token_hash,
+                channel,
+            } => hmac(
+                &self.code_key,
+                &[b"session", token_hash, channel.as_bytes(), code.as_bytes()],
+            ),
+            CodeScope::SingleRequest { request_id } => hmac(
+                &self.code_key,
+                &[b"single", request_id.as_bytes(), code.as_bytes()],
+            ),
+        }
+    }
+
+    /// HMAC-SHA-256 of a normalised code; the only form in which a code is stored.
+    pub fn code_hash(&self, scope: CodeScope<'_>, code: &str) -> Vec<u8> {
+        self.code_mac(scope, code).finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time comparison of a submitted (normalised) code with the stored hash.
+    pub fn code_matches(&self, scope: CodeScope<'_>, code: &str, stored: &[u8]) -> bool {
+        self.code_mac(scope, code).verify_slice(stored).is_ok()
+    }
+
+    /// Encrypts and authenticates `plaintext`, bound to `context`. Returns (nonce, ciphertext).
+    pub fn seal(
+        &self,
+        rng: &mut impl RngCore,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let cipher = ChaCha20Poly1305::new(&self.seal_key.into());
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .expect("ChaCha20-Poly1305 encryption of a short message cannot fail");
+        (nonce.to_vec(), sealed)
+    }
+
+    /// Opens what [`ServerKeys::seal`] produced; `None` if it was altered or sealed elsewhere.
+    pub fn open(&self, context: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if nonce.len() != 12 {
+            return None;
+        }
+        ChaCha20Poly1305::new(&self.seal_key.into())
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: context,
+                },
+            )
+            .ok()
+    }
+}
+
+/// SHA-256, for values that already carry ≥128 random bits (API keys, session tokens).
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// A session token: 32 random bytes, base64url without padding (43 characters).
+pub fn new_session_token(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new API key and its public prefix (`sk_test_Ab12Cd34`).
+pub fn new_api_key(rng: &mut impl RngCore, test: bool) -> (String, String) {
+    let kind = if test { "sk_test_" } else { "sk_live_" };
+    let key = format!("{kind}{}", random_string(rng, BASE62, KEY_RANDOM_CHARS));
+    let prefix = key[..kind.len() + KEY_PREFIX_RANDOM_CHARS].to_owned();
+    (key, prefix)
+}
+
+/// Whether `key` has the shape of an otpgate key, so malformed ones skip the database.
+pub fn looks_like_api_key(key: &str) -> bool {
+    let random = key
+        .strip_prefix("sk_test_")
+        .or_else(|| key.strip_prefix("sk_live_"));
+    random.is_some_and(|r| {
+        r.len() == KEY_RANDOM_CHARS && r.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+pub fn is_test_key(key: &str) -> bool {
+    key.starts_with("sk_test_")
+}
+
+/// A fresh random secret for development, hex encoded.
+pub fn new_secret_hex(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn keys() -> ServerKeys {
+        ServerKeys::from_secret(b"a test secret that is long enough")
+    }
+
+    #[test]
+    fn code_hashes_depend_on_scope_and_secret() {
+        let k = keys();
+        let a = CodeScope::SessionChannel {
+            token_hash: b"t1",
+            channel: "sms",
+        };
+        let b = CodeScope::SessionChannel {
+            token_hash: b"t1",
+            channel: "email",
+        };
+        let c = CodeScope::SingleRequest { request_id: "t1" };
+        let h = k.code_hash(a, "123456");
+        assert_eq!(h.len(), 32);
+        assert!(k.code_matches(a, "123456", &h));
+        assert!(!k.code_matches(a, "123457", &h));
+        assert!(!k.code_matches(b, "123456", &h));
+        assert!(!k.code_matches(c, "123456", &h));
+        assert!(!k.code_matches(a, "123456", &h[..31]));
+        let other = ServerKeys::from_secret(b"another secret");
+        assert!(!other.code_matches(a, "123456", &h));
+        assert!(!h.windows(6).any(|w| w == b"123456"));
+    }
+
+    #[test]
+    fn sealing_round_trips_and_detects_tampering() {
+        let k = keys();
+        let mut rng = StdRng::seed_from_u64(3);
+        let (nonce, sealed) = k.seal(&mut rng, b"ctx", b"session token");
+        assert_eq!(k.open(b"ctx", &nonce, &sealed).unwrap(), b"session token");
+        assert!(k.open(b"other", &nonce, &sealed).is_none());
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert!(k.open(b"ctx", &nonce, &tampered).is_none());
+        assert!(k.open(b"ctx", &nonce[..11], &sealed).is_none());
+    }
+
+    #[test]
+    fn keys_and_tokens_have_their_shapes() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let (key, prefix) = new_api_key(&mut rng, true);
+        assert!(key.starts_with("sk_test_") && key.len() == 40, "{key}");
+        assert!(looks_like_api_key(&key));
+        assert!(is_test_key(&key));
+        assert_eq!(prefix, key[..16]);
+        let (live, _) = new_api_key(&mut rng, false);
+        assert!(live.starts_with("sk_live_") && looks_like_api_key(&live) && !is_test_key(&live));
+        assert!(!looks_like_api_key("sk_test_short"));
+        assert!(!looks_like_api_key(&format!("pk_test_{}", &key[8..])));
+        let token = new_session_token(&mut rng);
+        assert_eq!(token.len(), 43);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(new_secret_hex(&mut rng).len(), 64);
+    }
+}

@@ -1,0 +1,111 @@
+//! The server side (feature `ssr`): configuration, state, the verification service and its
+//! storage and delivery, the REST API, the CLI, and the axum app that serves it all with the
+//! Leptos pages.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod delivery;
+pub mod pages;
+pub mod reference;
+pub mod rest;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Request, header};
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use secrecy::SecretString;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::{App, shell};
+use clock::Clock;
+use config::{Mode, Settings};
+use crypto::ServerKeys;
+use delivery::{Delivery, OutboxDelivery};
+use service::VerificationService;
+use state::AppState;
+use store::Store;
+
+/// Opens the store (applying migrations) and wires the service for `settings`.
+pub async fn build_state(
+    settings: &Settings,
+    secret: &SecretString,
+    leptos_options: LeptosOptions,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
+    let store = Store::open(&settings.database_url()).await?;
+    let keys = ServerKeys::from_secret(config::secret_bytes(secret));
+    let outbox = Arc::new(OutboxDelivery::new(store.clone(), clock.clone()));
+    let delivery = Delivery::new(settings.mode, outbox);
+    let service = VerificationService::new(store, keys, delivery, clock);
+    Ok(AppState {
+        leptos_options,
+        service,
+        mode: settings.mode,
+    })
+}
+
+/// The whole HTTP app: REST API, server functions, pages and static files. Used by `main` and
+/// by the tests alike.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(rest::routes())
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(
+            // Spans name the route pattern, never the raw URI, so tokens in paths stay out of logs.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("-", MatchedPath::as_str)
+                        .to_owned();
+                    tracing::info_span!("http", method = %request.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Deletes long-expired sessions and requests in the background. Expiry itself never depends
+/// on this: every check compares against the stored `expires_at`.
+pub fn spawn_purge_task(store: Store, clock: Arc<dyn Clock>, settings: &Settings) {
+    let grace = settings.purge_grace_secs;
+    let every = Duration::from_secs(settings.purge_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        loop {
+            interval.tick().await;
+            match store.purge(clock.now(), grace).await {
+                Ok(counts) if counts != store::PurgeCounts::default() => {
+                    tracing::info!(?counts, "purged expired records");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "purge failed; will retry"),
+            }
+        }
+    });
+}
+
+/// Whether development-only pages (`/dev/outbox`) are served.
+pub fn dev_pages_enabled(mode: Mode) -> bool {
+    mode == Mode::Dev
+}

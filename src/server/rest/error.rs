@@ -1,0 +1,161 @@
+//! The one HTTP error type of the REST API: every error answers JSON with `message` and `code`,
+//! verification errors add the session's fields, and internal failures are logged with detail
+//! but answered generically.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::types::SessionFields;
+use crate::engine::single::SingleError;
+use crate::server::service::ServiceError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    InvalidRequest(String),
+    /// No submitted code accepted; carries the full verification body.
+    InvalidOtp(Box<serde_json::Value>),
+    Unauthenticated,
+    Forbidden(String),
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    Expired(Option<Box<SessionFields>>),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyAttempts(Option<Box<SessionFields>>),
+    RateLimited {
+        retry_after: i64,
+    },
+    /// A failed single-SMS verify: always 400, with the contract's message.
+    Single(SingleError),
+    Internal,
+}
+
+/// Every error body: at least `message` and `code`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable; never contains a code.
+    pub message: String,
+    /// Stable, snake_case.
+    pub code: String,
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) | ApiError::InvalidOtp(_) | ApiError::Single(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Expired(_) => StatusCode::GONE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyAttempts(_) | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidOtp(_) | ApiError::Single(SingleError::InvalidOtp) => "invalid_otp",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound | ApiError::RouteNotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Expired(_) | ApiError::Single(SingleError::Expired) => "otp_expired",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::TooManyAttempts(_) | ApiError::Single(SingleError::TooManyAttempts) => {
+                "too_many_attempts"
+            }
+            ApiError::Single(SingleError::AlreadyVerified) => "otp_already_verified",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::InvalidRequest(message) => message.clone(),
+            ApiError::InvalidOtp(_) => "Invalid OTP".into(),
+            ApiError::Unauthenticated => "Unauthenticated.".into(),
+            ApiError::Forbidden(reason) if reason.is_empty() => "Forbidden".into(),
+            ApiError::Forbidden(reason) => format!("Forbidden: {reason}"),
+            ApiError::NotFound => "OTP not found".into(),
+            ApiError::RouteNotFound => "No such endpoint".into(),
+            ApiError::MethodNotAllowed => "Method not allowed on this endpoint".into(),
+            ApiError::Expired(_) => "OTP has expired".into(),
+            ApiError::PayloadTooLarge => "Request body is larger than 16 KiB".into(),
+            ApiError::UnsupportedMediaType => "Request body must be application/json".into(),
+            ApiError::TooManyAttempts(_) => "Too many attempts".into(),
+            ApiError::RateLimited { retry_after } => {
+                format!("A code was sent on this channel recently; retry in {retry_after} seconds")
+            }
+            ApiError::Single(e) => e.to_string(),
+            ApiError::Internal => "Internal server error".into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidRequest(message) => ApiError::InvalidRequest(message),
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Forbidden(reason) => ApiError::Forbidden(reason),
+            ServiceError::Expired(view) => {
+                ApiError::Expired(Some(Box::new(SessionFields::from(&*view))))
+            }
+            ServiceError::Locked(view) => {
+                ApiError::TooManyAttempts(Some(Box::new(SessionFields::from(&*view))))
+            }
+            ServiceError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            ServiceError::Single(e) => ApiError::Single(e),
+            ServiceError::Delivery(detail) => {
+                tracing::error!(%detail, "delivery failed");
+                ApiError::Internal
+            }
+            ServiceError::Store(e) => {
+                tracing::error!(error = %e, "storage failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let mut body = serde_json::Map::new();
+        let extra = match &self {
+            ApiError::InvalidOtp(fields) => Some((**fields).clone()),
+            ApiError::Expired(Some(fields)) | ApiError::TooManyAttempts(Some(fields)) => {
+                serde_json::to_value(&**fields).ok()
+            }
+            _ => None,
+        };
+        if let Some(serde_json::Value::Object(fields)) = extra {
+            body.extend(fields);
+        }
+        body.insert("message".into(), self.message().into());
+        body.insert("code".into(), self.code().into());
+        let mut response = (status, Json(serde_json::Value::Object(body))).into_response();
+        if let ApiError::RateLimited { retry_after } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,71 @@
+//! The test outbox, the health check and the OpenAPI document.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::ApiKey;
+use super::types::{Health, OutboxEntry, OutboxParams, rfc3339};
+use crate::server::service::VerificationService;
+
+/// Messages sent under this tenant's test keys, newest first (test keys only).
+#[utoipa::path(
+    get, path = "/api/v1/test/messages", tag = "testing",
+    params(OutboxParams),
+    responses(
+        (status = 200, description = "Caught messages, newest first", body = Vec<OutboxEntry>),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a live key", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn test_messages(
+    State(service): State<VerificationService>,
+    ApiKey(key): ApiKey,
+    params: Result<Query<OutboxParams>, QueryRejection>,
+) -> ApiResult<Json<Vec<OutboxEntry>>> {
+    let Query(params) =
+        params.map_err(|_| ApiError::InvalidRequest("invalid query string".into()))?;
+    let messages = service.test_messages(&key, params.to.as_deref()).await?;
+    Ok(Json(
+        messages
+            .into_iter()
+            .map(|m| OutboxEntry {
+                channel: m.channel,
+                to: m.recipient,
+                body: m.body,
+                code: m.code,
+                sent_at: rfc3339(m.sent_at),
+            })
+            .collect(),
+    ))
+}
+
+/// Liveness: answers as soon as the HTTP stack does, without touching the database.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// The OpenAPI document, generated from the handlers and types above.
+pub async fn openapi_json() -> impl IntoResponse {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        super::openapi::ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|_| "{}".into())
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+}

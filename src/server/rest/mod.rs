@@ -1,0 +1,41 @@
+//! The REST API: routes, extractors, bodies and the error type. Handlers are thin: parse, call
+//! the service, shape the answer.
+
+pub mod error;
+pub mod extract;
+mod misc;
+pub mod openapi;
+mod otp;
+mod single;
+pub mod types;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use super::state::AppState;
+use error::ApiError;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The `/api/...` routes and `/healthz`.
+pub fn routes() -> Router<AppState> {
+    let api = Router::new()
+        .route("/v1/otp/send", post(otp::send))
+        .route("/v1/otp/verify", post(otp::verify))
+        .route("/v1/otp/status", post(otp::status))
+        .route("/v1/otp/resend", post(otp::resend))
+        .route("/v1/otp/cancel", post(otp::cancel))
+        .route("/otp/initiate", post(single::initiate))
+        .route("/otp/verify", post(single::verify))
+        .route("/v1/test/messages", get(misc::test_messages))
+        .route("/openapi.json", get(misc::openapi_json))
+        .fallback(|| async { ApiError::RouteNotFound.into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(misc::healthz))
+}

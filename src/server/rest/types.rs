@@ -1,0 +1,248 @@
+//! Request and response bodies of the REST API, exactly as the contract names their fields.
+//! They also feed the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::engine::{Channel, SessionStatus, VerificationMode};
+use crate::server::service::{SessionCreated, SessionView, VerifyReport};
+
+/// Unix seconds as an RFC 3339 UTC string (`2026-03-18T12:30:00Z`).
+pub fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "channels": ["email", "sms"],
+    "recipients": {"email": "user@example.com", "sms": "+14155550100"},
+    "verification_mode": "any", "code_length": 6, "expires_in": 600, "max_attempts": 5, "locale": "en"
+}))]
+pub struct SendRequest {
+    /// Non-empty, no duplicates; each channel needs its recipient.
+    pub channels: Vec<Channel>,
+    /// Email address for `email`, E.164 phone number for `sms` and `whatsapp`.
+    #[serde(default)]
+    pub recipients: BTreeMap<Channel, String>,
+    /// `any` (default): one verified channel verifies the session; `all`: every channel must be.
+    #[serde(default)]
+    pub verification_mode: VerificationMode,
+    /// 4 to 10 digits, default 6.
+    pub code_length: Option<i64>,
+    /// Seconds, 1 to 600, default 600.
+    pub expires_in: Option<i64>,
+    /// Total failed attempts across all channels, 1 to 20, default 5.
+    pub max_attempts: Option<i64>,
+    /// Optional tighter limit per channel (1 to `max_attempts`); a channel that reaches it stops
+    /// accepting codes while the others continue.
+    pub max_attempts_per_channel: Option<i64>,
+    /// Language of the messages and the page: `en` (default) or `ar`; other tags fall back to English.
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendResponse {
+    /// Opaque, 256 random bits, URL-safe. Keep it on your backend; give the widget URL to the person.
+    pub session_token: String,
+    pub expires_at: String,
+    pub channels: Vec<Channel>,
+    pub verification_mode: VerificationMode,
+    /// Path of the verification page for this session, relative to otpgate's address.
+    pub widget_url: String,
+}
+
+impl From<SessionCreated> for SendResponse {
+    fn from(created: SessionCreated) -> Self {
+        SendResponse {
+            widget_url: format!("/verify/{}", created.session_token),
+            session_token: created.session_token,
+            expires_at: rfc3339(created.expires_at),
+            channels: created.channels,
+            verification_mode: created.verification_mode,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_token": "…", "otps": {"email": "123456"}}))]
+pub struct VerifyRequest {
+    pub session_token: String,
+    /// Channel → code, as a string (a JSON number loses leading zeros and is refused). Any
+    /// non-empty subset of the session's channels. Surrounding white space is trimmed and any
+    /// Unicode decimal digits are read as ASCII digits.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub otps: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelResult {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The cumulative verification fields every answer about a session carries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionFields {
+    /// In the order they were verified.
+    pub verified_channels: Vec<Channel>,
+    pub session_verified: bool,
+    pub all_channels_verified: bool,
+    pub attempts_remaining: u32,
+    pub expires_at: String,
+}
+
+impl From<&SessionView> for SessionFields {
+    fn from(view: &SessionView) -> Self {
+        SessionFields {
+            verified_channels: view.summary.verified_channels.clone(),
+            session_verified: view.summary.session_verified,
+            all_channels_verified: view.summary.all_channels_verified,
+            attempts_remaining: view.summary.attempts_remaining,
+            expires_at: rfc3339(view.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// True when every code submitted in this call was accepted.
+    pub verified: bool,
+    /// The channels submitted in this call only.
+    pub verification_results: BTreeMap<Channel, ChannelResult>,
+    #[serde(flatten)]
+    pub session: SessionFields,
+}
+
+impl From<&VerifyReport> for VerifyResponse {
+    fn from(report: &VerifyReport) -> Self {
+        VerifyResponse {
+            verified: report.outcome.all_accepted(),
+            verification_results: report
+                .outcome
+                .results
+                .iter()
+                .map(|(channel, outcome)| {
+                    (
+                        *channel,
+                        ChannelResult {
+                            success: outcome.is_success(),
+                            error: outcome.error_message().map(str::to_owned),
+                        },
+                    )
+                })
+                .collect(),
+            session: SessionFields::from(&report.view),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    pub session_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    pub status: SessionStatus,
+    pub channels: Vec<Channel>,
+    pub verification_mode: VerificationMode,
+    #[serde(flatten)]
+    pub session: SessionFields,
+}
+
+impl From<&SessionView> for StatusResponse {
+    fn from(view: &SessionView) -> Self {
+        StatusResponse {
+            status: view.summary.status,
+            channels: view.channels.clone(),
+            verification_mode: view.mode,
+            session: SessionFields::from(view),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResendRequest {
+    pub session_token: String,
+    /// Channels to resend; omitted: every channel not yet verified.
+    pub channels: Option<Vec<Channel>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResendResponse {
+    /// The channels that were sent a new code.
+    pub resent: Vec<Channel>,
+    #[serde(flatten)]
+    pub session: SessionFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelResponse {
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"phone_number": "+218911234567", "code_length": 6, "expires_in": 300}))]
+pub struct InitiateRequest {
+    /// E.164.
+    pub phone_number: String,
+    /// 4 or 6, default 6.
+    pub code_length: Option<i64>,
+    /// Seconds, 1 to 600, default 300.
+    pub expires_in: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InitiateResponse {
+    pub message: String,
+    /// UUID v4. Not a secret: the code is, and your key scopes every look-up.
+    pub request_id: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SingleVerifyRequest {
+    pub request_id: String,
+    /// The code, as a string.
+    #[schema(value_type = String)]
+    pub code: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SingleVerifyResponse {
+    pub message: String,
+    pub phone_number: String,
+    pub verified_at: String,
+    pub attempts_used: u32,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OutboxParams {
+    /// Only messages to this recipient.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxEntry {
+    pub channel: String,
+    pub to: String,
+    pub body: String,
+    pub code: String,
+    pub sent_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

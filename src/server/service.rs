@@ -1,0 +1,629 @@
+//! `VerificationService`: the one place that turns requests into engine decisions, storage and
+//! delivery. The REST handlers, the server functions and the CLI are thin adapters over it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Clock;
+use super::crypto::{self, CodeScope, ServerKeys};
+use super::delivery::text::{Language, code_message};
+use super::delivery::{Delivery, Message, NoProvider, SendError};
+use super::store::{
+    AuthenticatedKey, CreateSession, IdempotencyRecord, NewChannel, NewSingleRequest,
+    OutboxMessage, OutboxQuery, Store, StoreError, StoredSession,
+};
+use super::validate;
+use crate::engine::code::generate_code;
+use crate::engine::session::{Summary, VerifyOutcome};
+use crate::engine::single::{SingleError, SingleRequest, SingleSpec};
+use crate::engine::{
+    Channel, RequestedLimits, ResendError, Session, SessionError, SessionSpec, VerificationMode,
+};
+
+/// Why a request failed, in terms the adapters map to their own error shapes.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("OTP not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("OTP has expired")]
+    Expired(Box<SessionView>),
+    #[error("Too many attempts")]
+    Locked(Box<SessionView>),
+    #[error("a code was sent on this channel less than 30 seconds ago")]
+    RateLimited { retry_after: i64 },
+    /// A single-SMS verify that did not succeed (always HTTP 400 in that API).
+    #[error("{0}")]
+    Single(SingleError),
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<NoProvider> for ServiceError {
+    fn from(e: NoProvider) -> Self {
+        ServiceError::Forbidden(e.to_string())
+    }
+}
+
+impl From<SendError> for ServiceError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NoProvider(e) => e.into(),
+            SendError::Failed(e) => ServiceError::Delivery(e.to_string()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// A request for a new progressive session, with fields as the client sent them.
+#[derive(Clone, Debug, Default)]
+pub struct SendInput {
+    pub channels: Vec<Channel>,
+    pub recipients: BTreeMap<Channel, String>,
+    pub mode: VerificationMode,
+    pub limits: RequestedLimits,
+    pub locale: Option<String>,
+}
+
+/// An `Idempotency-Key` with the hash of the body it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: String,
+    pub body_hash: Vec<u8>,
+}
+
+/// The answer to a send; also what an idempotent replay returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCreated {
+    pub session_token: String,
+    pub expires_at: i64,
+    pub channels: Vec<Channel>,
+    pub verification_mode: VerificationMode,
+}
+
+/// What every answer about a session reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub summary: Summary,
+    pub channels: Vec<Channel>,
+    pub mode: VerificationMode,
+    pub expires_at: i64,
+    pub code_length: u8,
+    pub tenant_name: String,
+    pub locale: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+impl SessionView {
+    fn of(stored: &StoredSession, now: i64) -> SessionView {
+        let session = &stored.session;
+        SessionView {
+            summary: session.summary(now),
+            channels: session.channels.iter().map(|c| c.channel).collect(),
+            mode: session.mode,
+            expires_at: session.expires_at,
+            code_length: session.code_length,
+            tenant_name: stored.tenant_name.clone(),
+            locale: stored.locale.clone(),
+            recipients: stored.recipients.clone(),
+        }
+    }
+}
+
+/// The answer to a verify that looked at codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub outcome: VerifyOutcome,
+    pub view: SessionView,
+}
+
+/// The answer to a resend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResendReport {
+    pub resent: Vec<Channel>,
+    pub view: SessionView,
+}
+
+/// The answer to a single-SMS initiate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SingleCreated {
+    pub request_id: String,
+    pub expires_at: i64,
+}
+
+/// The answer to a successful single-SMS verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SingleVerified {
+    pub phone_number: String,
+    pub verified_at: i64,
+    pub attempts_used: u32,
+    pub max_attempts: u32,
+}
+
+/// The verification service, cheap to clone.
+#[derive(Clone)]
+pub struct VerificationService {
+    store: Store,
+    keys: Arc<ServerKeys>,
+    delivery: Delivery,
+    clock: Arc<dyn Clock>,
+}
+
+fn invalid(field: &str, reason: impl std::fmt::Display) -> ServiceError {
+    ServiceError::InvalidRequest(format!("{field}: {reason}"))
+}
+
+fn session_error(error: SessionError, stored: &StoredSession, now: i64) -> ServiceError {
+    match error {
+        SessionError::Locked => ServiceError::Locked(Box::new(SessionView::of(stored, now))),
+        SessionError::Expired => ServiceError::Expired(Box::new(SessionView::of(stored, now))),
+        SessionError::ChannelNotInSession(channel) => invalid(
+            "channels",
+            format!("`{channel}` is not a channel of this session"),
+        ),
+        SessionError::NothingSubmitted => invalid("otps", "must contain at least one code"),
+        SessionError::SubmittedTwice(channel) => {
+            invalid("otps", format!("`{channel}` is given twice"))
+        }
+    }
+}
+
+impl VerificationService {
+    pub fn new(store: Store, keys: ServerKeys, delivery: Delivery, clock: Arc<dyn Clock>) -> Self {
+        VerificationService {
+            store,
+            keys: Arc::new(keys),
+            delivery,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The tenant of an API key, or `None` for a malformed, unknown or revoked key.
+    pub async fn authenticate(&self, key: &str) -> ServiceResult<Option<AuthenticatedKey>> {
+        if !crypto::looks_like_api_key(key) {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .authenticate(&crypto::sha256(key.as_bytes()))
+            .await?;
+        // A key's kind is part of the key itself; the stored flag must agree with it.
+        Ok(found.filter(|k| k.is_test == crypto::is_test_key(key)))
+    }
+
+    fn validated_recipient(
+        channel: Channel,
+        recipients: &BTreeMap<Channel, String>,
+    ) -> ServiceResult<String> {
+        let field = format!("recipients.{channel}");
+        let value = recipients
+            .get(&channel)
+            .ok_or_else(|| invalid(&field, "is required for this channel"))?;
+        let checked = if channel.uses_phone_number() {
+            validate::phone_e164(value)
+        } else {
+            validate::email(value)
+        };
+        checked.map_err(|reason| invalid(&field, reason))
+    }
+
+    /// Creates a session, one independent code per channel, and sends them.
+    pub async fn send(
+        &self,
+        key: &AuthenticatedKey,
+        input: SendInput,
+        idempotency: Option<Idempotency>,
+    ) -> ServiceResult<SessionCreated> {
+        let spec = SessionSpec::new(input.channels, input.mode, input.limits)
+            .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
+        let recipients = spec
+            .channels
+            .iter()
+            .map(|&c| Self::validated_recipient(c, &input.recipients))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let locale = input
+            .locale
+            .as_deref()
+            .map(validate::locale)
+            .transpose()
+            .map_err(|reason| invalid("locale", reason))?;
+        if let Some(idem) = &idempotency {
+            validate::idempotency_key(&idem.key)
+                .map_err(|e| ServiceError::InvalidRequest(e.to_owned()))?;
+        }
+        self.delivery.ensure_routable(key.is_test, &spec.channels)?;
+
+        let now = self.clock.now();
+        let session = Session::new(&spec, now);
+        // ThreadRng is not Send: every random draw happens here, before the first await.
+        let (created, token_hash, codes, channels, context, sealed) = {
+            let mut rng = rand::rng();
+            let token = crypto::new_session_token(&mut rng);
+            let token_hash = crypto::sha256(token.as_bytes());
+            let codes: Vec<String> = spec
+                .channels
+                .iter()
+                .map(|_| generate_code(&mut rng, spec.code_length))
+                .collect();
+            let channels: Vec<NewChannel> = spec
+                .channels
+                .iter()
+                .zip(&codes)
+                .zip(&recipients)
+                .map(|((channel, code), recipient)| NewChannel {
+                    recipient: recipient.clone(),
+                    code_hash: self.keys.code_hash(
+                        CodeScope::SessionChannel {
+                            token_hash: &token_hash,
+                            channel: channel.as_str(),
+                        },
+                        code,
+                    ),
+                })
+                .collect();
+            let created = SessionCreated {
+                session_token: token,
+                expires_at: session.expires_at,
+                channels: spec.channels.clone(),
+                verification_mode: spec.mode,
+            };
+            let context = idempotency
+                .as_ref()
+                .map(|i| format!("idempotency:{}:{}", key.tenant_id, i.key));
+            let sealed = context.as_ref().map(|context| {
+                let plain = serde_json::to_vec(&created)
+                    .expect("a struct of strings and numbers serialises");
+                self.keys.seal(&mut rng, context.as_bytes(), &plain)
+            });
+            (created, token_hash, codes, channels, context, sealed)
+        };
+        let record = match (&idempotency, sealed) {
+            (Some(idem), Some((nonce, sealed))) => Some(IdempotencyRecord {
+                key: &idem.key,
+                body_hash: &idem.body_hash,
+                nonce,
+                sealed,
+            }),
+            _ => None,
+        };
+        let stored = self
+            .store
+            .create_session(
+                &CreateSession {
+                    tenant_id: key.tenant_id,
+                    token_hash: &token_hash,
+                    is_test: key.is_test,
+                    locale: locale.as_deref(),
+                    created_at: now,
+                    session: &session,
+                    channels,
+                },
+                record.as_ref(),
+            )
+            .await?;
+        let session_id = match stored {
+            Ok(id) => id,
+            Err(first) => {
+                let (Some(idem), Some(context)) = (&idempotency, &context) else {
+                    return Err(
+                        StoreError::Corrupt("idempotency record without a key".into()).into(),
+                    );
+                };
+                if first.body_hash != idem.body_hash {
+                    return Err(ServiceError::InvalidRequest(
+                        "Idempotency-Key was already used with a different request body".into(),
+                    ));
+                }
+                let plain = self
+                    .keys
+                    .open(context.as_bytes(), &first.nonce, &first.sealed)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("idempotency record does not open".into())
+                    })?;
+                return serde_json::from_slice(&plain)
+                    .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")).into());
+            }
+        };
+        let language = Language::from_locale(locale.as_deref());
+        for ((&channel, code), recipient) in spec.channels.iter().zip(codes).zip(recipients) {
+            let body = code_message(language, &key.tenant_name, &code, spec.expires_in);
+            self.delivery
+                .send(&Message {
+                    tenant_id: key.tenant_id,
+                    session_id: Some(session_id),
+                    request_id: None,
+                    is_test: key.is_test,
+                    channel,
+                    to: recipient,
+                    body,
+                    code,
+                })
+                .await?;
+        }
+        Ok(created)
+    }
+
+    /// Checks submitted codes. `tenant_id` scopes the look-up (`None` only for the widget, where
+    /// the token alone is the credential).
+    pub async fn verify(
+        &self,
+        tenant_id: Option<i64>,
+        token: &str,
+        submitted: &[(Channel, String)],
+    ) -> ServiceResult<VerifyReport> {
+        let token_hash = crypto::sha256(token.as_bytes());
+        let now = self.clock.now();
+        let keys = &self.keys;
+        let codes: Vec<(Channel, &str)> = submitted.iter().map(|(c, s)| (*c, s.as_str())).collect();
+        let (stored, result) = self
+            .store
+            .update_session(tenant_id, &token_hash, |stored| {
+                let hashes: Vec<(Channel, Vec<u8>)> = stored
+                    .session
+                    .channels
+                    .iter()
+                    .map(|c| c.channel)
+                    .zip(stored.code_hashes.iter().cloned())
+                    .collect();
+                stored.session.verify(now, &codes, |channel, code| {
+                    hashes.iter().any(|(c, hash)| {
+                        *c == channel
+                            && keys.code_matches(
+                                CodeScope::SessionChannel {
+                                    token_hash: &token_hash,
+                                    channel: channel.as_str(),
+                                },
+                                code,
+                                hash,
+                            )
+                    })
+                })
+            })
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        match result {
+            Ok(outcome) => Ok(VerifyReport {
+                outcome,
+                view: SessionView::of(&stored, now),
+            }),
+            Err(error) => Err(session_error(error, &stored, now)),
+        }
+    }
+
+    /// Where a session stands.
+    pub async fn status(&self, tenant_id: Option<i64>, token: &str) -> ServiceResult<SessionView> {
+        let stored = self
+            .store
+            .load_session(tenant_id, &crypto::sha256(token.as_bytes()))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok(SessionView::of(&stored, self.clock.now()))
+    }
+
+    /// Sends new codes on the named channels (all unverified ones when `None`).
+    pub async fn resend(
+        &self,
+        tenant_id: Option<i64>,
+        token: &str,
+        requested: Option<&[Channel]>,
+    ) -> ServiceResult<ResendReport> {
+        let token_hash = crypto::sha256(token.as_bytes());
+        let now = self.clock.now();
+        let delivery = &self.delivery;
+        let keys = &self.keys;
+        let (stored, result) = self
+            .store
+            .update_session(tenant_id, &token_hash, |stored| {
+                let channels = stored.session.resend(now, requested).map_err(|e| match e {
+                    ResendError::Session(e) => session_error(e, stored, now),
+                    ResendError::NothingToResend => ServiceError::InvalidRequest(e.to_string()),
+                    ResendError::CoolingDown { retry_after } => {
+                        ServiceError::RateLimited { retry_after }
+                    }
+                })?;
+                delivery.ensure_routable(stored.is_test, &channels)?;
+                let mut fresh = Vec::with_capacity(channels.len());
+                let mut rng = rand::rng();
+                for &channel in &channels {
+                    let index = stored
+                        .session
+                        .channels
+                        .iter()
+                        .position(|c| c.channel == channel)
+                        .ok_or(ServiceError::NotFound)?;
+                    let code = generate_code(&mut rng, stored.session.code_length);
+                    stored.code_hashes[index] = keys.code_hash(
+                        CodeScope::SessionChannel {
+                            token_hash: &token_hash,
+                            channel: channel.as_str(),
+                        },
+                        &code,
+                    );
+                    fresh.push((channel, stored.recipients[index].clone(), code));
+                }
+                Ok::<_, ServiceError>(fresh)
+            })
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let fresh = result?;
+        let language = Language::from_locale(stored.locale.as_deref());
+        let seconds_left = stored.session.expires_at - now;
+        let mut resent = Vec::with_capacity(fresh.len());
+        for (channel, to, code) in fresh {
+            let body = code_message(language, &stored.tenant_name, &code, seconds_left);
+            self.delivery
+                .send(&Message {
+                    tenant_id: stored.tenant_id,
+                    session_id: Some(stored.id),
+                    request_id: None,
+                    is_test: stored.is_test,
+                    channel,
+                    to,
+                    body,
+                    code,
+                })
+                .await?;
+            resent.push(channel);
+        }
+        Ok(ResendReport {
+            resent,
+            view: SessionView::of(&stored, now),
+        })
+    }
+
+    /// Cancels a session: every later verify answers not found.
+    pub async fn cancel(&self, tenant_id: i64, token: &str) -> ServiceResult<()> {
+        let cancelled = self
+            .store
+            .cancel_session(
+                tenant_id,
+                &crypto::sha256(token.as_bytes()),
+                self.clock.now(),
+            )
+            .await?;
+        if cancelled {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+
+    /// Starts a single-SMS verification.
+    pub async fn initiate_single(
+        &self,
+        key: &AuthenticatedKey,
+        phone_number: &str,
+        code_length: Option<i64>,
+        expires_in: Option<i64>,
+    ) -> ServiceResult<SingleCreated> {
+        let phone = validate::phone_e164(phone_number).map_err(|r| invalid("phone_number", r))?;
+        let spec =
+            SingleSpec::new(code_length, expires_in).map_err(ServiceError::InvalidRequest)?;
+        self.delivery
+            .ensure_routable(key.is_test, &[Channel::Sms])?;
+        let now = self.clock.now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let code = generate_code(&mut rand::rng(), spec.code_length);
+        let code_hash = self.keys.code_hash(
+            CodeScope::SingleRequest {
+                request_id: &request_id,
+            },
+            &code,
+        );
+        let request = SingleRequest::new(spec, now);
+        let id = self
+            .store
+            .create_single_request(&NewSingleRequest {
+                tenant_id: key.tenant_id,
+                request_id: &request_id,
+                phone_number: &phone,
+                code_hash: &code_hash,
+                is_test: key.is_test,
+                created_at: now,
+                request: &request,
+            })
+            .await?;
+        let body = code_message(Language::English, &key.tenant_name, &code, spec.expires_in);
+        self.delivery
+            .send(&Message {
+                tenant_id: key.tenant_id,
+                session_id: None,
+                request_id: Some(id),
+                is_test: key.is_test,
+                channel: Channel::Sms,
+                to: phone,
+                body,
+                code,
+            })
+            .await?;
+        Ok(SingleCreated {
+            request_id,
+            expires_at: request.expires_at,
+        })
+    }
+
+    /// Checks the code of a single-SMS request.
+    pub async fn verify_single(
+        &self,
+        tenant_id: i64,
+        request_id: &str,
+        code: &str,
+    ) -> ServiceResult<SingleVerified> {
+        // Only canonical (lower-case, hyphenated) UUIDs are ever issued; anything else is unknown.
+        let Ok(parsed) = uuid::Uuid::parse_str(request_id) else {
+            return Err(ServiceError::NotFound);
+        };
+        let canonical = parsed.to_string();
+        let now = self.clock.now();
+        let keys = &self.keys;
+        let (stored, result) = self
+            .store
+            .update_single_request(tenant_id, &canonical, |stored| {
+                let scope = CodeScope::SingleRequest {
+                    request_id: &canonical,
+                };
+                let hash = &stored.code_hash;
+                stored
+                    .request
+                    .verify(now, code, |code| keys.code_matches(scope, code, hash))
+            })
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        result.map_err(ServiceError::Single)?;
+        Ok(SingleVerified {
+            phone_number: stored.phone_number,
+            verified_at: stored.request.verified_at.unwrap_or(now),
+            attempts_used: stored.request.attempts_used(),
+            max_attempts: crate::engine::single::SINGLE_MAX_ATTEMPTS,
+        })
+    }
+
+    /// The test outbox of a tenant (test keys only), newest first.
+    pub async fn test_messages(
+        &self,
+        key: &AuthenticatedKey,
+        to: Option<&str>,
+    ) -> ServiceResult<Vec<OutboxMessage>> {
+        if !key.is_test {
+            return Err(ServiceError::Forbidden(
+                "the test outbox is only readable with a test key (sk_test_)".into(),
+            ));
+        }
+        Ok(self
+            .store
+            .list_outbox(&OutboxQuery {
+                tenant_id: Some(key.tenant_id),
+                test_only: true,
+                recipient: to,
+                limit: 100,
+            })
+            .await?)
+    }
+
+    /// Every tenant's caught messages, for the development outbox page.
+    pub async fn dev_outbox(&self, limit: i64) -> ServiceResult<Vec<OutboxMessage>> {
+        Ok(self
+            .store
+            .list_outbox(&OutboxQuery {
+                limit,
+                ..OutboxQuery::default()
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,325 @@
+//! Progressive sessions: creation (with idempotency records), atomic read-modify-write of a
+//! session's counters and codes, cancellation.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, StoreResult, flag};
+use crate::engine::policy::SessionLimits;
+use crate::engine::{Channel, ChannelState, Session, VerificationMode};
+
+/// How long an `Idempotency-Key` answers with the first response.
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// One channel of a new session: where it goes and the hash of its code.
+#[derive(Clone, Debug)]
+pub struct NewChannel {
+    pub recipient: String,
+    pub code_hash: Vec<u8>,
+}
+
+/// Everything needed to store a new session.
+#[derive(Clone, Debug)]
+pub struct CreateSession<'a> {
+    pub tenant_id: i64,
+    pub token_hash: &'a [u8],
+    pub is_test: bool,
+    pub locale: Option<&'a str>,
+    pub created_at: i64,
+    pub session: &'a Session,
+    pub channels: Vec<NewChannel>,
+}
+
+/// The first answer to an idempotent send, sealed.
+#[derive(Clone, Debug)]
+pub struct IdempotencyRecord<'a> {
+    pub key: &'a str,
+    pub body_hash: &'a [u8],
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// An idempotency record found in the database.
+#[derive(Clone, Debug)]
+pub struct StoredIdempotency {
+    pub body_hash: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// A session as loaded for a decision, with what the engine does not model.
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub is_test: bool,
+    pub locale: Option<String>,
+    pub token_hash: Vec<u8>,
+    pub session: Session,
+    /// Per channel, in the session's channel order.
+    pub recipients: Vec<String>,
+    pub code_hashes: Vec<Vec<u8>>,
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, s.is_test, s.mode, s.code_length,
+     s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.locale, s.token_hash, s.expires_at";
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+fn u32_column(row: &SqliteRow, column: &str) -> StoreResult<u32> {
+    u32::try_from(row.get::<i64, _>(column)).map_err(|_| corrupt(format!("{column} out of range")))
+}
+
+impl Store {
+    /// Stores a session, or, when `idempotency` names a key this tenant already used within the
+    /// window, stores nothing and returns that record. Checked and written in one transaction, so
+    /// two concurrent sends with the same key create one session.
+    pub async fn create_session(
+        &self,
+        new: &CreateSession<'_>,
+        idempotency: Option<&IdempotencyRecord<'_>>,
+    ) -> StoreResult<Result<i64, StoredIdempotency>> {
+        let mut tx = self.begin_write().await?;
+        if let Some(record) = idempotency {
+            let existing = sqlx::query(
+                "SELECT body_hash, nonce, sealed FROM idempotency_keys
+                 WHERE tenant_id = ? AND key = ? AND created_at >= ?",
+            )
+            .bind(new.tenant_id)
+            .bind(record.key)
+            .bind(new.created_at - IDEMPOTENCY_WINDOW_SECS)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                return Ok(Err(StoredIdempotency {
+                    body_hash: row.get("body_hash"),
+                    nonce: row.get("nonce"),
+                    sealed: row.get("sealed"),
+                }));
+            }
+        }
+        let session = new.session;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length, max_attempts,
+                 max_attempts_per_channel, failed_attempts, locale, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.tenant_id)
+        .bind(new.token_hash)
+        .bind(flag(new.is_test))
+        .bind(session.mode.as_str())
+        .bind(i64::from(session.code_length))
+        .bind(i64::from(session.limits.max_attempts))
+        .bind(session.limits.max_attempts_per_channel.map(i64::from))
+        .bind(i64::from(session.failed_attempts))
+        .bind(new.locale)
+        .bind(new.created_at)
+        .bind(session.expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (position, (state, channel)) in session.channels.iter().zip(&new.channels).enumerate() {
+            sqlx::query(
+                "INSERT INTO session_channels (session_id, position, channel, recipient, code_hash, last_sent_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(position as i64)
+            .bind(state.channel.as_str())
+            .bind(&channel.recipient)
+            .bind(&channel.code_hash)
+            .bind(state.last_sent_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(record) = idempotency {
+            // A record older than the window may still be there until the next purge.
+            sqlx::query(
+                "INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, body_hash, nonce, sealed, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(new.tenant_id)
+            .bind(record.key)
+            .bind(record.body_hash)
+            .bind(&record.nonce)
+            .bind(&record.sealed)
+            .bind(new.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(id))
+    }
+
+    /// Loads a live (not cancelled) session by its token hash, scoped to `tenant_id` when given.
+    pub async fn load_session(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<StoredSession>> {
+        let mut conn = self.read.acquire().await?;
+        fetch_session(&mut conn, tenant_id, token_hash).await
+    }
+
+    /// Loads the session under the write lock, lets `apply` decide, and writes back what changed
+    /// when `apply` returns `Ok`. `None` when there is no such live session for this tenant.
+    pub async fn update_session<T, E>(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+        apply: impl FnOnce(&mut StoredSession) -> Result<T, E>,
+    ) -> StoreResult<Option<(StoredSession, Result<T, E>)>> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_session(&mut tx, tenant_id, token_hash).await? else {
+            return Ok(None);
+        };
+        let mut after = before.clone();
+        let result = apply(&mut after);
+        if result.is_ok() {
+            write_changes(&mut tx, &before, &after).await?;
+            tx.commit().await?;
+        }
+        Ok(Some((after, result)))
+    }
+
+    /// Cancels a live session; false when there is none for this tenant.
+    pub async fn cancel_session(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE sessions SET cancelled_at = ? WHERE token_hash = ? AND tenant_id = ? AND cancelled_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(tenant_id)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+async fn fetch_session(
+    conn: &mut sqlx::SqliteConnection,
+    tenant_id: Option<i64>,
+    token_hash: &[u8],
+) -> StoreResult<Option<StoredSession>> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN tenants t ON t.id = s.tenant_id
+         WHERE s.token_hash = ? AND s.cancelled_at IS NULL AND (?2 IS NULL OR s.tenant_id = ?2)"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(token_hash)
+        .bind(tenant_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let channel_rows = sqlx::query(
+        "SELECT channel, recipient, code_hash, failed_attempts, verified_rank, verified_at, last_sent_at
+         FROM session_channels WHERE session_id = ? ORDER BY position",
+    )
+    .bind(row.get::<i64, _>("id"))
+    .fetch_all(&mut *conn)
+    .await?;
+    session_from_rows(&row, &channel_rows).map(Some)
+}
+
+/// Writes the counters and channels that `apply` changed.
+async fn write_changes(
+    conn: &mut sqlx::SqliteConnection,
+    before: &StoredSession,
+    after: &StoredSession,
+) -> StoreResult<()> {
+    if before.session.failed_attempts != after.session.failed_attempts {
+        sqlx::query("UPDATE sessions SET failed_attempts = ? WHERE id = ?")
+            .bind(i64::from(after.session.failed_attempts))
+            .bind(after.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let rows = before
+        .session
+        .channels
+        .iter()
+        .zip(&before.code_hashes)
+        .zip(after.session.channels.iter().zip(&after.code_hashes));
+    for (position, ((old, old_hash), (new, new_hash))) in rows.enumerate() {
+        if old == new && old_hash == new_hash {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE session_channels SET code_hash = ?, failed_attempts = ?, verified_rank = ?,
+                 verified_at = ?, last_sent_at = ?
+             WHERE session_id = ? AND position = ?",
+        )
+        .bind(new_hash)
+        .bind(i64::from(new.failed_attempts))
+        .bind(new.verified_rank.map(i64::from))
+        .bind(new.verified_at)
+        .bind(new.last_sent_at)
+        .bind(after.id)
+        .bind(position as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult<StoredSession> {
+    let mode: String = row.get("mode");
+    let mode = VerificationMode::parse(&mode).ok_or_else(|| corrupt(format!("mode `{mode}`")))?;
+    let code_length =
+        u8::try_from(row.get::<i64, _>("code_length")).map_err(|_| corrupt("code_length"))?;
+    let max_attempts_per_channel = row
+        .get::<Option<i64>, _>("max_attempts_per_channel")
+        .map(|n| u32::try_from(n).map_err(|_| corrupt("max_attempts_per_channel")))
+        .transpose()?;
+    let mut channels = Vec::with_capacity(channel_rows.len());
+    let mut recipients = Vec::with_capacity(channel_rows.len());
+    let mut code_hashes = Vec::with_capacity(channel_rows.len());
+    for c in channel_rows {
+        let name: String = c.get("channel");
+        channels.push(ChannelState {
+            channel: Channel::parse(&name).ok_or_else(|| corrupt(format!("channel `{name}`")))?,
+            failed_attempts: u32_column(c, "failed_attempts")?,
+            verified_rank: c
+                .get::<Option<i64>, _>("verified_rank")
+                .map(|n| u32::try_from(n).map_err(|_| corrupt("verified_rank")))
+                .transpose()?,
+            verified_at: c.get("verified_at"),
+            last_sent_at: c.get("last_sent_at"),
+        });
+        recipients.push(c.get("recipient"));
+        code_hashes.push(c.get("code_hash"));
+    }
+    if channels.is_empty() {
+        return Err(corrupt("session without channels"));
+    }
+    Ok(StoredSession {
+        id: row.get("id"),
+        tenant_id: row.get("tenant_id"),
+        tenant_name: row.get("tenant_name"),
+        is_test: row.get::<i64, _>("is_test") == 1,
+        locale: row.get("locale"),
+        token_hash: row.get("token_hash"),
+        session: Session {
+            mode,
+            limits: SessionLimits {
+                max_attempts: u32_column(row, "max_attempts")?,
+                max_attempts_per_channel,
+            },
+            code_length,
+            failed_attempts: u32_column(row, "failed_attempts")?,
+            expires_at: row.get("expires_at"),
+            channels,
+        },
+        recipients,
+        code_hashes,
+    })
+}

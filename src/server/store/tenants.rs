@@ -1,0 +1,170 @@
+//! Tenants, their allowed origins and their API keys (stored as SHA-256 hashes).
+
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult, flag};
+
+/// The tenant behind a valid, unrevoked key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthenticatedKey {
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub is_test: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantInfo {
+    pub name: String,
+    pub origins: Vec<String>,
+    pub created_at: i64,
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub prefix: String,
+    pub is_test: bool,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        origins: &[String],
+        now: i64,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "tenant `{name}` already exists"
+            )));
+        }
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO tenants (name, created_at) VALUES (?, ?) RETURNING id")
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        for origin in origins {
+            sqlx::query("INSERT OR IGNORE INTO tenant_origins (tenant_id, origin) VALUES (?, ?)")
+                .bind(id)
+                .bind(origin)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>> {
+        let tenants = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name")
+            .fetch_all(&self.read)
+            .await?;
+        let mut out = Vec::with_capacity(tenants.len());
+        for row in tenants {
+            let id: i64 = row.get("id");
+            let keys = sqlx::query(
+                "SELECT prefix, is_test, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(|k| KeyInfo {
+                prefix: k.get("prefix"),
+                is_test: k.get::<i64, _>("is_test") == 1,
+                created_at: k.get("created_at"),
+                revoked_at: k.get("revoked_at"),
+            })
+            .collect();
+            out.push(TenantInfo {
+                name: row.get("name"),
+                origins: self.tenant_origins(id).await?,
+                created_at: row.get("created_at"),
+                keys,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT origin FROM tenant_origins WHERE tenant_id = ? ORDER BY origin",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Stores a new key of tenant `tenant_name`; the caller made the key and keeps it.
+    pub async fn create_key(
+        &self,
+        tenant_name: &str,
+        key_hash: &[u8],
+        prefix: &str,
+        is_test: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let tenant_id: Option<i64> = sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
+            .bind(tenant_name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let tenant_id = tenant_id
+            .ok_or_else(|| StoreError::Conflict(format!("no tenant named `{tenant_name}`")))?;
+        sqlx::query(
+            "INSERT INTO api_keys (tenant_id, key_hash, prefix, is_test, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(key_hash)
+        .bind(prefix)
+        .bind(flag(is_test))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes the key with this prefix; false if no unrevoked key has it.
+    pub async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(prefix)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The tenant of an unrevoked key, by the key's hash.
+    pub async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>> {
+        let row = sqlx::query(
+            "SELECT k.tenant_id, k.is_test, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+             WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|row| AuthenticatedKey {
+            tenant_id: row.get("tenant_id"),
+            tenant_name: row.get("name"),
+            is_test: row.get::<i64, _>("is_test") == 1,
+        }))
+    }
+
+    /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).
+    pub async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+}
