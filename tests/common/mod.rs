@@ -1,0 +1,201 @@
+//! Test harness: the real router (`otpgate::server::app`) on a real SQLite file in a temporary
+//! directory, a manual clock, and tenants with test and live keys.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use otpgate::server::clock::ManualClock;
+use otpgate::server::config::{Mode, Settings};
+use otpgate::server::state::AppState;
+use otpgate::server::{app, build_state, crypto};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// 2027-01-15T08:00:00Z: a fixed start so expiry times are predictable.
+pub const START: i64 = 1_800_000_000;
+
+pub struct TestApp {
+    pub router: Router,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    /// Tenant "Acme": test and live keys.
+    pub test_key: String,
+    pub live_key: String,
+    /// Tenant "Globex": a test key, for isolation tests.
+    pub other_key: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// An HTTP answer with its JSON body (or `Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        TestApp::with_mode(Mode::Dev).await
+    }
+
+    pub async fn with_mode(mode: Mode) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let settings = Settings {
+            mode,
+            data_dir: dir.path().to_owned(),
+            ..Settings::default()
+        };
+        let secret = secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
+        let clock = Arc::new(ManualClock::new(START));
+        let options = LeptosOptions::builder().output_name("otpgate").build();
+        let state = build_state(&settings, &secret, options, clock.clone())
+            .await
+            .expect("state");
+        let store = state.service.store().clone();
+        store.create_tenant("Acme", &["https://app.acme.test".to_owned()], START).await.expect("tenant");
+        store.create_tenant("Globex", &[], START).await.expect("tenant");
+        let mut keys = Vec::new();
+        for (tenant, test) in [("Acme", true), ("Acme", false), ("Globex", true)] {
+            let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
+            store
+                .create_key(tenant, &crypto::sha256(key.as_bytes()), &prefix, test, START)
+                .await
+                .expect("key");
+            keys.push(key);
+        }
+        let router = app(state.clone());
+        TestApp {
+            router,
+            clock,
+            state,
+            live_key: keys.remove(1),
+            test_key: keys.remove(0),
+            other_key: keys.remove(0),
+            dir,
+        }
+    }
+
+    /// Sends `request` through the router.
+    pub async fn request(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// POSTs raw bytes with the given content type and key.
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> Answer {
+        let mut builder = Request::builder().method(Method::POST).uri(path);
+        if let Some(key) = key {
+            builder = builder.header("x-api-key", key);
+        }
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        self.request(builder.body(Body::from(body)).expect("request")).await
+    }
+
+    /// POSTs JSON with `key` in `X-API-Key`.
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
+        self.post_raw(path, Some(key), Some("application/json"), body.to_string().into_bytes())
+            .await
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Answer {
+        let mut builder = Request::builder().method(Method::GET).uri(path);
+        if let Some(key) = key {
+            builder = builder.header("x-api-key", key);
+        }
+        self.request(builder.body(Body::empty()).expect("request")).await
+    }
+
+    /// Starts a session with the test key; panics unless it answers 200.
+    pub async fn send(&self, body: Value) -> Value {
+        let answer = self.post("/api/v1/otp/send", &self.test_key, body).await;
+        assert_eq!(answer.status, StatusCode::OK, "send: {}", answer.text);
+        answer.body
+    }
+
+    /// A session for email and SMS, `any` mode unless `extra` says otherwise; returns the token.
+    pub async fn email_sms_session(&self, extra: Value) -> String {
+        let mut body = json!({
+            "channels": ["email", "sms"],
+            "recipients": {"email": "user@example.com", "sms": "+14155550100"},
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.send(body).await["session_token"].as_str().expect("token").to_owned()
+    }
+
+    /// The messages in the test outbox for `to`, newest first, read through the API.
+    pub async fn outbox(&self, to: &str) -> Vec<Value> {
+        let path = format!("/api/v1/test/messages?to={}", urlencode(to));
+        let answer = self.get(&path, Some(&self.test_key)).await;
+        assert_eq!(answer.status, StatusCode::OK, "outbox: {}", answer.text);
+        answer.body.as_array().expect("array").clone()
+    }
+
+    /// The newest code sent to `to` on `channel`.
+    pub async fn code(&self, channel: &str, to: &str) -> String {
+        self.outbox(to)
+            .await
+            .into_iter()
+            .find(|m| m["channel"] == channel)
+            .and_then(|m| m["code"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no {channel} message to {to}"))
+    }
+
+    pub async fn verify(&self, token: &str, otps: Value) -> Answer {
+        self.post(
+            "/api/v1/otp/verify",
+            &self.test_key,
+            json!({"session_token": token, "otps": otps}),
+        )
+        .await
+    }
+
+    pub async fn status(&self, token: &str) -> Answer {
+        self.post("/api/v1/otp/status", &self.test_key, json!({"session_token": token})).await
+    }
+}
+
+/// A code that is certainly wrong: the right one with its first digit changed.
+pub fn wrong(code: &str) -> String {
+    let first = code.as_bytes()[0];
+    let changed = if first == b'9' { '0' } else { char::from(first + 1) };
+    format!("{changed}{}", &code[1..])
+}
+
+pub fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Asserts an error body: status, `code`, and a `message`.
+pub fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.body["code"], code, "{}", answer.text);
+    assert!(answer.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", answer.text);
+}

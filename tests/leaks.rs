@@ -1,0 +1,148 @@
+//! Codes never leak: the server's log output over a full flow of both APIs holds none of the
+//! codes, and the database holds them only in the outbox (codes are HMACs everywhere else).
+//! One test in this binary, because it installs the process-wide log subscriber.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use common::{TestApp, wrong};
+use serde_json::json;
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+
+/// Everything the subscriber writes, from every thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const EMAIL: &str = "user@example.com";
+const PHONE: &str = "+14155550100";
+const WHATSAPP: &str = "+218911234567";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_code_in_logs_or_outside_the_outbox() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .without_time()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = TestApp::new().await;
+    let mut codes = Vec::new();
+
+    // Progressive: three channels, a wrong code, a code sent as a number, resend, verify, status.
+    let token = app
+        .send(json!({
+            "channels": ["email", "sms", "whatsapp"],
+            "recipients": {"email": EMAIL, "sms": PHONE, "whatsapp": WHATSAPP},
+            "code_length": 10
+        }))
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let email = app.code("email", EMAIL).await;
+    let sms = app.code("sms", PHONE).await;
+    codes.extend([email.clone(), sms.clone(), app.code("whatsapp", WHATSAPP).await]);
+    app.verify(&token, json!({"email": wrong(&email)})).await;
+    let as_number: u64 = email.parse().unwrap();
+    let refused = app.verify(&token, json!({"email": as_number})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(!refused.text.contains(&email), "error body echoes the code: {}", refused.text);
+    app.verify(&token, json!({"email": email})).await;
+    app.clock.advance(30);
+    app.post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["sms"]}))
+        .await;
+    let new_sms = app.code("sms", PHONE).await;
+    codes.push(new_sms.clone());
+    app.verify(&token, json!({"sms": sms})).await;
+    app.verify(&token, json!({"sms": new_sms})).await;
+    app.status(&token).await;
+
+    // Single SMS: wrong, then right.
+    let initiated = app
+        .post("/api/otp/initiate", &app.test_key, json!({"phone_number": WHATSAPP}))
+        .await;
+    let request_id = initiated.body["request_id"].as_str().unwrap().to_owned();
+    let single = app.outbox(WHATSAPP).await[0]["code"].as_str().unwrap().to_owned();
+    codes.push(single.clone());
+    app.post("/api/otp/verify", &app.test_key, json!({"request_id": request_id, "code": wrong(&single)}))
+        .await;
+    let verified = app
+        .post("/api/otp/verify", &app.test_key, json!({"request_id": request_id, "code": single}))
+        .await;
+    assert_eq!(verified.status, StatusCode::OK);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("message delivered"), "the flow was logged:\n{log}");
+    for code in &codes {
+        assert!(!log.contains(code.as_str()), "code {code} appears in the log:\n{log}");
+    }
+
+    // The database: every column of every table but the outbox, as text and as bytes.
+    let path = app.dir.path().join("otpgate.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'outbox'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(tables.contains(&"session_channels".to_owned()));
+    for table in &tables {
+        for row in sqlx::query(&format!("SELECT * FROM \"{table}\"")).fetch_all(&db).await.unwrap() {
+            for column in row.columns() {
+                let raw = row.try_get_raw(column.ordinal()).unwrap();
+                if raw.is_null() {
+                    continue;
+                }
+                let text = match raw.type_info().name() {
+                    "BLOB" => String::from_utf8_lossy(&row.get::<Vec<u8>, _>(column.ordinal())).into_owned(),
+                    "INTEGER" => row.get::<i64, _>(column.ordinal()).to_string(),
+                    _ => row.get::<String, _>(column.ordinal()),
+                };
+                for code in &codes {
+                    assert!(!text.contains(code.as_str()), "{table}.{} holds code {code}", column.name());
+                }
+            }
+        }
+    }
+    // Stored code hashes are keyed HMACs: 32 bytes, not the plain SHA-256 of the code.
+    let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT code_hash FROM session_channels").fetch_all(&db).await.unwrap();
+    assert_eq!(hashes.len(), 3);
+    for hash in &hashes {
+        assert_eq!(hash.len(), 32);
+        for code in &codes {
+            assert_ne!(hash, &otpgate::server::crypto::sha256(code.as_bytes()));
+        }
+    }
+    // Keys and tokens are stored as hashes too.
+    let key_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_all(&db).await.unwrap();
+    assert!(key_hashes.contains(&otpgate::server::crypto::sha256(app.test_key.as_bytes())));
+    let token_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_all(&db).await.unwrap();
+    assert_eq!(token_hashes, vec![otpgate::server::crypto::sha256(token.as_bytes())]);
+    for table in &tables {
+        for row in sqlx::query(&format!("SELECT * FROM \"{table}\"")).fetch_all(&db).await.unwrap() {
+            for column in row.columns() {
+                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(column.ordinal()) {
+                    assert!(!text.contains(&token), "{table}.{} holds the session token", column.name());
+                    assert!(!text.contains(&app.test_key), "{table}.{} holds an API key", column.name());
+                }
+            }
+        }
+    }
+}
