@@ -2,6 +2,8 @@
 //! are counted exactly, a code is consumed once, a resend is sent once, an idempotent send
 //! creates one session.
 
+#![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 mod common;
 
 use std::sync::Arc;

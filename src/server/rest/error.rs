@@ -149,10 +149,10 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), self.message().into());
         body.insert("code".into(), self.code().into());
         let mut response = (status, Json(serde_json::Value::Object(body))).into_response();
-        if let ApiError::RateLimited { retry_after } = self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let ApiError::RateLimited { retry_after } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
