@@ -14,8 +14,18 @@ pub struct EndpointDoc {
     pub tag: String,
     pub summary: String,
     pub description: String,
+    pub fields: Vec<FieldDoc>,
     pub request_example: Option<String>,
     pub responses: Vec<ResponseDoc>,
+}
+
+/// One field of a request body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDoc {
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub description: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +65,25 @@ fn Endpoint(doc: EndpointDoc) -> impl IntoView {
     view! {
         <section class="endpoint" id=id>
             <h2><span class="method">{doc.method}</span> " " <code>{doc.path}</code></h2>
-            <p class="summary">{doc.summary}</p>
-            {(!doc.description.is_empty()).then(|| view! { <p>{doc.description}</p> })}
+            <p class="summary"><Prose text=doc.summary/></p>
+            {(!doc.description.is_empty()).then(|| view! { <p><Prose text=doc.description/></p> })}
+            {(!doc.fields.is_empty()).then(|| view! {
+                <h3>"Request fields"</h3>
+                <table class="fields">
+                    <thead><tr>
+                        <th scope="col">"Field"</th><th scope="col">"Type"</th><th scope="col">"Description"</th>
+                    </tr></thead>
+                    <tbody>
+                        {doc.fields.into_iter().map(|f| view! {
+                            <tr>
+                                <td><code>{f.name}</code>{(!f.required).then_some(" (optional)")}</td>
+                                <td>{f.kind}</td>
+                                <td><Prose text=f.description/></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
             {doc.request_example.map(|example| view! {
                 <h3>"Example request body"</h3>
                 <pre><code>{example}</code></pre>
@@ -65,9 +92,25 @@ fn Endpoint(doc: EndpointDoc) -> impl IntoView {
             <dl class="responses">
                 {doc.responses.into_iter().map(|r| view! {
                     <dt>{r.status}</dt>
-                    <dd>{r.description}</dd>
+                    <dd><Prose text=r.description/></dd>
                 }).collect_view()}
             </dl>
         </section>
     }
+}
+
+/// Text with `backticked` parts shown as code, as the OpenAPI descriptions write them.
+#[component]
+fn Prose(text: String) -> impl IntoView {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_owned();
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
 }

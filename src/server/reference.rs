@@ -1,67 +1,124 @@
-//! A human-readable summary of the OpenAPI document, for the API reference page.
+//! A human-readable summary of the OpenAPI document, for the API reference page: endpoints in
+//! the order the contract presents them, their request fields, an example and the answers.
 
+use serde_json::Value;
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
 
 use super::rest::openapi::ApiDoc;
-use crate::app::reference::{EndpointDoc, ResponseDoc};
+use crate::app::reference::{EndpointDoc, FieldDoc, ResponseDoc};
 
-fn describe(method: &str, path: &str, operation: &Operation) -> EndpointDoc {
-    let example = operation
-        .request_body
-        .as_ref()
-        .and_then(|body| body.content.get("application/json"))
-        .and_then(|content| match &content.schema {
-            Some(utoipa::openapi::RefOr::Ref(reference)) => Some(reference.ref_location.clone()),
-            _ => None,
-        })
-        .and_then(|location| {
-            let name = location.rsplit('/').next()?.to_owned();
-            let doc = ApiDoc::openapi();
-            let schema = doc.components?.schemas.remove(&name)?;
-            let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(object)) = schema
-            else {
-                return None;
-            };
-            object
-                .example
-                .map(|e| serde_json::to_string_pretty(&e).unwrap_or_default())
-        });
-    EndpointDoc {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        summary: operation.summary.clone().unwrap_or_default(),
-        description: operation.description.clone().unwrap_or_default(),
-        tag: operation
-            .tags
-            .as_ref()
-            .and_then(|t| t.first().cloned())
-            .unwrap_or_default(),
-        request_example: example,
-        responses: operation
-            .responses
-            .responses
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// A short type name for a schema: `string`, `integer | null`, `array of Channel`, `Channel`.
+fn type_name(schema: &Value) -> String {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        return reference.rsplit('/').next().unwrap_or(reference).to_owned();
+    }
+    if let Some(variants) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
+        return variants
             .iter()
-            .map(|(status, response)| ResponseDoc {
-                status: status.clone(),
-                description: match response {
-                    utoipa::openapi::RefOr::T(r) => r.description.clone(),
-                    utoipa::openapi::RefOr::Ref(r) => r.ref_location.clone(),
-                },
-            })
-            .collect(),
+            .map(type_name)
+            .collect::<Vec<_>>()
+            .join(" | ");
+    }
+    match schema.get("type") {
+        Some(Value::String(kind)) if kind == "array" => {
+            format!(
+                "array of {}",
+                schema.get("items").map(type_name).unwrap_or_default()
+            )
+        }
+        Some(Value::String(kind)) if kind == "object" => match schema.get("additionalProperties") {
+            Some(values) if values.is_object() => format!("object of {}", type_name(values)),
+            _ => "object".to_owned(),
+        },
+        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::Array(kinds)) => kinds.iter().map(text).collect::<Vec<_>>().join(" | "),
+        _ => "any".to_owned(),
     }
 }
 
-/// Every endpoint of the API, in document order.
+fn request_schema<'a>(doc: &'a Value, operation: &Value) -> Option<&'a Value> {
+    let reference = operation
+        .pointer("/requestBody/content/application~1json/schema/$ref")?
+        .as_str()?;
+    doc.pointer(&format!(
+        "/components/schemas/{}",
+        reference.rsplit('/').next()?
+    ))
+}
+
+fn fields(schema: &Value) -> Vec<FieldDoc> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|properties| {
+            properties
+                .iter()
+                .map(|(name, property)| FieldDoc {
+                    name: name.clone(),
+                    kind: type_name(property),
+                    required: required.contains(&name.as_str()),
+                    description: text(property.get("description").unwrap_or(&Value::Null)),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every endpoint of the API, in the order the document lists them.
 pub fn endpoints() -> Vec<EndpointDoc> {
-    let doc = ApiDoc::openapi();
+    let api = ApiDoc::openapi();
+    // The typed document keeps the declared order of paths; its JSON form is easier to read.
+    let order: Vec<String> = api.paths.paths.keys().cloned().collect();
+    let doc = serde_json::to_value(api).unwrap_or_default();
     let mut out = Vec::new();
-    for (path, item) in &doc.paths.paths {
-        for (method, operation) in [("GET", &item.get), ("POST", &item.post)] {
-            if let Some(operation) = operation {
-                out.push(describe(method, path, operation));
-            }
+    for path in &order {
+        let Some(item) = doc.get("paths").and_then(|p| p.get(path)) else {
+            continue;
+        };
+        for method in ["get", "post"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let schema = request_schema(&doc, operation);
+            out.push(EndpointDoc {
+                method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                tag: operation.pointer("/tags/0").map(text).unwrap_or_default(),
+                summary: text(operation.get("summary").unwrap_or(&Value::Null)),
+                description: text(operation.get("description").unwrap_or(&Value::Null)),
+                fields: schema.map(fields).unwrap_or_default(),
+                request_example: schema
+                    .and_then(|s| s.get("example"))
+                    .and_then(|e| serde_json::to_string_pretty(e).ok()),
+                responses: operation
+                    .get("responses")
+                    .and_then(Value::as_object)
+                    .map(|responses| {
+                        responses
+                            .iter()
+                            .map(|(status, response)| ResponseDoc {
+                                status: status.clone(),
+                                description: text(
+                                    response.get("description").unwrap_or(&Value::Null),
+                                ),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
         }
     }
     out
@@ -72,35 +129,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_contract_endpoint_is_documented() {
+    fn every_contract_endpoint_is_documented_in_contract_order() {
         let endpoints = endpoints();
-        for path in [
-            "/api/v1/otp/send",
-            "/api/v1/otp/verify",
-            "/api/v1/otp/status",
-            "/api/v1/otp/resend",
-            "/api/v1/otp/cancel",
-            "/api/otp/initiate",
-            "/api/otp/verify",
-            "/api/v1/test/messages",
-            "/healthz",
-        ] {
-            let doc = endpoints
-                .iter()
-                .find(|e| e.path == path)
-                .unwrap_or_else(|| panic!("{path}"));
-            assert!(!doc.summary.is_empty(), "{path} has a summary");
-            assert!(!doc.responses.is_empty(), "{path} lists responses");
+        let paths: Vec<&str> = endpoints.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/api/v1/otp/send",
+                "/api/v1/otp/verify",
+                "/api/v1/otp/status",
+                "/api/v1/otp/resend",
+                "/api/v1/otp/cancel",
+                "/api/otp/initiate",
+                "/api/otp/verify",
+                "/api/v1/test/messages",
+                "/healthz",
+            ]
+        );
+        for doc in &endpoints {
+            assert!(!doc.summary.is_empty(), "{} has a summary", doc.path);
+            assert!(!doc.responses.is_empty(), "{} lists responses", doc.path);
         }
-        let send = endpoints
-            .iter()
-            .find(|e| e.path == "/api/v1/otp/send")
-            .unwrap();
+        let send = &endpoints[0];
         assert!(
             send.request_example
                 .as_deref()
                 .unwrap_or("")
                 .contains("recipients")
         );
+        let channels = send.fields.iter().find(|f| f.name == "channels").unwrap();
+        assert!(channels.required);
+        assert_eq!(channels.kind, "array of Channel");
+        let code_length = send
+            .fields
+            .iter()
+            .find(|f| f.name == "code_length")
+            .unwrap();
+        assert!(!code_length.required);
+        assert!(code_length.description.contains("4 to 10"));
     }
 }
