@@ -26,17 +26,33 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn tenants_and_keys_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let created = otpgate(dir.path(), &["tenant", "create", "Acme", "--origin", "https://app.acme.test"]);
+    let created = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "Acme",
+            "--origin",
+            "https://app.acme.test",
+        ],
+    );
     assert!(created.status.success(), "{}", stderr(&created));
     let duplicate = otpgate(dir.path(), &["tenant", "create", "Acme"]);
     assert!(!duplicate.status.success());
-    assert!(stderr(&duplicate).contains("already exists"), "{}", stderr(&duplicate));
+    assert!(
+        stderr(&duplicate).contains("already exists"),
+        "{}",
+        stderr(&duplicate)
+    );
 
     let key = otpgate(dir.path(), &["key", "create", "--tenant", "Acme", "--test"]);
     assert!(key.status.success(), "{}", stderr(&key));
     let out = stdout(&key);
     let last = out.lines().last().unwrap();
-    assert!(last.starts_with("sk_test_") && last.len() == 40, "the key alone on the last line: {out:?}");
+    assert!(
+        last.starts_with("sk_test_") && last.len() == 40,
+        "the key alone on the last line: {out:?}"
+    );
     let live = stdout(&otpgate(dir.path(), &["key", "create", "--tenant", "Acme"]));
     let live_key = live.lines().last().unwrap().to_owned();
     assert!(live_key.starts_with("sk_live_"));
@@ -46,28 +62,51 @@ fn tenants_and_keys_round_trip() {
     let list = stdout(&otpgate(dir.path(), &["tenant", "list"]));
     assert!(list.contains("Acme"), "{list}");
     assert!(list.contains("origin https://app.acme.test"), "{list}");
-    assert!(list.contains(&format!("key {}… test active", &last[..16])), "{list}");
+    assert!(
+        list.contains(&format!("key {}… test active", &last[..16])),
+        "{list}"
+    );
     assert!(!list.contains(last), "the full key is never shown again");
 
     let revoked = otpgate(dir.path(), &["key", "revoke", &live_key[..16]]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     let list = stdout(&otpgate(dir.path(), &["tenant", "list"]));
-    assert!(list.contains(&format!("key {}… live revoked", &live_key[..16])), "{list}");
+    assert!(
+        list.contains(&format!("key {}… live revoked", &live_key[..16])),
+        "{list}"
+    );
     let again = otpgate(dir.path(), &["key", "revoke", &live_key[..16]]);
     assert!(!again.status.success());
 
     let purge = otpgate(dir.path(), &["purge"]);
     assert!(purge.status.success());
-    assert!(stdout(&purge).starts_with("purged 0 sessions"), "{}", stdout(&purge));
+    assert!(
+        stdout(&purge).starts_with("purged 0 sessions"),
+        "{}",
+        stdout(&purge)
+    );
 }
 
 #[test]
 fn bad_origins_and_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = otpgate(dir.path(), &["tenant", "create", "Acme", "--origin", "https://acme.test/path"]);
+    let bad = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "Acme",
+            "--origin",
+            "https://acme.test/path",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("not an origin"), "{}", stderr(&bad));
-    assert!(!otpgate(dir.path(), &["tenant", "create", ""]).status.success());
+    assert!(
+        !otpgate(dir.path(), &["tenant", "create", ""])
+            .status
+            .success()
+    );
 }
 
 #[test]
@@ -83,8 +122,15 @@ fn production_refuses_to_start_without_a_secret() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("OTPGATE_SECRET"), "{}", stderr(&output));
-    assert!(!dir.path().join("secret").exists(), "no secret is generated in production");
+    assert!(
+        stderr(&output).contains("OTPGATE_SECRET"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("secret").exists(),
+        "no secret is generated in production"
+    );
 }
 
 #[test]
@@ -99,7 +145,11 @@ fn short_secrets_are_refused() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("at least 32 bytes"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("at least 32 bytes"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -113,5 +163,9 @@ fn invalid_settings_are_reported() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("invalid settings"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid settings"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -17,7 +17,12 @@ const EMAIL: &str = "user@example.com";
 const PHONE: &str = "+14155550100";
 
 /// Runs `n` copies of the same POST at once and returns their statuses.
-async fn post_concurrently(app: &Arc<TestApp>, n: usize, path: &'static str, body: Value) -> Vec<StatusCode> {
+async fn post_concurrently(
+    app: &Arc<TestApp>,
+    n: usize,
+    path: &'static str,
+    body: Value,
+) -> Vec<StatusCode> {
     let barrier = Arc::new(Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -43,13 +48,23 @@ fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
 
 async fn wrong_guesses_consume_exactly_max_attempts(max_attempts: u64) {
     let app = Arc::new(TestApp::new().await);
-    let token = app.email_sms_session(json!({"max_attempts": max_attempts})).await;
+    let token = app
+        .email_sms_session(json!({"max_attempts": max_attempts}))
+        .await;
     let code = app.code("email", EMAIL).await;
     let body = json!({"session_token": token, "otps": {"email": wrong(&code)}});
     let statuses = post_concurrently(&app, 50, "/api/v1/otp/verify", body).await;
     let limit = usize::try_from(max_attempts).unwrap();
-    assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), limit, "{statuses:?}");
-    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 50 - limit, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, StatusCode::BAD_REQUEST),
+        limit,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        50 - limit,
+        "{statuses:?}"
+    );
     let status = app.status(&token).await.body;
     assert_eq!(status["attempts_remaining"], 0);
     assert_eq!(status["status"], "locked");
@@ -66,7 +81,9 @@ async fn wrong_guesses_consume_exactly_max_attempts(max_attempts: u64) {
 /// A direct connection to the test database, for checking what is stored.
 async fn sqlite(app: &TestApp) -> sqlx::SqlitePool {
     let path = app.dir.path().join("otpgate.db");
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap()
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -83,7 +100,11 @@ async fn fifty_wrong_guesses_consume_exactly_twenty() {
 async fn twenty_correct_single_sms_submissions_verify_once() {
     let app = Arc::new(TestApp::new().await);
     let initiated = app
-        .post("/api/otp/initiate", &app.test_key, json!({"phone_number": PHONE}))
+        .post(
+            "/api/otp/initiate",
+            &app.test_key,
+            json!({"phone_number": PHONE}),
+        )
         .await;
     assert_eq!(initiated.status, StatusCode::OK);
     let request_id = initiated.body["request_id"].as_str().unwrap().to_owned();
@@ -103,7 +124,10 @@ async fn twenty_correct_single_sms_submissions_verify_once() {
     for task in tasks {
         answers.push(task.await.unwrap());
     }
-    let ok: Vec<_> = answers.iter().filter(|a| a.status == StatusCode::OK).collect();
+    let ok: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .collect();
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].body["attempts_used"], 1);
     let already = answers
@@ -122,10 +146,11 @@ async fn concurrent_correct_submissions_verify_a_channel_once() {
     let statuses = post_concurrently(&app, 20, "/api/v1/otp/verify", body).await;
     // Re-verifying a verified channel reports success and costs nothing.
     assert_eq!(count(&statuses, StatusCode::OK), 20);
-    let ranks: Vec<Option<i64>> = sqlx::query_scalar("SELECT verified_rank FROM session_channels ORDER BY position")
-        .fetch_all(&sqlite(&app).await)
-        .await
-        .unwrap();
+    let ranks: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT verified_rank FROM session_channels ORDER BY position")
+            .fetch_all(&sqlite(&app).await)
+            .await
+            .unwrap();
     assert_eq!(ranks, vec![Some(1), None]);
     assert_eq!(app.status(&token).await.body["attempts_remaining"], 5);
 }
@@ -138,11 +163,22 @@ async fn concurrent_resends_send_once() {
     let body = json!({"session_token": token, "channels": ["sms"]});
     let statuses = post_concurrently(&app, 10, "/api/v1/otp/resend", body).await;
     assert_eq!(count(&statuses, StatusCode::OK), 1, "{statuses:?}");
-    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 9, "{statuses:?}");
-    assert_eq!(app.outbox(PHONE).await.len(), 2, "the first send and one resend");
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        9,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.outbox(PHONE).await.len(),
+        2,
+        "the first send and one resend"
+    );
     // The code that works is the one in the newest message.
     let code = app.code("sms", PHONE).await;
-    assert_eq!(app.verify(&token, json!({"sms": code})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.verify(&token, json!({"sms": code})).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

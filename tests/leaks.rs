@@ -57,16 +57,28 @@ async fn no_code_in_logs_or_outside_the_outbox() {
         .to_owned();
     let email = app.code("email", EMAIL).await;
     let sms = app.code("sms", PHONE).await;
-    codes.extend([email.clone(), sms.clone(), app.code("whatsapp", WHATSAPP).await]);
+    codes.extend([
+        email.clone(),
+        sms.clone(),
+        app.code("whatsapp", WHATSAPP).await,
+    ]);
     app.verify(&token, json!({"email": wrong(&email)})).await;
     let as_number: u64 = email.parse().unwrap();
     let refused = app.verify(&token, json!({"email": as_number})).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(!refused.text.contains(&email), "error body echoes the code: {}", refused.text);
+    assert!(
+        !refused.text.contains(&email),
+        "error body echoes the code: {}",
+        refused.text
+    );
     app.verify(&token, json!({"email": email})).await;
     app.clock.advance(30);
-    app.post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["sms"]}))
-        .await;
+    app.post(
+        "/api/v1/otp/resend",
+        &app.test_key,
+        json!({"session_token": token, "channels": ["sms"]}),
+    )
+    .await;
     let new_sms = app.code("sms", PHONE).await;
     codes.push(new_sms.clone());
     app.verify(&token, json!({"sms": sms})).await;
@@ -75,27 +87,50 @@ async fn no_code_in_logs_or_outside_the_outbox() {
 
     // Single SMS: wrong, then right.
     let initiated = app
-        .post("/api/otp/initiate", &app.test_key, json!({"phone_number": WHATSAPP}))
+        .post(
+            "/api/otp/initiate",
+            &app.test_key,
+            json!({"phone_number": WHATSAPP}),
+        )
         .await;
     let request_id = initiated.body["request_id"].as_str().unwrap().to_owned();
-    let single = app.outbox(WHATSAPP).await[0]["code"].as_str().unwrap().to_owned();
+    let single = app.outbox(WHATSAPP).await[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     codes.push(single.clone());
-    app.post("/api/otp/verify", &app.test_key, json!({"request_id": request_id, "code": wrong(&single)}))
-        .await;
+    app.post(
+        "/api/otp/verify",
+        &app.test_key,
+        json!({"request_id": request_id, "code": wrong(&single)}),
+    )
+    .await;
     let verified = app
-        .post("/api/otp/verify", &app.test_key, json!({"request_id": request_id, "code": single}))
+        .post(
+            "/api/otp/verify",
+            &app.test_key,
+            json!({"request_id": request_id, "code": single}),
+        )
         .await;
     assert_eq!(verified.status, StatusCode::OK);
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("message delivered"), "the flow was logged:\n{log}");
+    assert!(
+        log.contains("message delivered"),
+        "the flow was logged:\n{log}"
+    );
     for code in &codes {
-        assert!(!log.contains(code.as_str()), "code {code} appears in the log:\n{log}");
+        assert!(
+            !log.contains(code.as_str()),
+            "code {code} appears in the log:\n{log}"
+        );
     }
 
     // The database: every column of every table but the outbox, as text and as bytes.
     let path = app.dir.path().join("otpgate.db");
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'outbox'",
     )
@@ -104,25 +139,37 @@ async fn no_code_in_logs_or_outside_the_outbox() {
     .unwrap();
     assert!(tables.contains(&"session_channels".to_owned()));
     for table in &tables {
-        for row in sqlx::query(&format!("SELECT * FROM \"{table}\"")).fetch_all(&db).await.unwrap() {
+        for row in sqlx::query(&format!("SELECT * FROM \"{table}\""))
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        {
             for column in row.columns() {
                 let raw = row.try_get_raw(column.ordinal()).unwrap();
                 if raw.is_null() {
                     continue;
                 }
                 let text = match raw.type_info().name() {
-                    "BLOB" => String::from_utf8_lossy(&row.get::<Vec<u8>, _>(column.ordinal())).into_owned(),
+                    "BLOB" => String::from_utf8_lossy(&row.get::<Vec<u8>, _>(column.ordinal()))
+                        .into_owned(),
                     "INTEGER" => row.get::<i64, _>(column.ordinal()).to_string(),
                     _ => row.get::<String, _>(column.ordinal()),
                 };
                 for code in &codes {
-                    assert!(!text.contains(code.as_str()), "{table}.{} holds code {code}", column.name());
+                    assert!(
+                        !text.contains(code.as_str()),
+                        "{table}.{} holds code {code}",
+                        column.name()
+                    );
                 }
             }
         }
     }
     // Stored code hashes are keyed HMACs: 32 bytes, not the plain SHA-256 of the code.
-    let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT code_hash FROM session_channels").fetch_all(&db).await.unwrap();
+    let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT code_hash FROM session_channels")
+        .fetch_all(&db)
+        .await
+        .unwrap();
     assert_eq!(hashes.len(), 3);
     for hash in &hashes {
         assert_eq!(hash.len(), 32);
@@ -131,16 +178,37 @@ async fn no_code_in_logs_or_outside_the_outbox() {
         }
     }
     // Keys and tokens are stored as hashes too.
-    let key_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_all(&db).await.unwrap();
+    let key_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_all(&db)
+        .await
+        .unwrap();
     assert!(key_hashes.contains(&otpgate::server::crypto::sha256(app.test_key.as_bytes())));
-    let token_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_all(&db).await.unwrap();
-    assert_eq!(token_hashes, vec![otpgate::server::crypto::sha256(token.as_bytes())]);
+    let token_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        token_hashes,
+        vec![otpgate::server::crypto::sha256(token.as_bytes())]
+    );
     for table in &tables {
-        for row in sqlx::query(&format!("SELECT * FROM \"{table}\"")).fetch_all(&db).await.unwrap() {
+        for row in sqlx::query(&format!("SELECT * FROM \"{table}\""))
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        {
             for column in row.columns() {
                 if let Ok(Some(text)) = row.try_get::<Option<String>, _>(column.ordinal()) {
-                    assert!(!text.contains(&token), "{table}.{} holds the session token", column.name());
-                    assert!(!text.contains(&app.test_key), "{table}.{} holds an API key", column.name());
+                    assert!(
+                        !text.contains(&token),
+                        "{table}.{} holds the session token",
+                        column.name()
+                    );
+                    assert!(
+                        !text.contains(&app.test_key),
+                        "{table}.{} holds an API key",
+                        column.name()
+                    );
                 }
             }
         }

@@ -11,7 +11,12 @@ const EMAIL: &str = "user@example.com";
 const PHONE: &str = "+14155550100";
 
 fn channels(value: &Value) -> Vec<&str> {
-    value.as_array().expect("array").iter().map(|v| v.as_str().expect("string")).collect()
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect()
 }
 
 #[tokio::test]
@@ -30,14 +35,23 @@ async fn send_answers_the_contract_shape() {
         .await;
     let token = body["session_token"].as_str().unwrap();
     assert!(token.len() >= 22, "at least 128 bits");
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "url-safe");
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "url-safe"
+    );
     assert_eq!(body["expires_at"], "2027-01-15T08:05:00Z");
     assert_eq!(channels(&body["channels"]), ["email", "sms", "whatsapp"]);
     assert_eq!(body["verification_mode"], "all");
     assert_eq!(body["widget_url"], format!("/verify/{token}"));
     let status = app.status(token).await;
     assert_eq!(status.body["attempts_remaining"], 3);
-    for (channel, to) in [("email", EMAIL), ("sms", PHONE), ("whatsapp", "+218911234567")] {
+    for (channel, to) in [
+        ("email", EMAIL),
+        ("sms", PHONE),
+        ("whatsapp", "+218911234567"),
+    ] {
         assert_eq!(app.code(channel, to).await.len(), 8);
     }
 }
@@ -55,7 +69,10 @@ async fn defaults_are_any_six_digits_ten_minutes_five_attempts() {
     let messages = app.outbox(EMAIL).await;
     let code = messages[0]["code"].as_str().unwrap();
     assert_eq!(code.len(), 6);
-    assert_eq!(messages[0]["body"], format!("Your Acme code is {code}. It expires in 10 minutes."));
+    assert_eq!(
+        messages[0]["body"],
+        format!("Your Acme code is {code}. It expires in 10 minutes.")
+    );
     assert_eq!(messages[0]["channel"], "email");
     assert_eq!(messages[0]["to"], EMAIL);
     assert_eq!(messages[0]["sent_at"], "2027-01-15T08:00:00Z");
@@ -64,10 +81,14 @@ async fn defaults_are_any_six_digits_ten_minutes_five_attempts() {
 #[tokio::test]
 async fn arabic_locale_gets_arabic_text() {
     let app = TestApp::new().await;
-    app.send(json!({"channels": ["sms"], "recipients": {"sms": PHONE}, "locale": "ar"})).await;
+    app.send(json!({"channels": ["sms"], "recipients": {"sms": PHONE}, "locale": "ar"}))
+        .await;
     let message = &app.outbox(PHONE).await[0];
     let code = message["code"].as_str().unwrap();
-    assert_eq!(message["body"], format!("رمز Acme الخاص بك هو {code}. تنتهي صلاحيته خلال 10 دقائق."));
+    assert_eq!(
+        message["body"],
+        format!("رمز Acme الخاص بك هو {code}. تنتهي صلاحيته خلال 10 دقائق.")
+    );
 }
 
 #[tokio::test]
@@ -93,7 +114,10 @@ async fn progressive_any_mode_email_now_sms_later() {
     let first = app.verify(&token, json!({"email": email})).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(first.body["verified"], true);
-    assert_eq!(first.body["verification_results"], json!({"email": {"success": true}}));
+    assert_eq!(
+        first.body["verification_results"],
+        json!({"email": {"success": true}})
+    );
     assert_eq!(channels(&first.body["verified_channels"]), ["email"]);
     assert_eq!(first.body["session_verified"], true);
     assert_eq!(first.body["all_channels_verified"], false);
@@ -103,15 +127,23 @@ async fn progressive_any_mode_email_now_sms_later() {
     app.clock.advance(120);
     let second = app.verify(&token, json!({"sms": sms})).await;
     assert_eq!(second.status, StatusCode::OK);
-    assert_eq!(second.body["verification_results"], json!({"sms": {"success": true}}));
-    assert_eq!(channels(&second.body["verified_channels"]), ["email", "sms"]);
+    assert_eq!(
+        second.body["verification_results"],
+        json!({"sms": {"success": true}})
+    );
+    assert_eq!(
+        channels(&second.body["verified_channels"]),
+        ["email", "sms"]
+    );
     assert_eq!(second.body["all_channels_verified"], true);
 }
 
 #[tokio::test]
 async fn all_mode_needs_every_channel() {
     let app = TestApp::new().await;
-    let token = app.email_sms_session(json!({"verification_mode": "all"})).await;
+    let token = app
+        .email_sms_session(json!({"verification_mode": "all"}))
+        .await;
     let sms = app.code("sms", PHONE).await;
     let email = app.code("email", EMAIL).await;
     let first = app.verify(&token, json!({"sms": sms})).await;
@@ -122,15 +154,21 @@ async fn all_mode_needs_every_channel() {
     assert_eq!(second.body["session_verified"], true);
     assert_eq!(second.body["all_channels_verified"], true);
     // Cumulative, in the order of verification.
-    assert_eq!(channels(&second.body["verified_channels"]), ["sms", "email"]);
+    assert_eq!(
+        channels(&second.body["verified_channels"]),
+        ["sms", "email"]
+    );
     assert_eq!(app.status(&token).await.body["status"], "verified");
 }
 
 #[tokio::test]
 async fn both_codes_in_one_call() {
     let app = TestApp::new().await;
-    let token = app.email_sms_session(json!({"verification_mode": "all"})).await;
-    let otps = json!({"email": app.code("email", EMAIL).await, "sms": app.code("sms", PHONE).await});
+    let token = app
+        .email_sms_session(json!({"verification_mode": "all"}))
+        .await;
+    let otps =
+        json!({"email": app.code("email", EMAIL).await, "sms": app.code("sms", PHONE).await});
     let answer = app.verify(&token, otps).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["verified"], true);
@@ -144,10 +182,14 @@ async fn both_codes_in_one_call() {
 #[tokio::test]
 async fn a_partly_right_call_is_200_with_verified_false() {
     let app = TestApp::new().await;
-    let token = app.email_sms_session(json!({"verification_mode": "all"})).await;
+    let token = app
+        .email_sms_session(json!({"verification_mode": "all"}))
+        .await;
     let email = app.code("email", EMAIL).await;
     let sms = app.code("sms", PHONE).await;
-    let answer = app.verify(&token, json!({"email": email, "sms": wrong(&sms)})).await;
+    let answer = app
+        .verify(&token, json!({"email": email, "sms": wrong(&sms)}))
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["verified"], false);
     assert_eq!(
@@ -185,7 +227,9 @@ async fn each_failed_code_counts_one_attempt() {
     let token = app.email_sms_session(json!({})).await;
     let email = app.code("email", EMAIL).await;
     let sms = app.code("sms", PHONE).await;
-    let answer = app.verify(&token, json!({"email": wrong(&email), "sms": wrong(&sms)})).await;
+    let answer = app
+        .verify(&token, json!({"email": wrong(&email), "sms": wrong(&sms)}))
+        .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_otp");
     assert_eq!(answer.body["attempts_remaining"], 3);
 }
@@ -200,7 +244,11 @@ async fn the_session_locks_for_good_at_max_attempts() {
         assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_otp");
         assert_eq!(answer.body["attempts_remaining"], remaining);
     }
-    for otps in [json!({"email": email}), json!({"email": wrong(&email)}), json!({"sms": "000000"})] {
+    for otps in [
+        json!({"email": email}),
+        json!({"email": wrong(&email)}),
+        json!({"sms": "000000"}),
+    ] {
         let answer = app.verify(&token, otps).await;
         assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
         assert_eq!(answer.body["message"], "Too many attempts");
@@ -212,7 +260,11 @@ async fn the_session_locks_for_good_at_max_attempts() {
     // Resend does not reset the lock.
     app.clock.advance(60);
     let resend = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_error(&resend, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
 }
@@ -229,7 +281,11 @@ async fn per_channel_limit_stops_one_channel_only() {
         app.verify(&token, json!({"email": wrong(&email)})).await;
     }
     let locked_channel = app.verify(&token, json!({"email": email})).await;
-    assert_error(&locked_channel, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    assert_error(
+        &locked_channel,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
     assert_eq!(locked_channel.body["attempts_remaining"], 4);
     let other = app.verify(&token, json!({"sms": sms})).await;
     assert_eq!(other.status, StatusCode::OK);
@@ -261,7 +317,11 @@ async fn expiry_is_checked_on_every_verify_at_the_exact_second() {
     let in_time = app.verify(&token, json!({"email": email})).await;
     assert_eq!(in_time.status, StatusCode::OK);
     app.clock.set(START + 60);
-    for otps in [json!({"sms": sms}), json!({"sms": wrong(&sms)}), json!({"email": email})] {
+    for otps in [
+        json!({"sms": sms}),
+        json!({"sms": wrong(&sms)}),
+        json!({"email": email}),
+    ] {
         let late = app.verify(&token, otps).await;
         assert_error(&late, StatusCode::GONE, "otp_expired");
         assert_eq!(late.body["message"], "OTP has expired");
@@ -309,7 +369,11 @@ async fn resend_replaces_the_code_and_keeps_attempts_and_expiry() {
 
     app.clock.advance(30);
     let resend = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["sms"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["sms"]}),
+        )
         .await;
     assert_eq!(resend.status, StatusCode::OK, "{}", resend.text);
     assert_eq!(resend.body["resent"], json!(["sms"]));
@@ -319,7 +383,10 @@ async fn resend_replaces_the_code_and_keeps_attempts_and_expiry() {
     let sms_messages: Vec<_> = app.outbox(PHONE).await;
     assert_eq!(sms_messages.len(), 2, "one new message");
     let new_sms = sms_messages[0]["code"].as_str().unwrap().to_owned();
-    assert_eq!(sms_messages[0]["body"], format!("Your Acme code is {new_sms}. It expires in 9 minutes."));
+    assert_eq!(
+        sms_messages[0]["body"],
+        format!("Your Acme code is {new_sms}. It expires in 9 minutes.")
+    );
     if new_sms != old_sms {
         let dead = app.verify(&token, json!({"sms": old_sms})).await;
         assert_error(&dead, StatusCode::BAD_REQUEST, "invalid_otp");
@@ -329,7 +396,10 @@ async fn resend_replaces_the_code_and_keeps_attempts_and_expiry() {
     // The email code was not touched by an SMS resend.
     let email = app.code("email", EMAIL).await;
     assert_eq!(app.outbox(EMAIL).await.len(), 1);
-    assert_eq!(app.verify(&token, json!({"email": email})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.verify(&token, json!({"email": email})).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -338,7 +408,11 @@ async fn resend_has_a_30_second_cooldown_per_channel() {
     let token = app.email_sms_session(json!({})).await;
     app.clock.advance(10);
     let early = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_error(&early, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(early.headers["retry-after"], "20");
@@ -346,19 +420,35 @@ async fn resend_has_a_30_second_cooldown_per_channel() {
 
     app.clock.advance(20);
     let sms_only = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["sms"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["sms"]}),
+        )
         .await;
     assert_eq!(sms_only.status, StatusCode::OK);
     app.clock.advance(1);
     let again = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["sms"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["sms"]}),
+        )
         .await;
     assert_error(&again, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(again.headers["retry-after"], "29");
     let email_only = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["email"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["email"]}),
+        )
         .await;
-    assert_eq!(email_only.status, StatusCode::OK, "email has its own cooldown");
+    assert_eq!(
+        email_only.status,
+        StatusCode::OK,
+        "email has its own cooldown"
+    );
 }
 
 #[tokio::test]
@@ -369,17 +459,29 @@ async fn resend_skips_verified_channels() {
     app.verify(&token, json!({"email": email})).await;
     app.clock.advance(30);
     let all = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_eq!(all.body["resent"], json!(["sms"]));
     assert_eq!(app.outbox(EMAIL).await.len(), 1);
     app.clock.advance(30);
     let only_verified = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["email"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["email"]}),
+        )
         .await;
     assert_error(&only_verified, StatusCode::BAD_REQUEST, "invalid_request");
     let unknown = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token, "channels": ["whatsapp"]}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["whatsapp"]}),
+        )
         .await;
     assert_error(&unknown, StatusCode::BAD_REQUEST, "invalid_request");
 }
@@ -390,7 +492,11 @@ async fn resend_after_expiry_is_410() {
     let token = app.email_sms_session(json!({"expires_in": 40})).await;
     app.clock.advance(40);
     let answer = app
-        .post("/api/v1/otp/resend", &app.test_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_error(&answer, StatusCode::GONE, "otp_expired");
 }
@@ -401,15 +507,25 @@ async fn cancel_makes_every_later_call_404() {
     let token = app.email_sms_session(json!({})).await;
     let email = app.code("email", EMAIL).await;
     let cancel = app
-        .post("/api/v1/otp/cancel", &app.test_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/cancel",
+            &app.test_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.text);
     let verify = app.verify(&token, json!({"email": email})).await;
     assert_error(&verify, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(verify.body["message"], "OTP not found");
-    assert_error(&app.status(&token).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.status(&token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     for path in ["/api/v1/otp/resend", "/api/v1/otp/cancel"] {
-        let answer = app.post(path, &app.test_key, json!({"session_token": token})).await;
+        let answer = app
+            .post(path, &app.test_key, json!({"session_token": token}))
+            .await;
         assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
     }
 }
@@ -417,7 +533,12 @@ async fn cancel_makes_every_later_call_404() {
 #[tokio::test]
 async fn unknown_tokens_are_404() {
     let app = TestApp::new().await;
-    for token in ["", "nope", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &"x".repeat(5000)] {
+    for token in [
+        "",
+        "nope",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        &"x".repeat(5000),
+    ] {
         let answer = app.verify(token, json!({"email": "123456"})).await;
         assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
         assert_error(&app.status(token).await, StatusCode::NOT_FOUND, "not_found");
@@ -432,12 +553,24 @@ async fn another_tenants_key_sees_nothing() {
     let other = &app.other_key;
     let body = json!({"session_token": token});
     let verify = app
-        .post("/api/v1/otp/verify", other, json!({"session_token": token, "otps": {"email": email}}))
+        .post(
+            "/api/v1/otp/verify",
+            other,
+            json!({"session_token": token, "otps": {"email": email}}),
+        )
         .await;
     assert_error(&verify, StatusCode::NOT_FOUND, "not_found");
-    for path in ["/api/v1/otp/status", "/api/v1/otp/resend", "/api/v1/otp/cancel"] {
+    for path in [
+        "/api/v1/otp/status",
+        "/api/v1/otp/resend",
+        "/api/v1/otp/cancel",
+    ] {
         app.clock.advance(31);
-        assert_error(&app.post(path, other, body.clone()).await, StatusCode::NOT_FOUND, "not_found");
+        assert_error(
+            &app.post(path, other, body.clone()).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
     }
     // Nothing happened to the session: no attempt used, not cancelled, not resent.
     let own = app.status(&token).await;
@@ -453,7 +586,11 @@ async fn live_and_test_keys_of_a_tenant_share_its_sessions() {
     let app = TestApp::new().await;
     let token = app.email_sms_session(json!({})).await;
     let status = app
-        .post("/api/v1/otp/status", &app.live_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/status",
+            &app.live_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_eq!(status.status, StatusCode::OK);
 }
@@ -475,7 +612,10 @@ async fn production_refuses_channels_without_a_provider_and_names_them() {
     // Nothing was stored or sent.
     let store = app.state.service.store();
     let caught = store
-        .list_outbox(&otpgate::server::store::OutboxQuery { limit: 10, ..Default::default() })
+        .list_outbox(&otpgate::server::store::OutboxQuery {
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(caught.is_empty());
@@ -489,7 +629,11 @@ async fn production_refuses_channels_without_a_provider_and_names_them() {
 async fn dev_mode_catches_live_key_messages_outside_the_test_api() {
     let app = TestApp::new().await;
     let answer = app
-        .post("/api/v1/otp/send", &app.live_key, json!({"channels": ["sms"], "recipients": {"sms": PHONE}}))
+        .post(
+            "/api/v1/otp/send",
+            &app.live_key,
+            json!({"channels": ["sms"], "recipients": {"sms": PHONE}}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     // The test outbox API lists test-key messages only...
@@ -509,9 +653,20 @@ async fn purge_removes_expired_sessions_with_their_messages_after_the_grace() {
     let counts = store.purge(START + 61, 3600).await.unwrap();
     assert_eq!(counts.sessions, 0);
     app.clock.set(START + 61);
-    assert_error(&app.verify(&token, json!({"email": "000000"})).await, StatusCode::GONE, "otp_expired");
+    assert_error(
+        &app.verify(&token, json!({"email": "000000"})).await,
+        StatusCode::GONE,
+        "otp_expired",
+    );
     let counts = store.purge(START + 60 + 3601, 3600).await.unwrap();
     assert_eq!(counts.sessions, 1);
-    assert!(app.outbox(EMAIL).await.is_empty(), "messages go with their session");
-    assert_error(&app.status(&token).await, StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        app.outbox(EMAIL).await.is_empty(),
+        "messages go with their session"
+    );
+    assert_error(
+        &app.status(&token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }

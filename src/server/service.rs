@@ -161,12 +161,18 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> ServiceError {
     ServiceError::InvalidRequest(format!("{field}: {reason}"))
 }
 
-fn session_error(error: SessionError, stored: &StoredSession, now: i64) -> ServiceError {
+/// `field` names where the channels came from in the request (`otps` or `channels`).
+fn session_error(
+    error: SessionError,
+    stored: &StoredSession,
+    now: i64,
+    field: &str,
+) -> ServiceError {
     match error {
         SessionError::Locked => ServiceError::Locked(Box::new(SessionView::of(stored, now))),
         SessionError::Expired => ServiceError::Expired(Box::new(SessionView::of(stored, now))),
         SessionError::ChannelNotInSession(channel) => invalid(
-            "channels",
+            field,
             format!("`{channel}` is not a channel of this session"),
         ),
         SessionError::NothingSubmitted => invalid("otps", "must contain at least one code"),
@@ -402,7 +408,7 @@ impl VerificationService {
                 outcome,
                 view: SessionView::of(&stored, now),
             }),
-            Err(error) => Err(session_error(error, &stored, now)),
+            Err(error) => Err(session_error(error, &stored, now, "otps")),
         }
     }
 
@@ -431,7 +437,7 @@ impl VerificationService {
             .store
             .update_session(tenant_id, &token_hash, |stored| {
                 let channels = stored.session.resend(now, requested).map_err(|e| match e {
-                    ResendError::Session(e) => session_error(e, stored, now),
+                    ResendError::Session(e) => session_error(e, stored, now, "channels"),
                     ResendError::NothingToResend => ServiceError::InvalidRequest(e.to_string()),
                     ResendError::CoolingDown { retry_after } => {
                         ServiceError::RateLimited { retry_after }
@@ -565,7 +571,8 @@ impl VerificationService {
         request_id: &str,
         code: &str,
     ) -> ServiceResult<SingleVerified> {
-        // Only canonical (lower-case, hyphenated) UUIDs are ever issued; anything else is unknown.
+        // Requests are stored under the canonical (lower-case, hyphenated) form; any spelling of
+        // the same UUID names the same request, and anything that is not a UUID is unknown.
         let Ok(parsed) = uuid::Uuid::parse_str(request_id) else {
             return Err(ServiceError::NotFound);
         };

@@ -1,7 +1,10 @@
 //! Test harness: the real router (`otpgate::server::app`) on a real SQLite file in a temporary
 //! directory, a manual clock, and tenants with test and live keys.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::sync::Arc;
 
@@ -53,20 +56,33 @@ impl TestApp {
             data_dir: dir.path().to_owned(),
             ..Settings::default()
         };
-        let secret = secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
+        let secret =
+            secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
         let clock = Arc::new(ManualClock::new(START));
         let options = LeptosOptions::builder().output_name("otpgate").build();
         let state = build_state(&settings, &secret, options, clock.clone())
             .await
             .expect("state");
         let store = state.service.store().clone();
-        store.create_tenant("Acme", &["https://app.acme.test".to_owned()], START).await.expect("tenant");
-        store.create_tenant("Globex", &[], START).await.expect("tenant");
+        store
+            .create_tenant("Acme", &["https://app.acme.test".to_owned()], START)
+            .await
+            .expect("tenant");
+        store
+            .create_tenant("Globex", &[], START)
+            .await
+            .expect("tenant");
         let mut keys = Vec::new();
         for (tenant, test) in [("Acme", true), ("Acme", false), ("Globex", true)] {
             let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
             store
-                .create_key(tenant, &crypto::sha256(key.as_bytes()), &prefix, test, START)
+                .create_key(
+                    tenant,
+                    &crypto::sha256(key.as_bytes()),
+                    &prefix,
+                    test,
+                    START,
+                )
                 .await
                 .expect("key");
             keys.push(key);
@@ -85,10 +101,20 @@ impl TestApp {
 
     /// Sends `request` through the router.
     pub async fn request(&self, request: Request<Body>) -> Answer {
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer {
@@ -100,7 +126,13 @@ impl TestApp {
     }
 
     /// POSTs raw bytes with the given content type and key.
-    pub async fn post_raw(&self, path: &str, key: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> Answer {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
         let mut builder = Request::builder().method(Method::POST).uri(path);
         if let Some(key) = key {
             builder = builder.header("x-api-key", key);
@@ -108,13 +140,19 @@ impl TestApp {
         if let Some(content_type) = content_type {
             builder = builder.header(header::CONTENT_TYPE, content_type);
         }
-        self.request(builder.body(Body::from(body)).expect("request")).await
+        self.request(builder.body(Body::from(body)).expect("request"))
+            .await
     }
 
     /// POSTs JSON with `key` in `X-API-Key`.
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
-        self.post_raw(path, Some(key), Some("application/json"), body.to_string().into_bytes())
-            .await
+        self.post_raw(
+            path,
+            Some(key),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Answer {
@@ -122,7 +160,8 @@ impl TestApp {
         if let Some(key) = key {
             builder = builder.header("x-api-key", key);
         }
-        self.request(builder.body(Body::empty()).expect("request")).await
+        self.request(builder.body(Body::empty()).expect("request"))
+            .await
     }
 
     /// Starts a session with the test key; panics unless it answers 200.
@@ -141,7 +180,10 @@ impl TestApp {
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
-        self.send(body).await["session_token"].as_str().expect("token").to_owned()
+        self.send(body).await["session_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// The messages in the test outbox for `to`, newest first, read through the API.
@@ -172,14 +214,23 @@ impl TestApp {
     }
 
     pub async fn status(&self, token: &str) -> Answer {
-        self.post("/api/v1/otp/status", &self.test_key, json!({"session_token": token})).await
+        self.post(
+            "/api/v1/otp/status",
+            &self.test_key,
+            json!({"session_token": token}),
+        )
+        .await
     }
 }
 
 /// A code that is certainly wrong: the right one with its first digit changed.
 pub fn wrong(code: &str) -> String {
     let first = code.as_bytes()[0];
-    let changed = if first == b'9' { '0' } else { char::from(first + 1) };
+    let changed = if first == b'9' {
+        '0'
+    } else {
+        char::from(first + 1)
+    };
     format!("{changed}{}", &code[1..])
 }
 
@@ -187,7 +238,9 @@ pub fn urlencode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -197,5 +250,11 @@ pub fn urlencode(value: &str) -> String {
 pub fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
     assert_eq!(answer.status, status, "{}", answer.text);
     assert_eq!(answer.body["code"], code, "{}", answer.text);
-    assert!(answer.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", answer.text);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.text
+    );
 }

@@ -81,12 +81,12 @@ where
                     ApiError::InvalidRequest("could not read the request body".into())
                 }
             })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&raw);
-        let value = serde_path_to_error::deserialize(&mut deserializer)
+        // Syntax first, shape second: serde reports some shape errors (an enum given a number)
+        // as syntax errors, and those must still name their field.
+        let json: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidRequest(not_json(&e)))?;
+        let value = serde_path_to_error::deserialize(json)
             .map_err(|e| ApiError::InvalidRequest(describe_json_error(&e)))?;
-        deserializer
-            .end()
-            .map_err(|e| ApiError::InvalidRequest(not_json(&e)))?;
         Ok(ApiJson { value, raw })
     }
 }
@@ -163,8 +163,11 @@ mod tests {
     }
 
     fn error_for(json: &str) -> String {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let e = serde_path_to_error::deserialize::<_, Shape>(&mut de).unwrap_err();
+        let value: serde_json::Value = match serde_json::from_str(json) {
+            Ok(value) => value,
+            Err(e) => return not_json(&e),
+        };
+        let e = serde_path_to_error::deserialize::<_, Shape>(value).unwrap_err();
         describe_json_error(&e)
     }
 

@@ -12,7 +12,7 @@ pub mod types;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::state::AppState;
 use error::ApiError;
@@ -37,5 +37,10 @@ pub fn routes() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .nest("/api", api)
+        // The nested fallback does not see the bare prefix with a trailing slash.
+        .route(
+            "/api/",
+            any(|| async { ApiError::RouteNotFound.into_response() }),
+        )
         .route("/healthz", get(misc::healthz))
 }
