@@ -8,12 +8,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::outbox::OutboxItem;
 use crate::app::reference::EndpointDoc;
+use crate::app::widget::model::{CodeAnswer, ResendAnswer, WidgetSession};
+use crate::engine::Channel;
 
 /// What went wrong in a server function, as the page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum PageError {
     #[error("This page is only available in development mode.")]
     DevelopmentOnly,
+    #[error("This verification link is not valid.")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
     #[error("The service is unavailable right now. Please try again.")]
     Unavailable,
     #[error("The request did not reach the service: {0}")]
@@ -50,4 +56,43 @@ pub async fn dev_outbox() -> Result<Vec<OutboxItem>, PageError> {
 #[server(prefix = "/rpc", endpoint = "api_reference")]
 pub async fn api_reference() -> Result<Vec<EndpointDoc>, PageError> {
     Ok(crate::server::reference::endpoints())
+}
+
+/// The request's `Accept-Language`, for pages whose session names no language.
+#[cfg(feature = "ssr")]
+async fn accept_language() -> Option<String> {
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.ok()?;
+    headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+}
+
+#[server(prefix = "/rpc", endpoint = "widget_session")]
+pub async fn load_widget(token: String) -> Result<WidgetSession, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    crate::server::widget::load(&state.service, &token, accept_language().await.as_deref()).await
+}
+
+#[server(prefix = "/rpc", endpoint = "widget_code")]
+pub async fn submit_widget_code(
+    token: String,
+    channel: Channel,
+    code: String,
+) -> Result<CodeAnswer, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    let language = accept_language().await;
+    crate::server::widget::submit_code(&state.service, &token, channel, &code, language.as_deref())
+        .await
+}
+
+#[server(prefix = "/rpc", endpoint = "widget_resend")]
+pub async fn resend_widget_code(
+    token: String,
+    channel: Channel,
+) -> Result<ResendAnswer, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    let language = accept_language().await;
+    crate::server::widget::resend(&state.service, &token, channel, language.as_deref()).await
 }

@@ -2,13 +2,15 @@
 //! shell, the routes and the pages.
 
 mod home;
+pub mod i18n;
 pub mod outbox;
 pub mod reference;
+pub mod widget;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -48,6 +50,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("") view=home::HomePage/>
                 <Route path=path!("/docs/api") view=reference::ApiReference/>
                 <Route path=path!("/dev/outbox") view=outbox::DevOutbox/>
+                // Rendered complete before anything is sent: the page must work without WASM.
+                <Route path=path!("/verify/:token") view=widget::VerifyPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -67,7 +71,7 @@ fn NotFound() -> impl IntoView {
 
 /// Answers the current server render with 404.
 #[cfg(feature = "ssr")]
-fn mark_not_found() {
+pub(crate) fn mark_not_found() {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(axum::http::StatusCode::NOT_FOUND);
     }
@@ -75,4 +79,4 @@ fn mark_not_found() {
 
 /// In the browser the status was already sent with the server render.
 #[cfg(not(feature = "ssr"))]
-fn mark_not_found() {}
+pub(crate) fn mark_not_found() {}

@@ -196,7 +196,8 @@ impl Session {
             .saturating_sub(self.failed_attempts)
     }
 
-    fn channel_locked(&self, state: &ChannelState) -> bool {
+    /// Whether this channel has used up its own attempts (it accepts no more codes).
+    pub fn channel_locked(&self, state: &ChannelState) -> bool {
         !state.is_verified()
             && self
                 .limits

@@ -14,6 +14,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod validate;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request, header};
+use axum::middleware;
+use axum::routing::post;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use secrecy::SecretString;
@@ -63,8 +66,13 @@ pub fn app(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .merge(rest::routes())
+        .route("/verify/{token}", post(widget::form_post))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            widget::page_headers,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

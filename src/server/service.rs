@@ -100,6 +100,11 @@ pub struct SessionView {
     pub tenant_name: String,
     pub locale: Option<String>,
     pub recipients: Vec<String>,
+    pub tenant_id: i64,
+    /// The session itself, for callers that show per-channel detail (the widget).
+    pub session: Session,
+    /// When this view was taken.
+    pub now: i64,
 }
 
 impl SessionView {
@@ -114,6 +119,9 @@ impl SessionView {
             tenant_name: stored.tenant_name.clone(),
             locale: stored.locale.clone(),
             recipients: stored.recipients.clone(),
+            tenant_id: stored.tenant_id,
+            session: session.clone(),
+            now,
         }
     }
 }

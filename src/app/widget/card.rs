@@ -1,0 +1,277 @@
+//! One channel's card: its name and masked recipient, the code input (typed, pasted, any
+//! script's digits, submitted by itself when full), its state, and "Resend code" with a visible
+//! cooldown. Without JavaScript the card is a plain form that posts to the page.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::PageState;
+use super::model::{CodeResult, ResendAnswer, WidgetSession};
+use crate::app::i18n::Texts;
+use crate::engine::code::decimal_digit_value;
+use crate::engine::{Channel, VerificationMode};
+use crate::server_fns::{resend_widget_code, submit_widget_code};
+
+/// What the card is doing, apart from what the session says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CardState {
+    Waiting,
+    Checking,
+    Wrong,
+    ChannelLocked,
+    Resent,
+    Failed,
+}
+
+impl CardState {
+    /// The state a form post without JavaScript left behind.
+    fn from_notice(notice: Option<&str>) -> CardState {
+        match notice {
+            Some("wrong") => CardState::Wrong,
+            Some("locked") => CardState::ChannelLocked,
+            Some("resent") => CardState::Resent,
+            Some("error") => CardState::Failed,
+            _ => CardState::Waiting,
+        }
+    }
+}
+
+/// The ASCII digits of what was typed or pasted: any script's decimal digits count, spaces and
+/// dashes between groups do not.
+fn typed_digits(input: &str) -> String {
+    input
+        .chars()
+        .filter_map(decimal_digit_value)
+        .map(|d| char::from(b'0' + d))
+        .collect()
+}
+
+#[component]
+pub fn ChannelCard(
+    token: String,
+    channel: Channel,
+    session: RwSignal<WidgetSession>,
+    state: Memo<PageState>,
+    now: RwSignal<i64>,
+    announcement: RwSignal<String>,
+    texts: &'static Texts,
+    form_action: String,
+    notice: Option<String>,
+) -> impl IntoView {
+    let token = StoredValue::new(token);
+    let card = RwSignal::new(CardState::from_notice(notice.as_deref()));
+    let input = NodeRef::<leptos::html::Input>::new();
+    let name = (texts.channel_name)(channel);
+    let id = channel.as_str();
+
+    let info = move || session.with(|s| s.channel(channel).cloned());
+    let verified = move || info().is_some_and(|c| c.verified);
+    let channel_locked =
+        move || info().is_some_and(|c| c.locked) || card.get() == CardState::ChannelLocked;
+    let open = move || {
+        matches!(state.get(), PageState::Pending | PageState::Verified)
+            && !verified()
+            && !channel_locked()
+    };
+    let optional = move || {
+        session.with(|s| s.mode == VerificationMode::Any && s.session_verified) && !verified()
+    };
+    let code_length = move || session.with(|s| s.code_length);
+    let wait = move || info().map_or(0, |c| c.resend_at) - now.get();
+    let cooling = move || wait() > 0;
+
+    let clear_and_focus = move || {
+        if let Some(element) = input.get() {
+            element.set_value("");
+            let _ = element.focus();
+        }
+    };
+    let submit = Callback::new(move |code: String| {
+        if code.is_empty() || card.get_untracked() == CardState::Checking {
+            return;
+        }
+        card.set(CardState::Checking);
+        spawn_local(async move {
+            match submit_widget_code(token.get_value(), channel, code).await {
+                Ok(answer) => {
+                    session.set(answer.session);
+                    match answer.result {
+                        Some(CodeResult::Accepted) => {
+                            card.set(CardState::Waiting);
+                            announcement.set((texts.announce_verified)(channel));
+                        }
+                        Some(CodeResult::Wrong) => {
+                            card.set(CardState::Wrong);
+                            clear_and_focus();
+                            let left = session.with_untracked(|s| s.attempts_remaining);
+                            announcement.set(format!(
+                                "{} {}",
+                                texts.wrong_code,
+                                (texts.attempts_left)(left)
+                            ));
+                        }
+                        Some(CodeResult::ChannelLocked) => card.set(CardState::ChannelLocked),
+                        None => card.set(CardState::Waiting),
+                    }
+                }
+                Err(_) => {
+                    card.set(CardState::Failed);
+                    announcement.set(texts.try_again.to_owned());
+                }
+            }
+        });
+    });
+    let on_input = move |_| {
+        let Some(element) = input.get() else { return };
+        let raw = element.value();
+        let digits = typed_digits(&raw);
+        if digits != raw {
+            element.set_value(&digits);
+        }
+        if card.get_untracked() == CardState::Wrong {
+            card.set(CardState::Waiting);
+        }
+        if digits.len() == usize::from(code_length()) {
+            submit.run(digits);
+        }
+    };
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        if let Some(element) = input.get() {
+            submit.run(typed_digits(&element.value()));
+        }
+    };
+    let on_resend = move |event: leptos::ev::MouseEvent| {
+        event.prevent_default();
+        spawn_local(async move {
+            match resend_widget_code(token.get_value(), channel).await {
+                Ok(ResendAnswer::Sent(updated)) => {
+                    session.set(updated);
+                    card.set(CardState::Resent);
+                    clear_and_focus();
+                    announcement.set((texts.resent)(channel));
+                }
+                Ok(ResendAnswer::CoolingDown(_)) => {}
+                Ok(ResendAnswer::Closed(updated)) => session.set(updated),
+                Err(_) => card.set(CardState::Failed),
+            }
+        });
+    };
+
+    let data_state = move || {
+        if verified() {
+            "verified"
+        } else if channel_locked() {
+            "locked"
+        } else {
+            match card.get() {
+                CardState::Waiting | CardState::Resent => "waiting",
+                CardState::Checking => "checking",
+                CardState::Wrong => "wrong",
+                CardState::ChannelLocked => "locked",
+                CardState::Failed => "error",
+            }
+        }
+    };
+    let message = move || {
+        if verified() {
+            return String::new();
+        }
+        if channel_locked() {
+            return texts.channel_locked.to_owned();
+        }
+        match card.get() {
+            CardState::Checking => texts.checking.to_owned(),
+            CardState::Wrong => texts.wrong_code.to_owned(),
+            CardState::Resent => (texts.resent)(channel),
+            CardState::Failed => texts.try_again.to_owned(),
+            _ => String::new(),
+        }
+    };
+    let resend_label = move || {
+        let seconds = wait();
+        if seconds > 0 {
+            (texts.resend_in)(seconds)
+        } else {
+            texts.resend.to_owned()
+        }
+    };
+    let recipient = move || info().map(|c| c.recipient).unwrap_or_default();
+
+    view! {
+        <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")>
+            <div class="otp-card-head">
+                <h2 id=format!("title-{id}")>{name}</h2>
+                <Show when=optional><span class="otp-optional">{texts.optional}</span></Show>
+                <Show when=verified>
+                    <span class="otp-verified" id=format!("verified-{id}")>
+                        <span class="otp-check" aria-hidden="true">"✓"</span>
+                        {texts.verified}
+                    </span>
+                </Show>
+            </div>
+            <p class="otp-recipient" dir="ltr">{recipient}</p>
+            <Show when=open>
+                <form method="post" action=form_action.clone() on:submit=on_submit>
+                    <input type="hidden" name="channel" value=id/>
+                    <label for=format!("code-{id}")>{(texts.code_label)(channel)}</label>
+                    <div class="otp-entry">
+                        <input
+                            node_ref=input
+                            id=format!("code-{id}")
+                            name="code"
+                            type="text"
+                            inputmode="numeric"
+                            autocomplete="one-time-code"
+                            spellcheck="false"
+                            dir="ltr"
+                            size=move || code_length() + 2
+                            aria-describedby=format!("hint-{id} msg-{id}")
+                            aria-invalid=move || (card.get() == CardState::Wrong).to_string()
+                            aria-busy=move || (card.get() == CardState::Checking).to_string()
+                            readonly=move || card.get() == CardState::Checking
+                            on:input=on_input
+                        />
+                        <button type="submit" name="intent" value="verify" class="otp-verify">{texts.verify}</button>
+                    </div>
+                    <p class="otp-hint" id=format!("hint-{id}")>{move || (texts.code_hint)(code_length())}</p>
+                    <button
+                        type="submit"
+                        name="intent"
+                        value="resend"
+                        formnovalidate=true
+                        class="otp-resend"
+                        on:click=on_resend
+                        disabled=cooling
+                    >
+                        {resend_label}
+                    </button>
+                </form>
+            </Show>
+            <p class="otp-message" id=format!("msg-{id}") role=move || (card.get() == CardState::Wrong).then_some("alert")>
+                {message}
+            </p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_digits_keeps_digits_of_any_script() {
+        assert_eq!(typed_digits("123 456"), "123456");
+        assert_eq!(typed_digits("\u{0661}\u{0662}\u{0663}-\u{0664}"), "1234");
+        assert_eq!(typed_digits("١٢٣٤٥٦"), "123456");
+        assert_eq!(typed_digits("ab"), "");
+    }
+
+    #[test]
+    fn notices_restore_the_card_state() {
+        assert_eq!(CardState::from_notice(Some("wrong")), CardState::Wrong);
+        assert_eq!(CardState::from_notice(Some("resent")), CardState::Resent);
+        assert_eq!(CardState::from_notice(Some("nonsense")), CardState::Waiting);
+        assert_eq!(CardState::from_notice(None), CardState::Waiting);
+    }
+}

@@ -1,0 +1,298 @@
+//! The verification page (`/verify/<token>`) and, with `?embed=1`, the iframe widget: one card
+//! per channel, progress, countdown, attempts, and the verified, expired and locked states.
+//! Server-rendered complete, so it works before (and without) WebAssembly; once hydrated, codes
+//! go through server functions and the embedding page hears about progress by `postMessage`.
+
+mod browser;
+mod card;
+pub mod model;
+
+use leptos::prelude::*;
+use leptos_meta::{Html, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde_json::json;
+
+use super::i18n::{self, Texts};
+use crate::engine::{Channel, SessionStatus, VerificationMode};
+use crate::server_fns::{PageError, load_widget};
+use card::ChannelCard;
+use model::WidgetSession;
+
+/// What the page's address asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageOptions {
+    pub embed: bool,
+    pub theme: Option<String>,
+    /// The embedder's origin, as it named it (used only if allowed).
+    pub origin: Option<String>,
+    /// The outcome of a form post without JavaScript, shown on the card it concerns.
+    pub notice: Option<(String, Channel)>,
+}
+
+impl PageOptions {
+    /// The query string to keep when the page posts to itself.
+    pub fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if self.embed {
+            parts.push("embed=1".to_owned());
+        }
+        if let Some(theme) = &self.theme {
+            parts.push(format!("theme={theme}"));
+        }
+        if let Some(origin) = &self.origin {
+            parts.push(format!("origin={}", urlencode(origin)));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The page as a whole moment to moment: the session's status, with expiry taken from the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageState {
+    Pending,
+    Verified,
+    Locked,
+    Expired,
+}
+
+impl PageState {
+    fn of(session: &WidgetSession, now: i64) -> PageState {
+        match session.status {
+            SessionStatus::Verified => PageState::Verified,
+            SessionStatus::Locked => PageState::Locked,
+            SessionStatus::Expired => PageState::Expired,
+            SessionStatus::Pending if now >= session.expires_at => PageState::Expired,
+            SessionStatus::Pending => PageState::Pending,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            PageState::Pending => "pending",
+            PageState::Verified => "verified",
+            PageState::Locked => "locked",
+            PageState::Expired => "expired",
+        }
+    }
+}
+
+#[component]
+pub fn VerifyPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let token = params.read_untracked().get("token").unwrap_or_default();
+    let options = query.with_untracked(|q| PageOptions {
+        embed: q.get("embed").as_deref() == Some("1"),
+        theme: q.get("theme").filter(|t| t == "dark" || t == "light"),
+        origin: q.get("origin"),
+        notice: q
+            .get("notice")
+            .zip(q.get("channel").and_then(|c| Channel::parse(&c))),
+    });
+    let source = token.clone();
+    let session = Resource::new_blocking(move || source.clone(), load_widget);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let token = token.clone();
+                let options = options.clone();
+                Suspend::new(async move {
+                    match session.await {
+                        Ok(initial) => view! { <Widget token initial options/> }.into_any(),
+                        Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed/> }.into_any(),
+                        Err(error) => view! {
+                            <main class="otp-widget"><p role="alert">{error.to_string()}</p></main>
+                        }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn InvalidLink(embed: bool) -> impl IntoView {
+    super::mark_not_found();
+    let texts = i18n::texts("en");
+    view! {
+        <Title text=texts.not_found_title/>
+        <main class="otp-widget" class:embed=embed data-state="invalid">
+            <h1>{texts.not_found_title}</h1>
+            <p>{texts.not_found_body}</p>
+        </main>
+    }
+}
+
+/// The message the embedding page receives for a state.
+fn event(kind: &str, session: &WidgetSession) -> serde_json::Value {
+    json!({
+        "type": kind,
+        "verified_channels": session.verified_channels,
+        "session_verified": session.session_verified,
+    })
+}
+
+#[component]
+fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl IntoView {
+    let texts: &'static Texts = i18n::texts(&initial.lang);
+    let session = RwSignal::new(initial.clone());
+    let now = RwSignal::new(initial.server_now);
+    let announcement = RwSignal::new(String::new());
+    let state = Memo::new(move |_| session.with(|s| PageState::of(s, now.get())));
+    let origins = initial.origins.clone();
+    let named_origin = options.origin.clone();
+    let embed = options.embed;
+
+    // Browser only: the clock, and the embedder's iframe height.
+    {
+        let origins = origins.clone();
+        let named = named_origin.clone();
+        Effect::new(move |_| {
+            let origins = origins.clone();
+            let named = named.clone();
+            let last_height = std::cell::Cell::new(0);
+            let report_height = move || {
+                let height = browser::document_height();
+                if embed && height != last_height.replace(height) {
+                    browser::post_to_parent(
+                        &origins,
+                        named.as_deref(),
+                        &json!({"type": "otpgate:resize", "height": height}),
+                    );
+                }
+            };
+            report_height();
+            browser::start_clock(initial.server_now, now, report_height);
+        });
+    }
+    // Browser only: tell the embedder about progress and the end states, once each.
+    Effect::new(move |previous: Option<(PageState, usize)>| {
+        let current = (state.get(), session.with(|s| s.verified_channels.len()));
+        if embed && previous.is_some_and(|p| p != current) {
+            let kind = match current.0 {
+                PageState::Verified if previous.is_some_and(|p| p.0 != PageState::Verified) => {
+                    "otpgate:verified"
+                }
+                PageState::Locked => "otpgate:locked",
+                PageState::Expired => "otpgate:expired",
+                _ => "otpgate:progress",
+            };
+            session.with_untracked(|s| {
+                browser::post_to_parent(&origins, named_origin.as_deref(), &event(kind, s))
+            });
+        }
+        current
+    });
+
+    let total = initial.channels.len();
+    let tenant = initial.tenant.clone();
+    let progress = move || (texts.progress)(session.with(|s| s.verified_channels.len()), total);
+    let countdown =
+        move || (texts.expires_in)(&i18n::clock(session.with(|s| s.expires_at) - now.get()));
+    let attempts = move || (texts.attempts_left)(session.with(|s| s.attempts_remaining));
+    let theme = options.theme.clone();
+    let cards = initial
+        .channels
+        .iter()
+        .map(|c| {
+            view! {
+                <ChannelCard
+                    token=token.clone()
+                    channel=c.channel
+                    session
+                    state
+                    now
+                    announcement
+                    texts
+                    form_action=format!("/verify/{token}{}", options.query())
+                    notice=options.notice.clone().filter(|(_, ch)| *ch == c.channel).map(|(n, _)| n)
+                />
+            }
+        })
+        .collect_view();
+    let tenant_for_end = tenant.clone();
+    view! {
+        <Html attr:lang=texts.tag attr:dir=texts.dir attr:data-theme=theme.clone()/>
+        <Title text=texts.title/>
+        <main
+            class="otp-widget"
+            class:embed=embed
+            lang=texts.tag
+            dir=texts.dir
+            data-theme=theme
+            data-state=move || state.get().as_str()
+        >
+            <h1>{texts.title}</h1>
+            <p class="otp-intro">{(texts.intro)(&tenant)}</p>
+            <div class="otp-status">
+                <p id="otp-progress">{progress}</p>
+                <Show when=move || state.get() == PageState::Pending || state.get() == PageState::Verified>
+                    <p id="otp-timer" role="timer" aria-live="off">{countdown}</p>
+                    <p id="otp-attempts">{attempts}</p>
+                </Show>
+            </div>
+            <EndState state session texts tenant=tenant_for_end/>
+            <div class="otp-cards">{cards}</div>
+            <div id="otp-live" class="visually-hidden" role="status" aria-live="polite">
+                {move || announcement.get()}
+            </div>
+        </main>
+    }
+}
+
+/// The banner for verified, expired and locked sessions.
+#[component]
+fn EndState(
+    state: Memo<PageState>,
+    session: RwSignal<WidgetSession>,
+    texts: &'static Texts,
+    tenant: String,
+) -> impl IntoView {
+    move || {
+        let mode = session.with(|s| s.mode);
+        let all = session.with(|s| s.all_channels_verified);
+        match state.get() {
+            PageState::Pending => ().into_any(),
+            PageState::Verified => view! {
+                <div class="otp-banner otp-success" id="otp-success">
+                    <span class="otp-check-large" aria-hidden="true">"✓"</span>
+                    <div>
+                        <h2>{texts.success_title}</h2>
+                        <p>{if all || mode == VerificationMode::All { texts.success_all } else { texts.success_any }}</p>
+                    </div>
+                </div>
+            }
+            .into_any(),
+            PageState::Expired => view! {
+                <div class="otp-banner otp-expired" id="otp-expired" role="alert">
+                    <h2>{texts.expired_title}</h2>
+                    <p>{(texts.expired_body)(&tenant)}</p>
+                </div>
+            }
+            .into_any(),
+            PageState::Locked => view! {
+                <div class="otp-banner otp-locked" id="otp-locked" role="alert">
+                    <h2>{texts.locked_title}</h2>
+                    <p>{(texts.locked_body)(&tenant)}</p>
+                </div>
+            }
+            .into_any(),
+        }
+    }
+}

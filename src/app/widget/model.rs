@@ -1,0 +1,81 @@
+//! What the verification page knows about a session, shared by the server (which builds it)
+//! and the browser (which renders and updates it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Channel, SessionStatus, VerificationMode};
+
+/// One channel as the person sees it: the recipient is masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetChannel {
+    pub channel: Channel,
+    pub recipient: String,
+    pub verified: bool,
+    /// Out of attempts for this channel: it accepts no more codes.
+    pub locked: bool,
+    /// Unix second from which "Resend code" may be used again.
+    pub resend_at: i64,
+}
+
+/// A session as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetSession {
+    pub tenant: String,
+    /// Language tag of the page (`en`, `ar`).
+    pub lang: String,
+    pub mode: VerificationMode,
+    pub status: SessionStatus,
+    pub code_length: u8,
+    pub expires_at: i64,
+    /// The server's clock when this was taken; the page counts down from its own clock
+    /// corrected by the difference, so a wrong or sleeping device clock does not matter.
+    pub server_now: i64,
+    pub attempts_remaining: u32,
+    pub session_verified: bool,
+    pub all_channels_verified: bool,
+    pub verified_channels: Vec<Channel>,
+    pub channels: Vec<WidgetChannel>,
+    /// Origins allowed to embed the widget; messages go to one of them only.
+    pub origins: Vec<String>,
+}
+
+/// What one submitted code did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CodeResult {
+    Accepted,
+    Wrong,
+    ChannelLocked,
+}
+
+/// The answer to a code submitted from the page. `result` is `None` when the session could
+/// not take codes any more (expired or locked): `session.status` says which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeAnswer {
+    pub result: Option<CodeResult>,
+    pub session: WidgetSession,
+}
+
+/// The answer to a resend from the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResendAnswer {
+    Sent(WidgetSession),
+    /// Too soon: try again after this many seconds.
+    CoolingDown(i64),
+    /// The session takes no more codes (expired, locked or verified): refresh the state.
+    Closed(WidgetSession),
+}
+
+impl WidgetSession {
+    pub fn channel(&self, channel: Channel) -> Option<&WidgetChannel> {
+        self.channels.iter().find(|c| c.channel == channel)
+    }
+
+    /// Whether the page should still offer code entry.
+    pub fn accepts_codes(&self) -> bool {
+        matches!(
+            self.status,
+            SessionStatus::Pending | SessionStatus::Verified
+        ) && self.attempts_remaining > 0
+            && self.server_now < self.expires_at
+    }
+}

@@ -1,0 +1,286 @@
+//! The verification page's server side: the session as the page sees it (masked recipients,
+//! language, allowed origins), code and resend calls by session token, the plain-form path
+//! for browsers without JavaScript, and the security headers of the page.
+
+use axum::extract::{Form, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::crypto;
+use super::service::{ServiceError, SessionView, VerificationService};
+use super::state::AppState;
+use crate::app::i18n::negotiate;
+use crate::app::widget::model::{
+    CodeAnswer, CodeResult, ResendAnswer, WidgetChannel, WidgetSession,
+};
+use crate::engine::Channel;
+use crate::engine::session::ChannelOutcome;
+use crate::server_fns::PageError;
+
+/// `u***@example.com`: the first character of the local part, then the domain.
+pub fn mask_email(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// `+1 •••• ••0100`: the country code and the last four digits.
+pub fn mask_phone(number: &str) -> String {
+    let country = phonenumber::parse(None, number)
+        .map(|n| n.code().value().to_string())
+        .unwrap_or_default();
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let last: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("+{country} •••• ••{last}")
+}
+
+fn page_error(error: ServiceError) -> PageError {
+    match error {
+        ServiceError::NotFound => PageError::NotFound,
+        ServiceError::InvalidRequest(message) => PageError::Invalid(message),
+        other => {
+            tracing::error!(error = %other, "verification page call failed");
+            PageError::Unavailable
+        }
+    }
+}
+
+/// Builds the page's view of a session.
+pub async fn widget_session(
+    service: &VerificationService,
+    view: &SessionView,
+    accept_language: Option<&str>,
+) -> Result<WidgetSession, PageError> {
+    let origins = service
+        .store()
+        .tenant_origins(view.tenant_id)
+        .await
+        .map_err(|e| page_error(e.into()))?;
+    let session = &view.session;
+    Ok(WidgetSession {
+        tenant: view.tenant_name.clone(),
+        lang: negotiate(view.locale.as_deref(), accept_language).to_owned(),
+        mode: view.mode,
+        status: view.summary.status,
+        code_length: view.code_length,
+        expires_at: view.expires_at,
+        server_now: view.now,
+        attempts_remaining: view.summary.attempts_remaining,
+        session_verified: view.summary.session_verified,
+        all_channels_verified: view.summary.all_channels_verified,
+        verified_channels: view.summary.verified_channels.clone(),
+        channels: session
+            .channels
+            .iter()
+            .zip(&view.recipients)
+            .map(|(state, recipient)| WidgetChannel {
+                channel: state.channel,
+                recipient: if state.channel.uses_phone_number() {
+                    mask_phone(recipient)
+                } else {
+                    mask_email(recipient)
+                },
+                verified: state.is_verified(),
+                locked: session.channel_locked(state),
+                resend_at: state.last_sent_at + crate::engine::policy::RESEND_COOLDOWN_SECS,
+            })
+            .collect(),
+        origins,
+    })
+}
+
+/// The session behind a page's token.
+pub async fn load(
+    service: &VerificationService,
+    token: &str,
+    accept_language: Option<&str>,
+) -> Result<WidgetSession, PageError> {
+    let view = service.status(None, token).await.map_err(page_error)?;
+    widget_session(service, &view, accept_language).await
+}
+
+/// A code typed on the page.
+pub async fn submit_code(
+    service: &VerificationService,
+    token: &str,
+    channel: Channel,
+    code: &str,
+    accept_language: Option<&str>,
+) -> Result<CodeAnswer, PageError> {
+    let submitted = [(channel, code.to_owned())];
+    let (result, view) = match service.verify(None, token, &submitted).await {
+        Ok(report) => {
+            let result = match report.outcome.results.first().map(|(_, o)| *o) {
+                Some(ChannelOutcome::Accepted) => CodeResult::Accepted,
+                Some(ChannelOutcome::ChannelLocked) => CodeResult::ChannelLocked,
+                _ => CodeResult::Wrong,
+            };
+            (Some(result), report.view)
+        }
+        Err(ServiceError::Expired(view) | ServiceError::Locked(view)) => (None, *view),
+        Err(error) => return Err(page_error(error)),
+    };
+    Ok(CodeAnswer {
+        result,
+        session: widget_session(service, &view, accept_language).await?,
+    })
+}
+
+/// "Resend code" on the page.
+pub async fn resend(
+    service: &VerificationService,
+    token: &str,
+    channel: Channel,
+    accept_language: Option<&str>,
+) -> Result<ResendAnswer, PageError> {
+    match service.resend(None, token, Some(&[channel])).await {
+        Ok(report) => Ok(ResendAnswer::Sent(
+            widget_session(service, &report.view, accept_language).await?,
+        )),
+        Err(ServiceError::RateLimited { retry_after }) => {
+            Ok(ResendAnswer::CoolingDown(retry_after))
+        }
+        Err(ServiceError::Expired(view) | ServiceError::Locked(view)) => Ok(ResendAnswer::Closed(
+            widget_session(service, &view, accept_language).await?,
+        )),
+        Err(ServiceError::InvalidRequest(_)) => Ok(ResendAnswer::Closed(
+            load(service, token, accept_language).await?,
+        )),
+        Err(error) => Err(page_error(error)),
+    }
+}
+
+/// A plain form post from the page (no JavaScript).
+#[derive(Debug, Deserialize)]
+pub struct FormPost {
+    pub channel: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub intent: String,
+}
+
+/// Handles the page's form without JavaScript: does what was asked, then redirects back to the
+/// page (303, so a reload does not post again) with a notice the server render shows.
+pub async fn form_post(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Form(form): Form<FormPost>,
+) -> Response {
+    let language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let keep: Vec<String> = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| {
+            pair.starts_with("embed=") || pair.starts_with("theme=") || pair.starts_with("origin=")
+        })
+        .map(str::to_owned)
+        .collect();
+    let back = |notice: &str, channel: &str| {
+        let mut query = keep.clone();
+        query.push(format!("notice={notice}"));
+        query.push(format!("channel={channel}"));
+        Redirect::to(&format!("/verify/{token}?{}", query.join("&"))).into_response()
+    };
+    let Some(channel) = Channel::parse(&form.channel) else {
+        return back("invalid", "");
+    };
+    let service = &state.service;
+    let notice = if form.intent == "resend" {
+        match resend(service, &token, channel, language).await {
+            Ok(ResendAnswer::Sent(_)) => "resent",
+            Ok(ResendAnswer::CoolingDown(_)) => "cooldown",
+            Ok(ResendAnswer::Closed(_)) => "closed",
+            Err(PageError::NotFound) => "closed",
+            Err(_) => "error",
+        }
+    } else {
+        match submit_code(service, &token, channel, &form.code, language).await {
+            Ok(CodeAnswer {
+                result: Some(CodeResult::Accepted),
+                ..
+            }) => "verified",
+            Ok(CodeAnswer {
+                result: Some(CodeResult::Wrong),
+                ..
+            }) => "wrong",
+            Ok(CodeAnswer {
+                result: Some(CodeResult::ChannelLocked),
+                ..
+            }) => "locked",
+            Ok(CodeAnswer { result: None, .. }) | Err(PageError::NotFound) => "closed",
+            Err(_) => "error",
+        }
+    };
+    back(notice, channel.as_str())
+}
+
+/// `Content-Security-Policy: frame-ancestors` from the session's tenant (`'none'` without
+/// origins or without a session), `Referrer-Policy: no-referrer`, for every response of the
+/// verification page.
+pub async fn page_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(token) = request
+        .uri()
+        .path()
+        .strip_prefix("/verify/")
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_owned())
+    else {
+        return next.run(request).await;
+    };
+    let origins = match state
+        .service
+        .store()
+        .session_origins(&crypto::sha256(token.as_bytes()))
+        .await
+    {
+        Ok(origins) => origins,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the tenant's origins");
+            Vec::new()
+        }
+    };
+    let ancestors = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&format!("frame-ancestors {ancestors}")) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_masked() {
+        assert_eq!(mask_email("user@example.com"), "u***@example.com");
+        assert_eq!(mask_email("x@y.z"), "x***@y.z");
+        assert_eq!(mask_phone("+14155550100"), "+1 •••• ••0100");
+        assert_eq!(mask_phone("+218911234567"), "+218 •••• ••4567");
+    }
+}

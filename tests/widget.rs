@@ -1,0 +1,234 @@
+//! The verification page through the real router: server-rendered content, security headers,
+//! the plain-form path that works without JavaScript, languages and the invalid-link page.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{Answer, TestApp, wrong};
+use serde_json::json;
+
+const EMAIL: &str = "user@example.com";
+const PHONE: &str = "+14155550100";
+
+async fn page(app: &TestApp, path: &str, accept_language: Option<&str>) -> Answer {
+    let mut request = Request::builder().method(Method::GET).uri(path);
+    if let Some(language) = accept_language {
+        request = request.header(header::ACCEPT_LANGUAGE, language);
+    }
+    app.request(request.body(Body::empty()).expect("request"))
+        .await
+}
+
+async fn form(app: &TestApp, path: &str, fields: &str) -> Answer {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(fields.to_owned()))
+        .expect("request");
+    app.request(request).await
+}
+
+#[tokio::test]
+async fn the_page_is_rendered_complete_on_the_server() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let answer = page(&app, &format!("/verify/{token}"), None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let html = &answer.text;
+    assert!(html.contains("Confirm it’s you"), "{html}");
+    assert!(html.contains("u***@example.com"));
+    assert!(html.contains("+1 •••• ••0100"));
+    assert!(
+        !html.contains(EMAIL) && !html.contains(PHONE),
+        "recipients are masked"
+    );
+    assert!(html.contains(r#"autocomplete="one-time-code""#));
+    assert!(html.contains(r#"inputmode="numeric""#));
+    assert!(html.contains("Email code") && html.contains("SMS code"));
+    assert!(html.contains("0 of 2 verified"));
+    assert!(html.contains(r#"role="timer""#) && html.contains("Codes expire in 10:00"));
+    assert!(html.contains("5 attempts left"));
+    assert!(html.contains(r#"aria-live="polite""#));
+    assert!(html.contains(&format!(r#"action="/verify/{token}""#)));
+    assert!(
+        !html.contains(&app.code("email", EMAIL).await),
+        "no code in the page"
+    );
+}
+
+#[tokio::test]
+async fn the_page_sends_its_security_headers() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let answer = page(&app, &format!("/verify/{token}?embed=1"), None).await;
+    assert_eq!(
+        answer.headers["content-security-policy"],
+        "frame-ancestors https://app.acme.test"
+    );
+    assert_eq!(answer.headers["referrer-policy"], "no-referrer");
+    assert_eq!(answer.headers["x-content-type-options"], "nosniff");
+    // A tenant without origins may not be framed at all.
+    let other = app
+        .post(
+            "/api/v1/otp/send",
+            &app.other_key,
+            json!({"channels": ["email"], "recipients": {"email": EMAIL}}),
+        )
+        .await;
+    let other_token = other.body["session_token"].as_str().unwrap();
+    let answer = page(&app, &format!("/verify/{other_token}"), None).await;
+    assert_eq!(
+        answer.headers["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_cancelled_tokens_get_a_proper_404_page() {
+    let app = TestApp::new().await;
+    let answer = page(&app, "/verify/not-a-token", None).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert!(
+        answer.text.contains("This verification link is not valid"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.headers["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    let token = app.email_sms_session(json!({})).await;
+    app.post(
+        "/api/v1/otp/cancel",
+        &app.test_key,
+        json!({"session_token": token}),
+    )
+    .await;
+    let cancelled = page(&app, &format!("/verify/{token}"), None).await;
+    assert_eq!(cancelled.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn forms_verify_without_javascript() {
+    let app = TestApp::new().await;
+    let token = app
+        .email_sms_session(json!({"verification_mode": "all"}))
+        .await;
+    let email = app.code("email", EMAIL).await;
+
+    let answer = form(
+        &app,
+        &format!("/verify/{token}?embed=1"),
+        &format!("channel=email&code={}&intent=verify", wrong(&email)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let location = answer.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/verify/{token}?embed=1&notice=wrong&channel=email")
+    );
+    let shown = page(&app, &location, None).await;
+    assert!(
+        shown.text.contains("That code is not right"),
+        "{}",
+        shown.text
+    );
+    assert!(shown.text.contains("4 attempts left"));
+
+    let answer = form(
+        &app,
+        &format!("/verify/{token}"),
+        &format!("channel=email&code={email}&intent=verify"),
+    )
+    .await;
+    assert_eq!(
+        answer.headers["location"],
+        format!("/verify/{token}?notice=verified&channel=email").as_str()
+    );
+    let shown = page(&app, &format!("/verify/{token}"), None).await;
+    assert!(shown.text.contains("1 of 2 verified"));
+    assert!(
+        shown
+            .text
+            .contains(r#"data-channel="email" data-state="verified""#),
+        "{}",
+        shown.text
+    );
+    let status = app.status(&token).await;
+    assert_eq!(status.body["verified_channels"], json!(["email"]));
+}
+
+#[tokio::test]
+async fn resend_works_without_javascript_and_keeps_the_cooldown() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let early = form(
+        &app,
+        &format!("/verify/{token}"),
+        "channel=sms&intent=resend",
+    )
+    .await;
+    assert_eq!(
+        early.headers["location"],
+        format!("/verify/{token}?notice=cooldown&channel=sms").as_str()
+    );
+    app.clock.advance(30);
+    let resent = form(
+        &app,
+        &format!("/verify/{token}"),
+        "channel=sms&intent=resend",
+    )
+    .await;
+    assert_eq!(
+        resent.headers["location"],
+        format!("/verify/{token}?notice=resent&channel=sms").as_str()
+    );
+    assert_eq!(app.outbox(PHONE).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_page_speaks_arabic_by_locale_or_browser() {
+    let app = TestApp::new().await;
+    let arabic = app.email_sms_session(json!({"locale": "ar"})).await;
+    let answer = page(&app, &format!("/verify/{arabic}"), Some("en-US")).await;
+    assert!(answer.text.contains(r#"dir="rtl""#), "{}", answer.text);
+    assert!(answer.text.contains("تأكيد هويتك"));
+    let english = app.email_sms_session(json!({})).await;
+    let by_browser = page(
+        &app,
+        &format!("/verify/{english}"),
+        Some("ar-LY,ar;q=0.9,en;q=0.5"),
+    )
+    .await;
+    assert!(by_browser.text.contains("تأكيد هويتك"));
+    let plain = page(&app, &format!("/verify/{english}"), Some("fr")).await;
+    assert!(plain.text.contains("Confirm it’s you"));
+}
+
+#[tokio::test]
+async fn expired_and_locked_sessions_say_what_to_do_next() {
+    let app = TestApp::new().await;
+    let token = app
+        .email_sms_session(json!({"expires_in": 60, "max_attempts": 1}))
+        .await;
+    app.clock.advance(60);
+    let expired = page(&app, &format!("/verify/{token}"), None).await;
+    assert!(
+        expired.text.contains("These codes have expired"),
+        "{}",
+        expired.text
+    );
+    assert!(expired.text.contains("Go back to Acme"));
+
+    let locked = app.email_sms_session(json!({"max_attempts": 1})).await;
+    app.verify(&locked, json!({"email": "000000"})).await;
+    let answer = page(&app, &format!("/verify/{locked}"), None).await;
+    assert!(answer.text.contains("Too many attempts"), "{}", answer.text);
+    assert!(
+        !answer.text.contains(r#"name="code""#),
+        "no code entry once locked"
+    );
+}
