@@ -6,6 +6,7 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+use crate::app::demo::DemoSession;
 use crate::app::outbox::OutboxItem;
 use crate::app::reference::EndpointDoc;
 use crate::app::widget::model::{CodeAnswer, ResendAnswer, WidgetSession};
@@ -95,4 +96,30 @@ pub async fn resend_widget_code(
     let state = expect_context::<crate::server::state::AppState>();
     let language = accept_language().await;
     crate::server::widget::resend(&state.service, &token, channel, language.as_deref()).await
+}
+
+/// Starts a session as the development tenant with a test key (development mode only).
+#[server(prefix = "/rpc", endpoint = "start_demo")]
+pub async fn start_demo(
+    #[server(default)] email: bool,
+    #[server(default)] sms: bool,
+    #[server(default)] whatsapp: bool,
+    email_address: String,
+    phone_number: String,
+    mode: String,
+    locale: String,
+) -> Result<DemoSession, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    let channels: Vec<Channel> = [(email, Channel::Email), (sms, Channel::Sms), (whatsapp, Channel::Whatsapp)]
+        .into_iter()
+        .filter_map(|(on, channel)| on.then_some(channel))
+        .collect();
+    crate::server::pages::start_demo(&state, channels, email_address, phone_number, &mode, locale).await
+}
+
+/// The development tenant's newest test messages (development mode only).
+#[server(prefix = "/rpc", endpoint = "demo_messages")]
+pub async fn demo_messages() -> Result<Vec<OutboxItem>, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    crate::server::pages::demo_messages(&state).await
 }

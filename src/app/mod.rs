@@ -1,6 +1,7 @@
 //! The Leptos UI, built for both the server (rendering) and the browser (hydration): the HTML
 //! shell, the routes and the pages.
 
+pub mod demo;
 mod home;
 pub mod i18n;
 pub mod outbox;
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("") view=home::HomePage/>
                 <Route path=path!("/docs/api") view=reference::ApiReference/>
                 <Route path=path!("/dev/outbox") view=outbox::DevOutbox/>
+                <Route path=path!("/demo") view=demo::DemoPage/>
                 // Rendered complete before anything is sent: the page must work without WASM.
                 <Route path=path!("/verify/:token") view=widget::VerifyPage ssr=SsrMode::Async/>
             </Routes>

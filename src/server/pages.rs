@@ -1,7 +1,13 @@
 //! What the pages' server functions do, as plain functions over the app state.
 
+use std::collections::BTreeMap;
+
+use super::service::{SendInput, ServiceError};
 use super::state::AppState;
+use super::store::{AuthenticatedKey, OutboxMessage, OutboxQuery};
+use crate::app::demo::DemoSession;
 use crate::app::outbox::OutboxItem;
+use crate::engine::{Channel, VerificationMode};
 use crate::server_fns::{PageError, ServiceInfo};
 
 /// How many messages the development outbox page shows.
@@ -33,16 +39,88 @@ pub async fn outbox_items(state: &AppState) -> Result<Vec<OutboxItem>, PageError
         .dev_outbox(OUTBOX_PAGE_SIZE)
         .await
         .map_err(unavailable)?;
-    Ok(messages
-        .into_iter()
-        .map(|m| OutboxItem {
-            tenant: m.tenant_name,
-            test: m.is_test,
-            channel: m.channel,
-            to: m.recipient,
-            code: m.code,
-            body: m.body,
-            sent_at: super::rest::types::rfc3339(m.sent_at),
+    Ok(messages.into_iter().map(outbox_item).collect())
+}
+
+fn outbox_item(m: OutboxMessage) -> OutboxItem {
+    OutboxItem {
+        tenant: m.tenant_name,
+        test: m.is_test,
+        channel: m.channel,
+        to: m.recipient,
+        code: m.code,
+        body: m.body,
+        sent_at: super::rest::types::rfc3339(m.sent_at),
+    }
+}
+
+/// The tenant the demo acts as: the one `scripts/run` creates.
+pub const DEMO_TENANT: &str = "dev";
+
+async fn demo_key(state: &AppState) -> Result<AuthenticatedKey, PageError> {
+    if !super::dev_pages_enabled(state.mode) {
+        return Err(PageError::DevelopmentOnly);
+    }
+    let tenant_id = state
+        .service
+        .store()
+        .tenant_id(DEMO_TENANT)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            PageError::Invalid(format!(
+                "There is no tenant `{DEMO_TENANT}`: create it with `otpgate tenant create {DEMO_TENANT} --origin <this address>` (scripts/run does)."
+            ))
+        })?;
+    Ok(AuthenticatedKey {
+        tenant_id,
+        tenant_name: DEMO_TENANT.to_owned(),
+        is_test: true,
+    })
+}
+
+pub async fn start_demo(
+    state: &AppState,
+    channels: Vec<Channel>,
+    email: String,
+    phone: String,
+    mode: &str,
+    locale: String,
+) -> Result<DemoSession, PageError> {
+    let key = demo_key(state).await?;
+    let recipients: BTreeMap<Channel, String> = channels
+        .iter()
+        .map(|&c| (c, if c.uses_phone_number() { phone.clone() } else { email.clone() }))
+        .collect();
+    let input = SendInput {
+        channels,
+        recipients,
+        mode: VerificationMode::parse(mode).unwrap_or_default(),
+        limits: Default::default(),
+        locale: Some(locale),
+    };
+    match state.service.send(&key, input, None).await {
+        Ok(created) => Ok(DemoSession {
+            widget_url: format!("/verify/{}", created.session_token),
+            token: created.session_token,
+        }),
+        Err(ServiceError::InvalidRequest(message)) => Err(PageError::Invalid(message)),
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
+pub async fn demo_messages(state: &AppState) -> Result<Vec<OutboxItem>, PageError> {
+    let key = demo_key(state).await?;
+    let messages = state
+        .service
+        .store()
+        .list_outbox(&OutboxQuery {
+            tenant_id: Some(key.tenant_id),
+            test_only: true,
+            recipient: None,
+            limit: 12,
         })
-        .collect())
+        .await
+        .map_err(unavailable)?;
+    Ok(messages.into_iter().map(outbox_item).collect())
 }
