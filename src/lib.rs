@@ -4,6 +4,9 @@
 //! delivery, CLI); with `hydrate` it is the WASM that brings the server-rendered pages to life.
 //! Modules are gated here, once, at their `mod` line.
 
+// Leptos views are deeply nested types; the widget page needs more than the default depth.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod engine;
 #[cfg(feature = "ssr")]
