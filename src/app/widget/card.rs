@@ -81,7 +81,7 @@ pub fn ChannelCard(
     let cooling = move || wait() > 0;
 
     let clear_and_focus = move || {
-        if let Some(element) = input.get() {
+        if let Some(element) = input.get_untracked() {
             element.set_value("");
             let _ = element.focus();
         }
@@ -122,7 +122,7 @@ pub fn ChannelCard(
         });
     });
     let on_input = move |_| {
-        let Some(element) = input.get() else { return };
+        let Some(element) = input.get_untracked() else { return };
         let raw = element.value();
         let digits = typed_digits(&raw);
         if digits != raw {
@@ -137,7 +137,7 @@ pub fn ChannelCard(
     };
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        if let Some(element) = input.get() {
+        if let Some(element) = input.get_untracked() {
             submit.run(typed_digits(&element.value()));
         }
     };
