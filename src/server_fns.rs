@@ -110,11 +110,16 @@ pub async fn start_demo(
     locale: String,
 ) -> Result<DemoSession, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
-    let channels: Vec<Channel> = [(email, Channel::Email), (sms, Channel::Sms), (whatsapp, Channel::Whatsapp)]
-        .into_iter()
-        .filter_map(|(on, channel)| on.then_some(channel))
-        .collect();
-    crate::server::pages::start_demo(&state, channels, email_address, phone_number, &mode, locale).await
+    let channels: Vec<Channel> = [
+        (email, Channel::Email),
+        (sms, Channel::Sms),
+        (whatsapp, Channel::Whatsapp),
+    ]
+    .into_iter()
+    .filter_map(|(on, channel)| on.then_some(channel))
+    .collect();
+    crate::server::pages::start_demo(&state, channels, email_address, phone_number, &mode, locale)
+        .await
 }
 
 /// The development tenant's newest test messages (development mode only).

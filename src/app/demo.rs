@@ -35,7 +35,9 @@ pub fn DemoPage() -> impl IntoView {
         .forget();
     });
     let handle = window_event_listener(leptos::ev::message, move |event| {
-        let data = js_sys::JSON::stringify(&event.data()).map(String::from).unwrap_or_default();
+        let data = js_sys::JSON::stringify(&event.data())
+            .map(String::from)
+            .unwrap_or_default();
         if data.contains("otpgate:") {
             events.update(|list| list.insert(0, format!("{} from {}", data, event.origin())));
         }
@@ -62,7 +64,8 @@ pub fn DemoPage() -> impl IntoView {
             .into_any()
         }
         Some(Err(error)) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
-        None => view! { <p class="demo-placeholder">"Start a session to see the widget here."</p> }.into_any(),
+        None => view! { <p class="demo-placeholder">"Start a session to see the widget here."</p> }
+            .into_any(),
     };
 
     view! {

@@ -90,7 +90,16 @@ pub async fn start_demo(
     let key = demo_key(state).await?;
     let recipients: BTreeMap<Channel, String> = channels
         .iter()
-        .map(|&c| (c, if c.uses_phone_number() { phone.clone() } else { email.clone() }))
+        .map(|&c| {
+            (
+                c,
+                if c.uses_phone_number() {
+                    phone.clone()
+                } else {
+                    email.clone()
+                },
+            )
+        })
         .collect();
     let input = SendInput {
         channels,

@@ -122,7 +122,9 @@ pub fn ChannelCard(
         });
     });
     let on_input = move |_| {
-        let Some(element) = input.get_untracked() else { return };
+        let Some(element) = input.get_untracked() else {
+            return;
+        };
         let raw = element.value();
         let digits = typed_digits(&raw);
         if digits != raw {
