@@ -232,3 +232,20 @@ async fn expired_and_locked_sessions_say_what_to_do_next() {
         "no code entry once locked"
     );
 }
+
+#[tokio::test]
+async fn development_pages_exist_only_in_development_mode() {
+    let dev = TestApp::new().await;
+    assert_eq!(page(&dev, "/demo", None).await.status, StatusCode::OK);
+    assert_eq!(page(&dev, "/dev/outbox", None).await.status, StatusCode::OK);
+    let production = TestApp::with_mode(otpgate::server::config::Mode::Production).await;
+    assert_eq!(
+        page(&production, "/demo", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        page(&production, "/dev/outbox", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(page(&production, "/", None).await.status, StatusCode::OK);
+}

@@ -23,6 +23,7 @@ use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request, header};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -73,6 +74,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             widget::page_headers,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            development_pages,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -113,7 +118,22 @@ pub fn spawn_purge_task(store: Store, clock: Arc<dyn Clock>, settings: &Settings
     });
 }
 
-/// Whether development-only pages (`/dev/outbox`) are served.
+/// Whether development-only pages (`/dev/outbox`, `/demo`) are served.
 pub fn dev_pages_enabled(mode: Mode) -> bool {
     mode == Mode::Dev
+}
+
+/// Outside development mode the development pages do not exist: they show codes, and the demo
+/// acts as a tenant.
+async fn development_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let development_only = path == "/demo" || path.starts_with("/dev/");
+    if development_only && !dev_pages_enabled(state.mode) {
+        return (axum::http::StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    next.run(request).await
 }
