@@ -59,7 +59,10 @@ impl Store {
             // In WAL mode NORMAL still never corrupts; it may lose the last commits on power loss.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Sorting and temporary indexes stay in memory; reads map the file instead of copying.
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456");
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
