@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::demo::DemoSession;
 use crate::app::outbox::OutboxItem;
-use crate::app::reference::EndpointDoc;
-use crate::app::widget::model::{CodeAnswer, ResendAnswer, WidgetSession};
+use crate::app::widget::model::{CodeAnswer, ResendAnswer};
 use crate::engine::Channel;
 
 /// What went wrong in a server function, as the page shows it.
@@ -48,17 +47,6 @@ pub async fn service_status() -> Result<ServiceInfo, PageError> {
     crate::server::pages::service_info(&state).await
 }
 
-#[server(prefix = "/rpc", endpoint = "dev_outbox")]
-pub async fn dev_outbox() -> Result<Vec<OutboxItem>, PageError> {
-    let state = expect_context::<crate::server::state::AppState>();
-    crate::server::pages::outbox_items(&state).await
-}
-
-#[server(prefix = "/rpc", endpoint = "api_reference")]
-pub async fn api_reference() -> Result<Vec<EndpointDoc>, PageError> {
-    Ok(crate::server::reference::endpoints())
-}
-
 /// The request's `Accept-Language`, for pages whose session names no language.
 #[cfg(feature = "ssr")]
 async fn accept_language() -> Option<String> {
@@ -68,12 +56,6 @@ async fn accept_language() -> Option<String> {
         .to_str()
         .ok()
         .map(str::to_owned)
-}
-
-#[server(prefix = "/rpc", endpoint = "widget_session")]
-pub async fn load_widget(token: String) -> Result<WidgetSession, PageError> {
-    let state = expect_context::<crate::server::state::AppState>();
-    crate::server::widget::load(&state.service, &token, accept_language().await.as_deref()).await
 }
 
 #[server(prefix = "/rpc", endpoint = "widget_code")]

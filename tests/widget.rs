@@ -30,7 +30,7 @@ async fn form(app: &TestApp, path: &str, fields: &str) -> Answer {
     app.request(request).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_is_rendered_complete_on_the_server() {
     let app = TestApp::new().await;
     let token = app.email_sms_session(json!({})).await;
@@ -58,7 +58,7 @@ async fn the_page_is_rendered_complete_on_the_server() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_sends_its_security_headers() {
     let app = TestApp::new().await;
     let token = app.email_sms_session(json!({})).await;
@@ -85,7 +85,7 @@ async fn the_page_sends_its_security_headers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_cancelled_tokens_get_a_proper_404_page() {
     let app = TestApp::new().await;
     let answer = page(&app, "/verify/not-a-token", None).await;
@@ -110,7 +110,7 @@ async fn unknown_and_cancelled_tokens_get_a_proper_404_page() {
     assert_eq!(cancelled.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_verify_without_javascript() {
     let app = TestApp::new().await;
     let token = app
@@ -161,7 +161,7 @@ async fn forms_verify_without_javascript() {
     assert_eq!(status.body["verified_channels"], json!(["email"]));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resend_works_without_javascript_and_keeps_the_cooldown() {
     let app = TestApp::new().await;
     let token = app.email_sms_session(json!({})).await;
@@ -189,7 +189,7 @@ async fn resend_works_without_javascript_and_keeps_the_cooldown() {
     assert_eq!(app.outbox(PHONE).await.len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_speaks_arabic_by_locale_or_browser() {
     let app = TestApp::new().await;
     let arabic = app.email_sms_session(json!({"locale": "ar"})).await;
@@ -208,7 +208,7 @@ async fn the_page_speaks_arabic_by_locale_or_browser() {
     assert!(plain.text.contains("Confirm it’s you"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_locked_sessions_say_what_to_do_next() {
     let app = TestApp::new().await;
     let token = app
@@ -233,7 +233,7 @@ async fn expired_and_locked_sessions_say_what_to_do_next() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn development_pages_exist_only_in_development_mode() {
     let dev = TestApp::new().await;
     assert_eq!(page(&dev, "/demo", None).await.status, StatusCode::OK);

@@ -5,6 +5,7 @@ pub mod demo;
 mod home;
 pub mod i18n;
 pub mod outbox;
+pub mod page_data;
 pub mod reference;
 pub mod widget;
 

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::server_fns::dev_outbox;
+use super::page_data::{PageDataScript, page_data, script_json};
+use crate::server_fns::PageError;
 
 /// One caught message, as shown on the page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +22,9 @@ pub struct OutboxItem {
 
 #[component]
 pub fn DevOutbox() -> impl IntoView {
-    let messages = Resource::new(|| (), |_| dev_outbox());
+    let messages: Result<Vec<OutboxItem>, PageError> =
+        page_data().unwrap_or(Err(PageError::Unavailable));
+    let json = script_json(&messages);
     view! {
         <Title text="Development outbox"/>
         <main class="page outbox">
@@ -30,36 +33,33 @@ pub fn DevOutbox() -> impl IntoView {
                 "Messages sent under test keys, and in development mode under live keys too, land "
                 "here instead of reaching a person. Newest first."
             </p>
-            <button type="button" on:click=move |_| messages.refetch()>"Refresh"</button>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match messages.await {
-                        Ok(list) if list.is_empty() => view! { <p>"No messages yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <table>
-                                <thead><tr>
-                                    <th scope="col">"Sent"</th><th scope="col">"Tenant"</th>
-                                    <th scope="col">"Channel"</th><th scope="col">"To"</th>
-                                    <th scope="col">"Code"</th><th scope="col">"Message"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {list.into_iter().map(|m| view! {
-                                        <tr>
-                                            <td><time>{m.sent_at}</time></td>
-                                            <td>{m.tenant}{m.test.then_some(" (test)")}</td>
-                                            <td>{m.channel}</td>
-                                            <td>{m.to}</td>
-                                            <td class="code">{m.code}</td>
-                                            <td>{m.body}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <p><a href="/dev/outbox">"Refresh"</a></p>
+            <PageDataScript json/>
+            {match messages {
+                Ok(list) if list.is_empty() => view! { <p>"No messages yet."</p> }.into_any(),
+                Ok(list) => view! {
+                    <table>
+                        <thead><tr>
+                            <th scope="col">"Sent"</th><th scope="col">"Tenant"</th>
+                            <th scope="col">"Channel"</th><th scope="col">"To"</th>
+                            <th scope="col">"Code"</th><th scope="col">"Message"</th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|m| view! {
+                                <tr>
+                                    <td><time>{m.sent_at}</time></td>
+                                    <td>{m.tenant}{m.test.then_some(" (test)")}</td>
+                                    <td>{m.channel}</td>
+                                    <td>{m.to}</td>
+                                    <td class="code">{m.code}</td>
+                                    <td>{m.body}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+                Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
+            }}
         </main>
     }
 }

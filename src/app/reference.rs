@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::server_fns::api_reference;
+use super::page_data::{PageDataScript, page_data, script_json};
 
 /// One endpoint, summarised for reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,8 @@ pub struct ResponseDoc {
 
 #[component]
 pub fn ApiReference() -> impl IntoView {
-    let endpoints = Resource::new(|| (), |_| api_reference());
+    let endpoints: Vec<EndpointDoc> = page_data().unwrap_or_default();
+    let json = script_json(&endpoints);
     view! {
         <Title text="API reference"/>
         <main class="page reference">
@@ -47,14 +48,8 @@ pub fn ApiReference() -> impl IntoView {
                 "error is JSON with " <code>"message"</code> " and " <code>"code"</code> ". The "
                 "machine-readable description is " <a href="/api/openapi.json">"/api/openapi.json"</a> "."
             </p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match endpoints.await {
-                        Ok(list) => list.into_iter().map(|e| view! { <Endpoint doc=e/> }).collect_view().into_any(),
-                        Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <PageDataScript json/>
+            {endpoints.into_iter().map(|e| view! { <Endpoint doc=e/> }).collect_view()}
         </main>
     }
 }

@@ -72,7 +72,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            widget::page_headers,
+            widget::page_context,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -133,3 +133,21 @@ pub async fn demo_messages(state: &AppState) -> Result<Vec<OutboxItem>, PageErro
         .map_err(unavailable)?;
     Ok(messages.into_iter().map(outbox_item).collect())
 }
+
+/// Loads the data of the development outbox and API reference pages before they render.
+pub async fn page_data(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::app::page_data::{PageJson, script_json};
+    let json = match request.uri().path() {
+        "/dev/outbox" => Some(script_json(&outbox_items(&state).await)),
+        "/docs/api" => Some(script_json(&super::reference::endpoints())),
+        _ => None,
+    };
+    if let Some(json) = json {
+        request.extensions_mut().insert(PageJson(json));
+    }
+    next.run(request).await
+}

@@ -8,12 +8,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::crypto;
 use super::service::{ServiceError, SessionView, VerificationService};
 use super::state::AppState;
 use crate::app::i18n::negotiate;
+use crate::app::page_data::{PageJson, script_json};
 use crate::app::widget::model::{
-    CodeAnswer, CodeResult, ResendAnswer, WidgetChannel, WidgetSession,
+    CodeAnswer, CodeResult, Preloaded, ResendAnswer, WidgetChannel, WidgetSession,
 };
 use crate::engine::Channel;
 use crate::engine::session::ChannelOutcome;
@@ -226,10 +226,15 @@ pub async fn form_post(
     back(notice, channel.as_str())
 }
 
+/// For every request of the verification page: loads the session the page shows (before
+/// rendering, so the render needs no async resource), and answers with
 /// `Content-Security-Policy: frame-ancestors` from the session's tenant (`'none'` without
-/// origins or without a session), `Referrer-Policy: no-referrer`, for every response of the
-/// verification page.
-pub async fn page_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// origins or without a session), `Referrer-Policy: no-referrer` and `nosniff`.
+pub async fn page_context(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(token) = request
         .uri()
         .path()
@@ -238,18 +243,19 @@ pub async fn page_headers(State(state): State<AppState>, request: Request, next:
     else {
         return next.run(request).await;
     };
-    let origins = match state
-        .service
-        .store()
-        .session_origins(&crypto::sha256(token.as_bytes()))
-        .await
-    {
-        Ok(origins) => origins,
-        Err(error) => {
-            tracing::error!(%error, "cannot read the tenant's origins");
-            Vec::new()
-        }
+    let language = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let loaded = load(&state.service, &token, language.as_deref()).await;
+    let origins = match &loaded {
+        Ok(session) => session.origins.clone(),
+        Err(_) => Vec::new(),
     };
+    request
+        .extensions_mut()
+        .insert(PageJson(script_json(&Preloaded(loaded))));
     let ancestors = if origins.is_empty() {
         "'none'".to_owned()
     } else {

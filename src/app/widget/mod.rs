@@ -13,10 +13,11 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::json;
 
 use super::i18n::{self, Texts};
+use super::page_data::{PageDataScript, page_data, script_json};
 use crate::engine::{Channel, SessionStatus, VerificationMode};
-use crate::server_fns::{PageError, load_widget};
+use crate::server_fns::PageError;
 use card::ChannelCard;
-use model::WidgetSession;
+use model::{Preloaded, WidgetSession};
 
 /// What the page's address asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,24 +106,19 @@ pub fn VerifyPage() -> impl IntoView {
             .get("notice")
             .zip(q.get("channel").and_then(|c| Channel::parse(&c))),
     });
-    let source = token.clone();
-    let session = Resource::new_blocking(move || source.clone(), load_widget);
+    let preloaded = page_data::<Preloaded>().unwrap_or(Preloaded(Err(PageError::Unavailable)));
+    let state = script_json(&preloaded);
+    let page = match preloaded.0 {
+        Ok(initial) => view! { <Widget token initial options/> }.into_any(),
+        Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed/> }.into_any(),
+        Err(error) => view! {
+            <main class="otp-widget"><p role="alert">{error.to_string()}</p></main>
+        }
+        .into_any(),
+    };
     view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let token = token.clone();
-                let options = options.clone();
-                Suspend::new(async move {
-                    match session.await {
-                        Ok(initial) => view! { <Widget token initial options/> }.into_any(),
-                        Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed/> }.into_any(),
-                        Err(error) => view! {
-                            <main class="otp-widget"><p role="alert">{error.to_string()}</p></main>
-                        }.into_any(),
-                    }
-                })
-            }}
-        </Suspense>
+        <PageDataScript json=state/>
+        {page}
     }
 }
 

@@ -79,3 +79,7 @@ impl WidgetSession {
             && self.server_now < self.expires_at
     }
 }
+
+/// The page's session, loaded by the server before rendering (see [`crate::app::page_data`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preloaded(pub Result<WidgetSession, crate::server_fns::PageError>);

@@ -102,17 +102,6 @@ impl Store {
         .await?)
     }
 
-    /// The allowed origins of the tenant that owns a live session, by token hash.
-    pub async fn session_origins(&self, token_hash: &[u8]) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT o.origin FROM sessions s JOIN tenant_origins o ON o.tenant_id = s.tenant_id
-             WHERE s.token_hash = ? AND s.cancelled_at IS NULL ORDER BY o.origin",
-        )
-        .bind(token_hash)
-        .fetch_all(&self.read)
-        .await?)
-    }
-
     /// Stores a new key of tenant `tenant_name`; the caller made the key and keeps it.
     pub async fn create_key(
         &self,
