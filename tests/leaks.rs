@@ -162,6 +162,14 @@ async fn no_code_in_logs_or_outside_the_outbox() {
                         column.name()
                     );
                 }
+                for (secret, what) in [(&token, "the session token"), (&app.test_key, "an API key")]
+                {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "{table}.{} holds {what}",
+                        column.name()
+                    );
+                }
             }
         }
     }
@@ -191,26 +199,4 @@ async fn no_code_in_logs_or_outside_the_outbox() {
         token_hashes,
         vec![otpgate::server::crypto::sha256(token.as_bytes())]
     );
-    for table in &tables {
-        for row in sqlx::query(&format!("SELECT * FROM \"{table}\""))
-            .fetch_all(&db)
-            .await
-            .unwrap()
-        {
-            for column in row.columns() {
-                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(column.ordinal()) {
-                    assert!(
-                        !text.contains(&token),
-                        "{table}.{} holds the session token",
-                        column.name()
-                    );
-                    assert!(
-                        !text.contains(&app.test_key),
-                        "{table}.{} holds an API key",
-                        column.name()
-                    );
-                }
-            }
-        }
-    }
 }
