@@ -249,6 +249,24 @@ test('Arabic: right to left, Arabic text, accessible', async ({ page, request })
   await expectAccessible(page, 'verified (ar)');
 });
 
+test('Arabic: wrong code, locked and expired states are accessible too', async ({ page, request }) => {
+  const s = await start(request, { locale: 'ar', max_attempts: 2 });
+  await open(page, s.token);
+  const code = await codeFor(request, s.email);
+  const input = page.getByLabel('رمز البريد الإلكتروني');
+  await input.fill(wrong(code));
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'wrong');
+  await expectAccessible(page, 'wrong code (ar)');
+  await input.fill(wrong(code));
+  await expect(page.locator('#otp-locked')).toBeVisible();
+  await expectAccessible(page, 'locked (ar)');
+
+  const expiring = await start(request, { locale: 'ar', expires_in: 3 });
+  await open(page, expiring.token);
+  await expect(page.locator('#otp-expired')).toBeVisible({ timeout: 15_000 });
+  await expectAccessible(page, 'expired (ar)');
+});
+
 test('Arabic by Accept-Language', async ({ browser, request }) => {
   const context = await browser.newContext({ locale: 'ar-LY' });
   const page = await context.newPage();

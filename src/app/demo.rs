@@ -18,6 +18,16 @@ pub struct DemoSession {
 
 #[component]
 pub fn DemoPage() -> impl IntoView {
+    view! {
+        <Title text="Demo"/>
+        <DemoApp/>
+    }
+}
+
+/// Everything on the demo page is interactive: one island.
+#[island]
+fn DemoApp() -> impl IntoView {
+    super::mark_hydrated();
     let start = ServerAction::<StartDemo>::new();
     let started = start.value();
     let messages = RwSignal::new(Vec::<OutboxItem>::new());
@@ -69,7 +79,6 @@ pub fn DemoPage() -> impl IntoView {
     };
 
     view! {
-        <Title text="Demo"/>
         <main class="page demo">
             <h1>"Demo"</h1>
             <p>

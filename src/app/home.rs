@@ -8,9 +8,6 @@ use crate::server_fns::ServiceStatus;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let check = ServerAction::<ServiceStatus>::new();
-    let result = check.value();
-    let pending = check.pending();
     view! {
         <Title text="Self-hosted verification"/>
         <main class="page">
@@ -30,23 +27,35 @@ pub fn HomePage() -> impl IntoView {
                     <li><a href="/dev/outbox">"Development outbox"</a>" — the codes sent in development mode."</li>
                 </ul>
             </section>
-            <section aria-labelledby="status-heading">
-                <h2 id="status-heading">"Service"</h2>
-                <button id="health-check" type="button" disabled=move || pending.get()
-                    on:click=move |_| { check.dispatch(ServiceStatus {}); }>
-                    "Check the service"
-                </button>
-                <output id="health-result" aria-live="polite">
-                    {move || match result.get() {
-                        None => String::new(),
-                        Some(Ok(status)) => format!(
-                            "otpgate is up: version {}, {} mode, database reachable.",
-                            status.version, status.mode
-                        ),
-                        Some(Err(error)) => format!("The service did not answer: {error}"),
-                    }}
-                </output>
-            </section>
+            <HealthCheck/>
         </main>
+    }
+}
+
+/// The live service check: the one interactive part of the page, hydrated on its own.
+#[island]
+fn HealthCheck() -> impl IntoView {
+    super::mark_hydrated();
+    let check = ServerAction::<ServiceStatus>::new();
+    let result = check.value();
+    let pending = check.pending();
+    view! {
+        <section aria-labelledby="status-heading">
+            <h2 id="status-heading">"Service"</h2>
+            <button id="health-check" type="button" disabled=move || pending.get()
+                on:click=move |_| { check.dispatch(ServiceStatus {}); }>
+                "Check the service"
+            </button>
+            <output id="health-result" aria-live="polite">
+                {move || match result.get() {
+                    None => String::new(),
+                    Some(Ok(status)) => format!(
+                        "otpgate is up: version {}, {} mode, database reachable.",
+                        status.version, status.mode
+                    ),
+                    Some(Err(error)) => format!("The service did not answer: {error}"),
+                }}
+            </output>
+        </section>
     }
 }

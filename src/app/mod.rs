@@ -25,7 +25,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -38,13 +38,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser: this marks the document once hydration has happened,
-    // which is what the end-to-end tests wait for.
-    Effect::new(move |_| {
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Stylesheet id="otpgate" href="/pkg/otpgate.css"/>
         <Title formatter=|text| format!("{text} · otpgate")/>
@@ -84,3 +77,13 @@ pub(crate) fn mark_not_found() {
 /// In the browser the status was already sent with the server render.
 #[cfg(not(feature = "ssr"))]
 pub(crate) fn mark_not_found() {}
+
+/// Marks the document once an island has hydrated (effects run only in the browser), which is
+/// what the end-to-end tests wait for.
+pub(crate) fn mark_hydrated() {
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+}

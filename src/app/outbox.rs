@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use super::page_data::{PageDataScript, page_data, script_json};
+use super::page_data::page_data;
 use crate::server_fns::PageError;
 
 /// One caught message, as shown on the page.
@@ -24,7 +24,6 @@ pub struct OutboxItem {
 pub fn DevOutbox() -> impl IntoView {
     let messages: Result<Vec<OutboxItem>, PageError> =
         page_data().unwrap_or(Err(PageError::Unavailable));
-    let json = script_json(&messages);
     view! {
         <Title text="Development outbox"/>
         <main class="page outbox">
@@ -34,7 +33,6 @@ pub fn DevOutbox() -> impl IntoView {
                 "here instead of reaching a person. Newest first."
             </p>
             <p><a href="/dev/outbox">"Refresh"</a></p>
-            <PageDataScript json/>
             {match messages {
                 Ok(list) if list.is_empty() => view! { <p>"No messages yet."</p> }.into_any(),
                 Ok(list) => view! {

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use super::page_data::{PageDataScript, page_data, script_json};
+use super::page_data::page_data;
 
 /// One endpoint, summarised for reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,6 @@ pub struct ResponseDoc {
 #[component]
 pub fn ApiReference() -> impl IntoView {
     let endpoints: Vec<EndpointDoc> = page_data().unwrap_or_default();
-    let json = script_json(&endpoints);
     view! {
         <Title text="API reference"/>
         <main class="page reference">
@@ -48,7 +47,6 @@ pub fn ApiReference() -> impl IntoView {
                 "error is JSON with " <code>"message"</code> " and " <code>"code"</code> ". The "
                 "machine-readable description is " <a href="/api/openapi.json">"/api/openapi.json"</a> "."
             </p>
-            <PageDataScript json/>
             {endpoints.into_iter().map(|e| view! { <Endpoint doc=e/> }).collect_view()}
         </main>
     }

@@ -140,14 +140,14 @@ pub async fn page_data(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use crate::app::page_data::{PageJson, script_json};
+    use crate::app::page_data::PageJson;
     let json = match request.uri().path() {
-        "/dev/outbox" => Some(script_json(&outbox_items(&state).await)),
-        "/docs/api" => Some(script_json(&super::reference::endpoints())),
+        "/dev/outbox" => Some(PageJson::of(&outbox_items(&state).await)),
+        "/docs/api" => Some(PageJson::of(&super::reference::endpoints())),
         _ => None,
     };
     if let Some(json) = json {
-        request.extensions_mut().insert(PageJson(json));
+        request.extensions_mut().insert(json);
     }
     next.run(request).await
 }

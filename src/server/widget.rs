@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::service::{ServiceError, SessionView, VerificationService};
 use super::state::AppState;
 use crate::app::i18n::negotiate;
-use crate::app::page_data::{PageJson, script_json};
+use crate::app::page_data::PageJson;
 use crate::app::widget::model::{
     CodeAnswer, CodeResult, Preloaded, ResendAnswer, WidgetChannel, WidgetSession,
 };
@@ -255,7 +255,7 @@ pub async fn page_context(
     };
     request
         .extensions_mut()
-        .insert(PageJson(script_json(&Preloaded(loaded))));
+        .insert(PageJson::of(&Preloaded(loaded)));
     let ancestors = if origins.is_empty() {
         "'none'".to_owned()
     } else {

@@ -13,14 +13,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::json;
 
 use super::i18n::{self, Texts};
-use super::page_data::{PageDataScript, page_data, script_json};
+use super::page_data::page_data;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::server_fns::PageError;
 use card::ChannelCard;
 use model::{Preloaded, WidgetSession};
 
 /// What the page's address asks for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageOptions {
     pub embed: bool,
     pub theme: Option<String>,
@@ -107,18 +107,22 @@ pub fn VerifyPage() -> impl IntoView {
             .zip(q.get("channel").and_then(|c| Channel::parse(&c))),
     });
     let preloaded = page_data::<Preloaded>().unwrap_or(Preloaded(Err(PageError::Unavailable)));
-    let state = script_json(&preloaded);
-    let page = match preloaded.0 {
-        Ok(initial) => view! { <Widget token initial options/> }.into_any(),
+    match preloaded.0 {
+        Ok(initial) => {
+            let texts = i18n::texts(&initial.lang);
+            let theme = options.theme.clone();
+            view! {
+                <Html attr:lang=texts.tag attr:dir=texts.dir attr:data-theme=theme/>
+                <Title text=texts.title/>
+                <Widget token initial options/>
+            }
+            .into_any()
+        }
         Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed/> }.into_any(),
         Err(error) => view! {
             <main class="otp-widget"><p role="alert">{error.to_string()}</p></main>
         }
         .into_any(),
-    };
-    view! {
-        <PageDataScript json=state/>
-        {page}
     }
 }
 
@@ -144,8 +148,10 @@ fn event(kind: &str, session: &WidgetSession) -> serde_json::Value {
     })
 }
 
-#[component]
+/// The interactive widget: an island, hydrated on its own from its serialised props.
+#[island]
 fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl IntoView {
+    super::mark_hydrated();
     let texts: &'static Texts = i18n::texts(&initial.lang);
     let session = RwSignal::new(initial.clone());
     let now = RwSignal::new(initial.server_now);
@@ -224,8 +230,6 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
         .collect_view();
     let tenant_for_end = tenant.clone();
     view! {
-        <Html attr:lang=texts.tag attr:dir=texts.dir attr:data-theme=theme.clone()/>
-        <Title text=texts.title/>
         <main
             class="otp-widget"
             class:embed=embed
