@@ -140,14 +140,17 @@ pub async fn page_data(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use crate::app::page_data::PageJson;
-    let json = match request.uri().path() {
-        "/dev/outbox" => Some(PageJson::of(&outbox_items(&state).await)),
-        "/docs/api" => Some(PageJson::of(&super::reference::endpoints())),
-        _ => None,
-    };
-    if let Some(json) = json {
-        request.extensions_mut().insert(json);
+    match request.uri().path() {
+        "/dev/outbox" => {
+            let items = outbox_items(&state).await;
+            request.extensions_mut().insert(items);
+        }
+        "/docs/api" => {
+            request
+                .extensions_mut()
+                .insert(super::reference::endpoints());
+        }
+        _ => {}
     }
     next.run(request).await
 }

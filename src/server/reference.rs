@@ -77,8 +77,13 @@ fn fields(schema: &Value) -> Vec<FieldDoc> {
         .unwrap_or_default()
 }
 
-/// Every endpoint of the API, in the order the document lists them.
+/// Every endpoint of the API, in the order the document lists them (built once).
 pub fn endpoints() -> Vec<EndpointDoc> {
+    static ENDPOINTS: std::sync::LazyLock<Vec<EndpointDoc>> = std::sync::LazyLock::new(build);
+    ENDPOINTS.clone()
+}
+
+fn build() -> Vec<EndpointDoc> {
     let api = ApiDoc::openapi();
     // The typed document keeps the declared order of paths; its JSON form is easier to read.
     let order: Vec<String> = api.paths.paths.keys().cloned().collect();

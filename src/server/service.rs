@@ -204,10 +204,6 @@ impl VerificationService {
         &self.store
     }
 
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
     /// The tenant of an API key, or `None` for a malformed, unknown or revoked key.
     pub async fn authenticate(&self, key: &str) -> ServiceResult<Option<AuthenticatedKey>> {
         if !crypto::looks_like_api_key(key) {

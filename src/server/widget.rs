@@ -11,7 +11,6 @@ use serde::Deserialize;
 use super::service::{ServiceError, SessionView, VerificationService};
 use super::state::AppState;
 use crate::app::i18n::negotiate;
-use crate::app::page_data::PageJson;
 use crate::app::widget::model::{
     CodeAnswer, CodeResult, Preloaded, ResendAnswer, WidgetChannel, WidgetSession,
 };
@@ -235,12 +234,14 @@ pub async fn page_context(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = request
+    let token = request
         .uri()
         .path()
         .strip_prefix("/verify/")
-        .map(|rest| rest.split('/').next().unwrap_or_default().to_owned())
-    else {
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_owned());
+    // Only a rendered page needs the session loaded and the headers; a form post (no
+    // JavaScript) is answered by `form_post` with a redirect back to the page.
+    let Some(token) = token.filter(|_| request.method() == axum::http::Method::GET) else {
         return next.run(request).await;
     };
     let language = request
@@ -253,9 +254,7 @@ pub async fn page_context(
         Ok(session) => session.origins.clone(),
         Err(_) => Vec::new(),
     };
-    request
-        .extensions_mut()
-        .insert(PageJson::of(&Preloaded(loaded)));
+    request.extensions_mut().insert(Preloaded(loaded));
     let ancestors = if origins.is_empty() {
         "'none'".to_owned()
     } else {

@@ -12,7 +12,7 @@ fn channel_name(channel: Channel) -> &'static str {
 }
 
 /// Arabic counts: 1 and 2 have their own forms, 3 to 10 take the plural, 11 and up the singular.
-fn count(n: i64, one: &str, two: &str, few: &str, many: &str) -> String {
+pub fn count(n: i64, one: &str, two: &str, few: &str, many: &str) -> String {
     match n {
         1 => one.to_owned(),
         2 => two.to_owned(),

@@ -4,6 +4,8 @@
 mod ar;
 mod en;
 
+pub use ar::count as arabic_count;
+
 use crate::engine::Channel;
 
 /// Every text the verification page shows, in one language.

@@ -69,15 +69,6 @@ impl WidgetSession {
     pub fn channel(&self, channel: Channel) -> Option<&WidgetChannel> {
         self.channels.iter().find(|c| c.channel == channel)
     }
-
-    /// Whether the page should still offer code entry.
-    pub fn accepts_codes(&self) -> bool {
-        matches!(
-            self.status,
-            SessionStatus::Pending | SessionStatus::Verified
-        ) && self.attempts_remaining > 0
-            && self.server_now < self.expires_at
-    }
 }
 
 /// The page's session, loaded by the server before rendering (see [`crate::app::page_data`]).

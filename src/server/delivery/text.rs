@@ -1,5 +1,7 @@
 //! The text of a code message, in English or Arabic.
 
+use crate::app::i18n::arabic_count;
+
 /// Languages a message can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
@@ -55,19 +57,12 @@ fn english_duration(seconds: i64) -> String {
     }
 }
 
-/// Arabic counts: 1 and 2 have their own forms, 3 to 10 take the plural, 11 and up the singular.
 fn arabic_duration(seconds: i64) -> String {
     let (n, minutes) = split_duration(seconds);
-    let (one, two, few, many) = if minutes {
-        ("دقيقة واحدة", "دقيقتين", "دقائق", "دقيقة")
+    if minutes {
+        arabic_count(n, "دقيقة واحدة", "دقيقتين", "دقائق", "دقيقة")
     } else {
-        ("ثانية واحدة", "ثانيتين", "ثوانٍ", "ثانية")
-    };
-    match n {
-        1 => one.to_owned(),
-        2 => two.to_owned(),
-        3..=10 => format!("{n} {few}"),
-        _ => format!("{n} {many}"),
+        arabic_count(n, "ثانية واحدة", "ثانيتين", "ثوانٍ", "ثانية")
     }
 }
 
