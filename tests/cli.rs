@@ -169,3 +169,101 @@ fn invalid_settings_are_reported() {
         stderr(&output)
     );
 }
+
+/// Starts `otpgate serve` on a free port with `env`, waits for its start-up lines on stderr,
+/// stops it and returns them.
+fn startup_log(dir: &Path, env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_otpgate"));
+    command
+        .arg("serve")
+        .env("OTPGATE_DATA_DIR", dir)
+        .env("OTPGATE_CONFIG", dir.join("none.toml"))
+        .env("OTPGATE_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("OTPGATE_MODE")
+        .env_remove("OTPGATE_SECRET")
+        .env_remove("OTPGATE_DATABASE_URL")
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("spawn otpgate");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut log = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    log
+}
+
+const A_SECRET: &str = "0123456789abcdef0123456789abcdef-cli-test";
+
+#[test]
+fn the_binary_runs_in_production_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = startup_log(dir.path(), &[("OTPGATE_SECRET", A_SECRET)]);
+    let line = log
+        .lines()
+        .find(|l| l.contains("listening on"))
+        .unwrap_or_else(|| panic!("no start-up line in: {log}"));
+    assert!(line.contains("in production mode"), "{line}");
+    assert!(!log.contains("development mode"), "{log}");
+    assert!(!log.contains(A_SECRET), "the secret is never printed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = startup_log(dir.path(), &[("OTPGATE_MODE", "dev")]);
+    assert!(log.contains("in development mode"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("codes in clear")),
+        "development mode warns that codes are kept in clear: {log}"
+    );
+}
+
+#[test]
+fn database_urls_of_another_scheme_are_refused_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgres://user:hunter2secret@db.example:5433/otp",
+        "mysql://user:hunter2secret@db.example/otp",
+        "user:hunter2secret@db.example/otp",
+    ] {
+        for args in [&["serve"][..], &["tenant", "list"][..]] {
+            let output = Command::new(env!("CARGO_BIN_EXE_otpgate"))
+                .args(args)
+                .current_dir(dir.path())
+                .env("OTPGATE_DATA_DIR", dir.path().join("data"))
+                .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
+                .env("OTPGATE_SECRET", A_SECRET)
+                .env("OTPGATE_ADDR", "127.0.0.1:0")
+                .env("OTPGATE_DATABASE_URL", url)
+                .output()
+                .unwrap();
+            assert!(!output.status.success(), "{url} {args:?}");
+            let error = stderr(&output);
+            assert!(error.contains("OTPGATE_DATABASE_URL"), "{error}");
+            assert!(!error.contains("hunter2secret"), "{error}");
+        }
+    }
+    let error = stderr(
+        &Command::new(env!("CARGO_BIN_EXE_otpgate"))
+            .args(["tenant", "list"])
+            .current_dir(dir.path())
+            .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
+            .env("OTPGATE_DATABASE_URL", "postgres://user:pw@host/db")
+            .output()
+            .unwrap(),
+    );
+    assert!(error.contains("`postgres:`"), "{error}");
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "nothing may be created: {created:?}");
+}

@@ -1303,3 +1303,133 @@ async fn v1_wrong_code_counts_one_attempt() {
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_otp");
     assert_eq!(attempts_remaining(&app, &token).await, 4);
 }
+
+// --- defects found by a first-minute review ---------------------------------------------------
+
+#[tokio::test]
+async fn duplicate_json_keys_are_refused_naming_the_key() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let code = app.code("email", EMAIL).await;
+    let cases = [
+        (
+            VERIFY,
+            format!(
+                r#"{{"session_token":"{}","session_token":"{token}","otps":{{"email":"{code}"}}}}"#,
+                "x".repeat(43)
+            ),
+            "session_token",
+        ),
+        (
+            VERIFY,
+            format!(
+                r#"{{"session_token":"{token}","otps":{{"email":"000000","email":"{code}"}}}}"#
+            ),
+            "otps.email",
+        ),
+        (
+            SEND,
+            r#"{"channels":["email"],"recipients":{"email":"a@example.com"},"channels":["sms"]}"#
+                .to_owned(),
+            "channels",
+        ),
+        (
+            STATUS,
+            format!(r#"{{"session_token":"{token}","session_token":"{token}"}}"#),
+            "session_token",
+        ),
+        (
+            SINGLE_VERIFY,
+            r#"{"request_id":"a","code":"1","code":"2"}"#.to_owned(),
+            "code",
+        ),
+    ];
+    for (path, body, key) in cases {
+        let answer = app
+            .post_raw(
+                path,
+                Some(&app.test_key),
+                Some("application/json"),
+                body.into_bytes(),
+            )
+            .await;
+        assert_invalid_request(&answer, &format!("{key}: duplicate key"));
+        assert!(!answer.text.contains(&code), "{}", answer.text);
+    }
+    // Nothing was verified or counted by the refused bodies.
+    let status = app.status(&token).await;
+    assert_eq!(status.body["verified_channels"], json!([]));
+    assert_eq!(status.body["attempts_remaining"], 5);
+}
+
+#[tokio::test]
+async fn every_api_answer_says_no_store() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let answers = [
+        app.post(SEND, &app.test_key, email_send(EMAIL)).await,
+        app.status(&token).await,
+        app.verify(&token, json!({"email": "000000"})).await,
+        app.get(
+            &format!("{MESSAGES}?to={}", urlencode(EMAIL)),
+            Some(&app.test_key),
+        )
+        .await,
+        app.get("/api/openapi.json", None).await,
+        app.post(STATUS, "sk_test_nope", json!({})).await,
+        app.get("/api/v1/nowhere", None).await,
+        app.post_raw(
+            SEND,
+            Some(&app.test_key),
+            Some("text/plain"),
+            b"{}".to_vec(),
+        )
+        .await,
+        app.post_raw(
+            SEND,
+            Some(&app.test_key),
+            Some("application/json"),
+            vec![b' '; 17 * 1024],
+        )
+        .await,
+    ];
+    for answer in answers {
+        assert_eq!(
+            answer
+                .headers
+                .get(header::CACHE_CONTROL)
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{} {}",
+            answer.status,
+            answer.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn send_accepts_exactly_one_plain_mailbox() {
+    let app = TestApp::new().await;
+    for address in [
+        "x@evil.com, <victim@example.com>",
+        "x@evil.com,victim@example.com",
+        "Victim <victim@example.com>",
+        "<victim@example.com>",
+        "u@[127.0.0.1]",
+        "victim@example.com (comment)",
+        "\"quoted\"@example.com",
+        "user@localhost",
+    ] {
+        let answer = app.post(SEND, &app.test_key, email_send(address)).await;
+        assert_invalid_request(&answer, "recipients.email");
+        assert!(app.outbox(address).await.is_empty(), "{address}");
+    }
+    let answer = app
+        .post(
+            SEND,
+            &app.test_key,
+            email_send("first.last+tag@mail.example.org"),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+}

@@ -391,11 +391,12 @@ async fn resend_replaces_the_code_and_keeps_attempts_and_expiry() {
         let dead = app.verify(&token, json!({"sms": old_sms})).await;
         assert_error(&dead, StatusCode::BAD_REQUEST, "invalid_otp");
     }
-    let ok = app.verify(&token, json!({"sms": new_sms})).await;
-    assert_eq!(ok.status, StatusCode::OK);
-    // The email code was not touched by an SMS resend.
+    // The email code was not touched by an SMS resend (read before the session is verified,
+    // which erases the outbox's codes).
     let email = app.code("email", EMAIL).await;
     assert_eq!(app.outbox(EMAIL).await.len(), 1);
+    let ok = app.verify(&token, json!({"sms": new_sms})).await;
+    assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(
         app.verify(&token, json!({"email": email})).await.status,
         StatusCode::OK
@@ -614,6 +615,7 @@ async fn production_refuses_channels_without_a_provider_and_names_them() {
     let caught = store
         .list_outbox(&otpgate::server::store::OutboxQuery {
             limit: 10,
+            now: common::START,
             ..Default::default()
         })
         .await
@@ -669,4 +671,111 @@ async fn purge_removes_expired_sessions_with_their_messages_after_the_grace() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+/// The code fields of the test outbox's messages to `to`, newest first (`None` once erased).
+async fn outbox_codes(app: &TestApp, to: &str) -> Vec<Option<String>> {
+    app.outbox(to)
+        .await
+        .iter()
+        .map(|m| m["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Asserts that no message to `to` still shows `code`, in its code field or its text.
+async fn assert_erased(app: &TestApp, to: &str, code: &str) {
+    for message in app.outbox(to).await {
+        assert!(message["code"].is_null(), "{message}");
+        let body = message["body"].as_str().expect("body");
+        assert!(!body.contains(code), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn outbox_codes_are_erased_once_verified_or_replaced() {
+    let app = TestApp::new().await;
+    let token = app
+        .email_sms_session(json!({"verification_mode": "all"}))
+        .await;
+    let email = app.code("email", EMAIL).await;
+    let sms = app.code("sms", PHONE).await;
+    // A wrong guess changes nothing.
+    app.verify(&token, json!({"email": wrong(&email)})).await;
+    assert_eq!(outbox_codes(&app, EMAIL).await, vec![Some(email.clone())]);
+    // The verified channel's code goes at once; the other stays readable until it is used.
+    app.verify(&token, json!({"email": email.clone()})).await;
+    assert_erased(&app, EMAIL, &email).await;
+    assert_eq!(outbox_codes(&app, PHONE).await, vec![Some(sms.clone())]);
+    // A resend replaces the SMS code: the old one is erased, the new one readable.
+    app.clock.advance(30);
+    let resent = app
+        .post(
+            "/api/v1/otp/resend",
+            &app.test_key,
+            json!({"session_token": token, "channels": ["sms"]}),
+        )
+        .await;
+    assert_eq!(resent.status, StatusCode::OK, "{}", resent.text);
+    let codes = outbox_codes(&app, PHONE).await;
+    assert_eq!(codes.len(), 2);
+    assert_eq!(codes[1], None, "the replaced code is erased");
+    let new_sms = codes[0].clone().expect("the new code is readable");
+    app.verify(&token, json!({"sms": new_sms.clone()})).await;
+    assert_erased(&app, PHONE, &new_sms).await;
+}
+
+#[tokio::test]
+async fn outbox_codes_are_erased_when_the_session_ends() {
+    let app = TestApp::new().await;
+    // Verified in `any` mode: the session is done, so the other channel's code goes too.
+    let any = app.email_sms_session(json!({})).await;
+    let email = app.code("email", EMAIL).await;
+    let sms = app.code("sms", PHONE).await;
+    app.verify(&any, json!({"email": email.clone()})).await;
+    assert_erased(&app, EMAIL, &email).await;
+    assert_erased(&app, PHONE, &sms).await;
+
+    // Cancelled.
+    let cancelled = app.email_sms_session(json!({})).await;
+    let email = app.code("email", EMAIL).await;
+    let answer = app
+        .post(
+            "/api/v1/otp/cancel",
+            &app.test_key,
+            json!({"session_token": cancelled}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_erased(&app, EMAIL, &email).await;
+
+    // Locked.
+    let locked = app.email_sms_session(json!({"max_attempts": 1})).await;
+    let email = app.code("email", EMAIL).await;
+    app.verify(&locked, json!({"email": wrong(&email)})).await;
+    assert_erased(&app, EMAIL, &email).await;
+
+    // Expired: hidden from that second on, and erased in storage by the next purge (long
+    // before the session itself is deleted).
+    let expiring = app.email_sms_session(json!({"expires_in": 60})).await;
+    let email = app.code("email", EMAIL).await;
+    app.clock.set(START + 59);
+    assert_eq!(outbox_codes(&app, EMAIL).await[0], Some(email.clone()));
+    app.clock.set(START + 60);
+    assert_erased(&app, EMAIL, &email).await;
+    let counts = app
+        .state
+        .service
+        .store()
+        .purge(START + 60, 86_400)
+        .await
+        .unwrap();
+    assert!(counts.codes_erased >= 1, "{counts:?}");
+    assert_eq!(
+        counts.sessions, 0,
+        "the session itself stays for the grace period"
+    );
+    assert_eq!(app.status(&expiring).await.body["status"], "expired");
+    // Erased in storage, not only hidden: even a reading dated before expiry shows no code.
+    app.clock.set(START);
+    assert_erased(&app, EMAIL, &email).await;
 }

@@ -519,3 +519,23 @@ async fn production_mode_still_serves_test_keys() {
     let (request_id, code) = start(&app, PHONE, json!({})).await;
     assert_verified(&verify_code(&app, &request_id, &code).await, PHONE, 1);
 }
+
+#[tokio::test]
+async fn outbox_code_is_erased_once_verified_or_locked() {
+    let app = TestApp::new().await;
+    let (request_id, code) = start(&app, PHONE, json!({})).await;
+    verify_code(&app, &request_id, &wrong(&code)).await;
+    assert_eq!(app.outbox(PHONE).await[0]["code"], code.as_str());
+    assert_verified(&verify_code(&app, &request_id, &code).await, PHONE, 2);
+    let message = &app.outbox(PHONE).await[0];
+    assert!(message["code"].is_null(), "{message}");
+    assert!(!message["body"].as_str().unwrap().contains(&code));
+
+    let (locked, code) = start(&app, UK_PHONE, json!({})).await;
+    for _ in 0..3 {
+        verify_code(&app, &locked, &wrong(&code)).await;
+    }
+    let message = &app.outbox(UK_PHONE).await[0];
+    assert!(message["code"].is_null(), "{message}");
+    assert!(!message["body"].as_str().unwrap().contains(&code));
+}

@@ -249,3 +249,104 @@ async fn development_pages_exist_only_in_development_mode() {
     );
     assert_eq!(page(&production, "/", None).await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_page_paths_answer_404_never_500() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let hostile = [
+        format!("/verify/%0A{}", &token[1..]),
+        format!(
+            "/verify/%0D%0ALocation:%20https:%2F%2Fevil.test{}",
+            &token[..10]
+        ),
+        "/verify/%00".to_owned(),
+        format!("/verify/{token}%0A"),
+        format!("/verify/{}%E2%80%AE", &token[1..]),
+        format!("/verify/{}", "A".repeat(5000)),
+        "/verify/..%2F..%2Fetc%2Fpasswd".to_owned(),
+    ];
+    for path in &hostile {
+        let posted = form(&app, path, "channel=email&code=123456&intent=verify").await;
+        assert_eq!(
+            posted.status,
+            StatusCode::NOT_FOUND,
+            "POST {path}: {}",
+            posted.text
+        );
+        assert!(
+            posted.headers.get(header::LOCATION).is_none(),
+            "POST {path}"
+        );
+        let shown = page(&app, path, None).await;
+        assert_eq!(shown.status, StatusCode::NOT_FOUND, "GET {path}");
+    }
+    // Hostile page options are re-encoded, never copied into the redirect.
+    let answer = form(
+        &app,
+        &format!("/verify/{token}?origin=https%3A%2F%2Fa.test%0D%0AX%3A1&theme=%0A&embed=1"),
+        "channel=email&code=000000&intent=verify",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let location = answer.headers["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!(
+            "/verify/{token}?embed=1&origin=https%3A%2F%2Fa.test%0D%0AX%3A1&notice="
+        )),
+        "{location}"
+    );
+    // Nothing was counted for the hostile paths: one wrong code above, four attempts left.
+    assert_eq!(app.status(&token).await.body["attempts_remaining"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_page_invites_no_further_attempt() {
+    let app = TestApp::new().await;
+    for locale in ["en", "ar"] {
+        let token = app
+            .email_sms_session(json!({"max_attempts": 2, "locale": locale}))
+            .await;
+        let mut location = String::new();
+        for _ in 0..2 {
+            let answer = form(
+                &app,
+                &format!("/verify/{token}"),
+                "channel=email&code=000000&intent=verify",
+            )
+            .await;
+            location = answer.headers["location"].to_str().unwrap().to_owned();
+        }
+        assert!(location.contains("notice=wrong"), "{location}");
+        let shown = page(&app, &location, None).await;
+        let (locked, wrong_code) = if locale == "ar" {
+            ("محاولات كثيرة جدًا", "الرمز غير صحيح")
+        } else {
+            ("Too many attempts", "That code is not right")
+        };
+        assert!(shown.text.contains(locked), "{}", shown.text);
+        assert!(
+            !shown.text.contains(wrong_code),
+            "one message per state ({locale}): {}",
+            shown.text
+        );
+        assert!(!shown.text.contains(r#"name="code""#));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_form_answers_are_not_cached() {
+    let app = TestApp::new().await;
+    let token = app.email_sms_session(json!({})).await;
+    let shown = page(&app, &format!("/verify/{token}"), None).await;
+    assert_eq!(shown.headers[header::CACHE_CONTROL], "no-store");
+    let posted = form(
+        &app,
+        &format!("/verify/{token}"),
+        "channel=email&code=000000&intent=verify",
+    )
+    .await;
+    assert_eq!(posted.headers[header::CACHE_CONTROL], "no-store");
+    let missing = page(&app, "/verify/nothing-here", None).await;
+    assert_eq!(missing.headers[header::CACHE_CONTROL], "no-store");
+}

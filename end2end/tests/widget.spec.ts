@@ -185,14 +185,34 @@ test('resend: visible 30 s cooldown, then a new code that works', async ({ page,
   await expect(card(page, 'sms')).toHaveAttribute('data-state', 'verified');
 });
 
-test('paste of a whole code with spaces submits by itself', async ({ page, request }) => {
+test('paste of a whole code with white space around it submits by itself', async ({ page, request }) => {
   const s = await start(request);
   await open(page, s.token);
   const code = await codeFor(request, s.email);
   const input = page.getByLabel('Email code');
   await input.focus();
   // A paste inserts the whole text at once, as a real paste does.
-  await page.keyboard.insertText(`${code.slice(0, 3)} ${code.slice(3)}`);
+  await page.keyboard.insertText(`  ${code} `);
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'verified');
+});
+
+test('a separator inside the code is pointed out before it costs an attempt', async ({ page, request }) => {
+  const s = await start(request);
+  await open(page, s.token);
+  const code = await codeFor(request, s.email);
+  const input = page.getByLabel('Email code');
+  await input.focus();
+  await page.keyboard.insertText(`${code.slice(0, 3)}-${code.slice(3)}`);
+  // The field shows what will be sent, and nothing was sent by itself.
+  await expect(input).toHaveValue(`${code.slice(0, 3)}-${code.slice(3)}`);
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'not-digits');
+  await expect(card(page, 'email').locator('.otp-message')).toHaveText('Codes are digits only: remove spaces, dashes and letters.');
+  await expect(page.locator('#otp-attempts')).toHaveText('5 attempts left');
+  // Submitted anyway, it is what the API says of the same string: a wrong code.
+  await card(page, 'email').getByRole('button', { name: 'Verify' }).click();
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'wrong');
+  await expect(page.locator('#otp-attempts')).toHaveText('4 attempts left');
+  await input.fill(code);
   await expect(card(page, 'email')).toHaveAttribute('data-state', 'verified');
 });
 
@@ -349,11 +369,29 @@ test('unknown token: a proper page, not a blank screen', async ({ page }) => {
 });
 
 test('demo: start a session, read the codes beside the widget, verify two channels', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto('/demo');
   await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1);
   await page.locator('#demo-submit').click();
   const frame = page.frameLocator('#demo-widget');
   await expect(frame.locator('html[data-hydrated="true"]')).toHaveCount(1);
+  // The frame follows the widget's height (otpgate:resize), so nothing scrolls inside it.
+  const fits = async () => page.evaluate(() => {
+    const iframe = document.getElementById('demo-widget') as HTMLIFrameElement;
+    const body = iframe.contentDocument?.body;
+    const content = body ? Math.ceil(body.getBoundingClientRect().height) : 0;
+    return content > 0 && Math.abs(iframe.clientHeight - content) <= 1;
+  });
+  await expect.poll(fits, { timeout: 20_000 }).toBe(true);
+  await expect(page.locator('#demo-outbox tr[data-channel="email"] td.code').first()).toHaveText(/^\d{6}$/);
+  // Nothing runs off the right edge at 1280 px: not the codes table, not the page.
+  const overflow = await page.evaluate(() => ({
+    table: document.getElementById('demo-outbox')!.getBoundingClientRect().right,
+    page: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+  }));
+  expect(overflow.table).toBeLessThanOrEqual(overflow.width);
+  expect(overflow.page).toBeLessThanOrEqual(overflow.width);
   const emailCode = page.locator('#demo-outbox tr[data-channel="email"] td.code').first();
   const smsCode = page.locator('#demo-outbox tr[data-channel="sms"] td.code').first();
   await expect(emailCode).toHaveText(/^\d{6}$/);
@@ -362,5 +400,65 @@ test('demo: start a session, read the codes beside the widget, verify two channe
   await frame.getByLabel('SMS code').fill((await smsCode.textContent()) ?? '');
   await expect(frame.locator('section[data-channel="sms"]')).toHaveAttribute('data-state', 'verified');
   await expect(page.locator('#demo-events')).toContainText('otpgate:verified');
+  // The end state is taller or shorter than the start: the frame still fits it.
+  await expect.poll(fits, { timeout: 20_000 }).toBe(true);
+  // Used codes are erased from the outbox once verified.
+  await expect(emailCode).toHaveText('erased');
   await page.screenshot({ path: path.join(shots, 'demo.png'), fullPage: true });
+});
+
+test.describe('on a phone (390 × 844)', () => {
+  test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+
+  test('locked: one message, nothing invites another attempt', async ({ page, request }) => {
+    for (const [locale, wrongText, lockedText] of [
+      ['en', 'That code is not right', 'Too many attempts'],
+      ['ar', 'الرمز غير صحيح', 'محاولات كثيرة جدًا'],
+    ]) {
+      const s = await start(request, { max_attempts: 2, locale });
+      await open(page, s.token);
+      const code = await codeFor(request, s.email);
+      const input = page.locator('section.otp-card[data-channel="email"] input[name="code"]');
+      await input.fill(wrong(code));
+      await expect(card(page, 'email')).toHaveAttribute('data-state', 'wrong');
+      await input.fill(wrong(code));
+      await expect(page.locator('#otp-locked')).toContainText(lockedText);
+      await expect(page.locator('main.otp-widget')).not.toContainText(wrongText);
+      await expect(page.locator('input[name="code"]')).toHaveCount(0);
+      await expect(page.locator('.otp-resend')).toHaveCount(0);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      await page.screenshot({ path: path.join(shots, `phone-locked-${locale}.png`), fullPage: true });
+    }
+  });
+
+  test('locked without JavaScript: the same single message', async ({ browser, request }) => {
+    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    const s = await start(request, { max_attempts: 1 });
+    const code = await codeFor(request, s.email);
+    await page.goto(`/verify/${s.token}`);
+    await page.getByLabel('Email code').fill(wrong(code));
+    await card(page, 'email').getByRole('button', { name: 'Verify' }).click();
+    await expect(page.locator('#otp-locked')).toContainText('Too many attempts');
+    await expect(page.locator('main.otp-widget')).not.toContainText('That code is not right');
+    await context.close();
+  });
+
+  test('pending, verified and expired at phone width', async ({ page, request }) => {
+    const s = await start(request, { verification_mode: 'all' });
+    await open(page, s.token);
+    await page.screenshot({ path: path.join(shots, 'phone-pending.png'), fullPage: true });
+    await page.getByLabel('Email code').fill(await codeFor(request, s.email));
+    await page.getByLabel('SMS code').fill(await codeFor(request, s.phone));
+    await expect(page.locator('#otp-success')).toBeVisible();
+    await page.screenshot({ path: path.join(shots, 'phone-verified.png'), fullPage: true });
+
+    const expiring = await start(request, { expires_in: 3 });
+    await open(page, expiring.token);
+    await expect(page.locator('#otp-expired')).toBeVisible({ timeout: 15_000 });
+    await expect(page.locator('main.otp-widget')).not.toContainText('try again');
+    await expect(page.locator('.otp-resend')).toHaveCount(0);
+    await page.screenshot({ path: path.join(shots, 'phone-expired.png'), fullPage: true });
+  });
 });

@@ -45,12 +45,33 @@ fn DemoApp() -> impl IntoView {
         .forget();
     });
     let handle = window_event_listener(leptos::ev::message, move |event| {
-        let data = js_sys::JSON::stringify(&event.data())
+        // Only the widget's own messages: it is served from this page's origin.
+        if event.origin() != window().location().origin().unwrap_or_default() {
+            return;
+        }
+        let data = event.data();
+        let kind = js_sys::Reflect::get(&data, &"type".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        if !kind.starts_with("otpgate:") {
+            return;
+        }
+        // Size the frame to its content, exactly as the README's listener does for integrators.
+        if kind == "otpgate:resize" {
+            let height = js_sys::Reflect::get(&data, &"height".into())
+                .ok()
+                .and_then(|v| v.as_f64());
+            if let (Some(height), Some(frame)) =
+                (height, document().get_element_by_id("demo-widget"))
+            {
+                let _ = frame.set_attribute("style", &format!("height: {}px", height.ceil()));
+            }
+        }
+        let text = js_sys::JSON::stringify(&data)
             .map(String::from)
             .unwrap_or_default();
-        if data.contains("otpgate:") {
-            events.update(|list| list.insert(0, format!("{} from {}", data, event.origin())));
-        }
+        events.update(|list| list.insert(0, format!("{} from {}", text, event.origin())));
     });
     on_cleanup(move || handle.remove());
     Effect::new(move |_| {
@@ -99,8 +120,8 @@ fn DemoApp() -> impl IntoView {
                         <label>"Phone number (E.164)" <input type="tel" name="phone_number" value="+14155550100"/></label>
                         <fieldset>
                             <legend>"Verification mode"</legend>
-                            <label><input type="radio" name="mode" value="any" checked/>" any: one channel is enough"</label>
-                            <label><input type="radio" name="mode" value="all"/>" all: every channel"</label>
+                            <label><input type="radio" name="mode" value="all" checked/>" all: every channel"</label>
+                            <label><input type="radio" name="mode" value="any"/>" any: one channel is enough"</label>
                         </fieldset>
                         <label>"Language"
                             <select name="locale">
@@ -128,7 +149,7 @@ fn DemoApp() -> impl IntoView {
                                 let channel = m.channel.clone();
                                 view! {
                                     <tr data-channel=channel>
-                                        <td>{m.channel}</td><td>{m.to}</td><td class="code">{m.code}</td>
+                                        <td>{m.channel}</td><td>{m.to}</td><td class="code">{m.code.unwrap_or_else(|| "erased".to_owned())}</td>
                                     </tr>
                                 }
                             }).collect_view()}

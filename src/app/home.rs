@@ -4,10 +4,17 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::page_data::page_data;
 use crate::server_fns::ServiceStatus;
+
+/// Whether the server runs in development mode, so the start page links the pages that exist
+/// only there (the demo and the outbox).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevelopmentMode(pub bool);
 
 #[component]
 pub fn HomePage() -> impl IntoView {
+    let development = page_data::<DevelopmentMode>().is_some_and(|mode| mode.0);
     view! {
         <Title text="Self-hosted verification"/>
         <main class="page">
@@ -19,12 +26,24 @@ pub fn HomePage() -> impl IntoView {
                     "one channel now and another later under the same session token."
                 </p>
             </header>
+            {development.then(|| view! {
+                <section aria-labelledby="try-heading" class="try-it">
+                    <h2 id="try-heading">"Try it"</h2>
+                    <p>
+                        <a href="/demo" id="demo-link">"Open the demo"</a>
+                        " — send codes with the development tenant's test key, see the embedded widget "
+                        "and type the codes it sent."
+                    </p>
+                </section>
+            })}
             <section aria-labelledby="api-heading">
                 <h2 id="api-heading">"The API"</h2>
                 <ul class="links">
                     <li><a href="/docs/api">"API reference"</a>" — every endpoint, field and error."</li>
                     <li><a href="/api/openapi.json">"OpenAPI document"</a>" — for client generators and API tools."</li>
-                    <li><a href="/dev/outbox">"Development outbox"</a>" — the codes sent in development mode."</li>
+                    {development.then(|| view! {
+                        <li><a href="/dev/outbox">"Development outbox"</a>" — the codes sent in development mode."</li>
+                    })}
                 </ul>
             </section>
             <HealthCheck/>

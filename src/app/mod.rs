@@ -2,7 +2,7 @@
 //! shell, the routes and the pages.
 
 pub mod demo;
-mod home;
+pub mod home;
 pub mod i18n;
 pub mod outbox;
 pub mod page_data;
@@ -10,7 +10,7 @@ pub mod reference;
 pub mod widget;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -24,6 +24,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // The file names carry content hashes when the build made them (hash-files).
+                <HashedStylesheet id="otpgate" options=options.clone()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options islands=true/>
                 <MetaTags/>
@@ -39,7 +41,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="otpgate" href="/pkg/otpgate.css"/>
         <Title formatter=|text| format!("{text} · otpgate")/>
         <Router>
             <Routes fallback=NotFound>

@@ -15,7 +15,8 @@ pub struct OutboxItem {
     pub test: bool,
     pub channel: String,
     pub to: String,
-    pub code: String,
+    /// `None` once the code is erased (used, replaced, expired or its session ended).
+    pub code: Option<String>,
     pub body: String,
     pub sent_at: String,
 }
@@ -49,7 +50,7 @@ pub fn DevOutbox() -> impl IntoView {
                                     <td>{m.tenant}{m.test.then_some(" (test)")}</td>
                                     <td>{m.channel}</td>
                                     <td>{m.to}</td>
-                                    <td class="code">{m.code}</td>
+                                    <td class="code">{m.code.unwrap_or_else(|| "erased".to_owned())}</td>
                                     <td>{m.body}</td>
                                 </tr>
                             }).collect_view()}

@@ -40,15 +40,32 @@ pub fn random_string(rng: &mut impl RngCore, alphabet: &[u8], length: usize) -> 
 /// Why a submitted code could not even be compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeFormatError {
+    /// Longer than [`MAX_SUBMITTED_CODE_CHARS`]: a malformed request, never an attempt.
+    TooLong,
     /// Nothing but white space.
     Empty,
     /// A character that is neither white space around the code nor a decimal digit.
     NotADigit,
 }
 
-/// Trims surrounding white space and maps every Unicode decimal digit (Arabic-Indic, Persian,
-/// fullwidth, Devanagari, ...) to its ASCII digit, so a person may type in their own script.
+impl CodeFormatError {
+    /// Whether a submission with this defect counts as a (failed) attempt. A string too long to
+    /// be any code is refused as malformed before any attempt is counted; an empty or non-digit
+    /// guess is a wrong code like any other.
+    pub fn costs_an_attempt(self) -> bool {
+        self != CodeFormatError::TooLong
+    }
+}
+
+/// The one rule for reading a submitted code, used by every door (REST, the widget's server
+/// functions, the plain form, the single-SMS API): at most [`MAX_SUBMITTED_CODE_CHARS`]
+/// characters; surrounding white space is trimmed and every Unicode decimal digit (Arabic-Indic,
+/// Persian, fullwidth, Devanagari, ...) maps to its ASCII digit, so a person may type in their
+/// own script; anything else inside the code (a space, a dash, a letter) makes it invalid.
 pub fn normalize_code(input: &str) -> Result<String, CodeFormatError> {
+    if is_too_long(input) {
+        return Err(CodeFormatError::TooLong);
+    }
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(CodeFormatError::Empty);
@@ -58,6 +75,21 @@ pub fn normalize_code(input: &str) -> Result<String, CodeFormatError> {
         .map(|c| decimal_digit_value(c).map(|d| char::from(b'0' + d)))
         .collect::<Option<String>>()
         .ok_or(CodeFormatError::NotADigit)
+}
+
+/// Whether `input` is longer than any submission looked at (counted in characters).
+pub fn is_too_long(input: &str) -> bool {
+    input.chars().nth(MAX_SUBMITTED_CODE_CHARS).is_some()
+}
+
+/// What the widget's field shows while a person types: each decimal digit of any script as its
+/// ASCII digit, every other character kept as typed, so the field never hides what will be sent
+/// and the server reads it exactly as [`normalize_code`] does.
+pub fn display_digits(input: &str) -> String {
+    input
+        .chars()
+        .map(|c| decimal_digit_value(c).map_or(c, |d| char::from(b'0' + d)))
+        .collect()
 }
 
 /// The value of a Unicode decimal digit (general category Nd), `None` for anything else.
@@ -187,11 +219,44 @@ mod tests {
     }
 
     #[test]
+    fn normalisation_refuses_overlong_input_before_reading_it() {
+        let longest = "1".repeat(MAX_SUBMITTED_CODE_CHARS);
+        assert_eq!(normalize_code(&longest).unwrap(), longest);
+        assert_eq!(
+            normalize_code(&"1".repeat(MAX_SUBMITTED_CODE_CHARS + 1)),
+            Err(CodeFormatError::TooLong)
+        );
+        // Characters, not bytes: 64 Arabic-Indic digits are 128 bytes and still a code.
+        assert!(normalize_code(&"\u{0661}".repeat(MAX_SUBMITTED_CODE_CHARS)).is_ok());
+        // White space counts too: the limit is on what was submitted, not what is left.
+        let padded = format!("{}123456", " ".repeat(MAX_SUBMITTED_CODE_CHARS));
+        assert_eq!(normalize_code(&padded), Err(CodeFormatError::TooLong));
+        assert!(!CodeFormatError::TooLong.costs_an_attempt());
+        assert!(CodeFormatError::Empty.costs_an_attempt());
+        assert!(CodeFormatError::NotADigit.costs_an_attempt());
+    }
+
+    #[test]
+    fn the_field_shows_ascii_digits_and_keeps_everything_else() {
+        assert_eq!(display_digits("\u{0661}\u{0662}\u{0663}"), "123");
+        assert_eq!(display_digits("123-456"), "123-456");
+        assert_eq!(display_digits(" ١٢ab"), " 12ab");
+        // What the field shows normalises exactly as what was typed.
+        for typed in ["١٢٣٤٥٦", "123-456", " 123456 ", "12a4"] {
+            assert_eq!(
+                normalize_code(&display_digits(typed)),
+                normalize_code(typed)
+            );
+        }
+    }
+
+    #[test]
     fn normalisation_rejects_everything_else() {
         assert_eq!(normalize_code(""), Err(CodeFormatError::Empty));
         assert_eq!(normalize_code("   "), Err(CodeFormatError::Empty));
         for bad in [
             "12 34",
+            "123-456",
             "12a4",
             "½",
             "Ⅻ",

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::code::normalize_code;
+use super::code::{MAX_SUBMITTED_CODE_CHARS, is_too_long, normalize_code};
 use super::policy::{RESEND_COOLDOWN_SECS, SessionLimits, SessionSpec, VerificationMode};
 use super::{Channel, UnixSeconds};
 
@@ -80,6 +80,9 @@ pub enum SessionError {
     NothingSubmitted,
     #[error("channel `{0}` is submitted twice")]
     SubmittedTwice(Channel),
+    /// A submitted string too long to be any code: a malformed request that costs nothing.
+    #[error("the `{0}` code is longer than {MAX_SUBMITTED_CODE_CHARS} characters")]
+    CodeTooLong(Channel),
 }
 
 /// What happened to one submitted code.
@@ -232,6 +235,12 @@ impl Session {
         }
     }
 
+    /// Verified or locked: none of the session's codes needs to reach or be kept for anyone any
+    /// more (expiry, the third way to end, depends on the clock and is handled by the caller).
+    pub fn is_settled(&self) -> bool {
+        self.session_verified() || self.is_locked()
+    }
+
     /// Verified takes precedence (the person proved it while they could), then locked (a lock is
     /// for good, even once the session has also expired), then expired.
     pub fn status(&self, now: UnixSeconds) -> SessionStatus {
@@ -308,6 +317,9 @@ impl Session {
                 return Err(SessionError::SubmittedTwice(channel));
             }
             checked.push((index, None));
+        }
+        if let Some(&(channel, _)) = submitted.iter().find(|(_, raw)| is_too_long(raw)) {
+            return Err(SessionError::CodeTooLong(channel));
         }
         self.ensure_open(now)?;
 

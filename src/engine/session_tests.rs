@@ -495,3 +495,25 @@ fn resend_is_refused_on_closed_sessions() {
         Err(ResendError::Session(SessionError::Locked))
     );
 }
+
+#[test]
+fn overlong_codes_are_malformed_and_cost_nothing() {
+    let mut s = email_sms(VerificationMode::Any);
+    let long = "1".repeat(crate::engine::code::MAX_SUBMITTED_CODE_CHARS + 1);
+    let before = s.clone();
+    assert_eq!(
+        s.verify(
+            T0 + 1,
+            &[(Channel::Email, "111111"), (Channel::Sms, long.as_str())],
+            right
+        ),
+        Err(SessionError::CodeTooLong(Channel::Sms))
+    );
+    assert_eq!(s, before, "nothing verified, nothing counted");
+    // A separator inside the code is a wrong code like any other (one rule for every door).
+    let out = s
+        .verify(T0 + 1, &[(Channel::Email, "111-111")], right)
+        .unwrap();
+    assert_eq!(outcome_of(&out, Channel::Email), ChannelOutcome::InvalidOtp);
+    assert_eq!(s.failed_attempts, 1);
+}

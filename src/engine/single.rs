@@ -1,7 +1,7 @@
 //! The single-SMS request (`/api/otp/...`): one phone number, one code, three attempts, single use.
 
 use super::UnixSeconds;
-use super::code::normalize_code;
+use super::code::{MAX_SUBMITTED_CODE_CHARS, is_too_long, normalize_code};
 use super::policy::MAX_EXPIRES_IN;
 
 pub const SINGLE_MAX_ATTEMPTS: u32 = 3;
@@ -28,6 +28,9 @@ pub enum SingleError {
     /// Wrong or malformed code; it counted an attempt.
     #[error("Invalid OTP")]
     InvalidOtp,
+    /// Too long to be any code: a malformed request, refused before anything is counted.
+    #[error("code: is longer than {MAX_SUBMITTED_CODE_CHARS} characters")]
+    CodeTooLong,
 }
 
 /// Validated parameters of an initiate call.
@@ -71,7 +74,8 @@ impl SingleRequest {
         }
     }
 
-    /// Checks `raw` at `now`. Order: single use first (a verified request never verifies again),
+    /// Checks `raw` at `now`. Order: a string too long to be a code is refused as malformed
+    /// without counting anything; then single use (a verified request never verifies again),
     /// then the attempt lock, then expiry, then the code itself.
     pub fn verify(
         &mut self,
@@ -79,6 +83,9 @@ impl SingleRequest {
         raw: &str,
         matches: impl FnOnce(&str) -> bool,
     ) -> Result<(), SingleError> {
+        if is_too_long(raw) {
+            return Err(SingleError::CodeTooLong);
+        }
         if self.verified_at.is_some() {
             return Err(SingleError::AlreadyVerified);
         }
@@ -95,6 +102,11 @@ impl SingleRequest {
             self.failed_attempts += 1;
             Err(SingleError::InvalidOtp)
         }
+    }
+
+    /// Verified or out of attempts: its code can never be used again.
+    pub fn is_settled(&self) -> bool {
+        self.verified_at.is_some() || self.failed_attempts >= SINGLE_MAX_ATTEMPTS
     }
 
     /// Attempts used, the right one included, as reported on success.
@@ -143,6 +155,7 @@ mod tests {
         assert_eq!(r.verify(T0 + 1, "123456", right), Ok(()));
         assert_eq!(r.verified_at, Some(T0 + 1));
         assert_eq!(r.attempts_used(), 1);
+        assert!(r.is_settled());
         assert_eq!(
             r.verify(T0 + 2, "123456", right),
             Err(SingleError::AlreadyVerified)
@@ -160,6 +173,7 @@ mod tests {
             Err(SingleError::TooManyAttempts)
         );
         assert_eq!(r.failed_attempts, 3);
+        assert!(r.is_settled());
     }
 
     #[test]
@@ -185,5 +199,14 @@ mod tests {
         );
         assert_eq!(r.failed_attempts, 0);
         assert_eq!(r.verify(T0 + 299, "123456", right), Ok(()));
+    }
+
+    #[test]
+    fn overlong_codes_are_refused_without_costing_an_attempt() {
+        let mut r = request();
+        let long = "1".repeat(crate::engine::code::MAX_SUBMITTED_CODE_CHARS + 1);
+        assert_eq!(r.verify(T0, &long, right), Err(SingleError::CodeTooLong));
+        assert_eq!(r.failed_attempts, 0);
+        assert_eq!(r.verify(T0, "123456", right), Ok(()));
     }
 }

@@ -207,7 +207,18 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(mode = ?settings.mode, "otpgate listening on http://{addr}");
+    if settings.mode == super::config::Mode::Dev {
+        tracing::warn!(
+            "development mode: every message is caught in the outbox with its codes in clear, \
+             and /dev/outbox and /demo answer without a key; never run it like this in production"
+        );
+    }
+    tracing::info!(
+        "otpgate {} in {} mode, listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        settings.mode.as_str(),
+        listener.local_addr().unwrap_or(addr)
+    );
     axum::serve(listener, super::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -37,9 +37,11 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// Production unless asked otherwise: a deployment that forgets `OTPGATE_MODE` must not
+    /// catch live messages in an outbox or open the development pages.
     fn default() -> Self {
         Settings {
-            mode: Mode::Dev,
+            mode: Mode::Production,
             data_dir: PathBuf::from("data"),
             database_url: None,
             addr: None,
@@ -67,6 +69,7 @@ impl Settings {
         if settings.purge_grace_secs < 0 {
             bail!("purge_grace_secs must not be negative");
         }
+        check_database_url(&settings.database_url())?;
         Ok(settings)
     }
 
@@ -75,7 +78,39 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("otpgate.db").display()))
     }
+}
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Dev => "development",
+            Mode::Production => "production",
+        }
+    }
+}
+
+/// Refuses a database URL otpgate cannot open as what it says it is. The error names the scheme
+/// only: the rest of a URL may hold a password.
+pub fn check_database_url(url: &str) -> anyhow::Result<()> {
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|scheme| {
+            !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        });
+    match scheme {
+        Some(scheme) if scheme.eq_ignore_ascii_case("sqlite") => Ok(()),
+        Some(scheme) => bail!(
+            "OTPGATE_DATABASE_URL: the scheme `{scheme}:` is not supported; use sqlite://PATH"
+        ),
+        None => bail!("OTPGATE_DATABASE_URL must be a URL such as sqlite://PATH"),
+    }
+}
+
+impl Settings {
     /// The server secret: `OTPGATE_SECRET` when set; in development, otherwise, a secret
     /// generated once into `<data_dir>/secret`. Production refuses to start without one.
     pub fn server_secret(&self) -> anyhow::Result<SecretString> {
@@ -131,4 +166,43 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// The secret's bytes, for key derivation.
 pub fn secret_bytes(secret: &SecretString) -> &[u8] {
     secret.expose_secret().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_mode_is_production() {
+        assert_eq!(Settings::default().mode, Mode::Production);
+    }
+
+    #[test]
+    fn only_sqlite_urls_are_accepted_and_errors_never_show_a_password() {
+        for ok in [
+            "sqlite://data/otpgate.db",
+            "sqlite:///var/lib/otpgate/otpgate.db?mode=rwc",
+            "sqlite::memory:",
+            "SQLITE://x.db",
+        ] {
+            assert!(check_database_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://user:secret@host:5433/db",
+            "postgresql://user:secret@host/db",
+            "mysql://user:secret@host/db",
+            "data/otpgate.db",
+            "/var/lib/otpgate.db",
+            "",
+            "user:secret@host/db",
+        ] {
+            let error = check_database_url(bad).unwrap_err().to_string();
+            assert!(!error.contains("secret"), "{error}");
+            assert!(error.contains("OTPGATE_DATABASE_URL"), "{error}");
+        }
+        let error = check_database_url("postgres://user:secret@host:5433/db")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`postgres:`"), "{error}");
+    }
 }

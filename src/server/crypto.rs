@@ -145,6 +145,16 @@ pub fn new_session_token(rng: &mut impl RngCore) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether `token` has the shape of a session token: 43 base64url characters (256 bits, no
+/// padding). Anything else names no session, so it is refused before any look-up and never
+/// echoed into a header or a page.
+pub fn looks_like_session_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A new API key and its public prefix (`sk_test_Ab12Cd34`).
 pub fn new_api_key(rng: &mut impl RngCore, test: bool) -> (String, String) {
     let kind = if test { "sk_test_" } else { "sk_live_" };
@@ -235,11 +245,18 @@ mod tests {
         assert!(!looks_like_api_key(&format!("pk_test_{}", &key[8..])));
         let token = new_session_token(&mut rng);
         assert_eq!(token.len(), 43);
-        assert!(
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
+        assert!(looks_like_session_token(&token));
+        for bad in [
+            "",
+            "\nLocation: x",
+            &token[1..],
+            &format!("{token}A"),
+            &format!("{}\n", &token[1..]),
+            &format!("{}=", &token[1..]),
+            &format!("{}/", &token[1..]),
+        ] {
+            assert!(!looks_like_session_token(bad), "{bad:?}");
+        }
         assert_eq!(new_secret_hex(&mut rng).len(), 64);
     }
 }

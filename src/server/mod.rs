@@ -2,6 +2,7 @@
 //! storage and delivery, the REST API, the CLI, and the axum app that serves it all with the
 //! Leptos pages.
 
+pub mod assets;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -48,7 +49,9 @@ pub async fn build_state(
     leptos_options: LeptosOptions,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
-    let store = Store::open(&settings.database_url()).await?;
+    let url = settings.database_url();
+    config::check_database_url(&url)?;
+    let store = Store::open(&url).await?;
     let keys = ServerKeys::from_secret(config::secret_bytes(secret));
     let outbox = Arc::new(OutboxDelivery::new(store.clone(), clock.clone()));
     let delivery = Delivery::new(settings.mode, outbox);
@@ -76,12 +79,21 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            pages::page_data,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             development_pages,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            assets::cache_headers,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(assets::compression())
         .layer(
             // Spans name the route pattern, never the raw URI, so tokens in paths stay out of logs.
             TraceLayer::new_for_http()

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::service::{SendInput, ServiceError};
 use super::state::AppState;
-use super::store::{AuthenticatedKey, OutboxMessage, OutboxQuery};
+use super::store::{AuthenticatedKey, OutboxMessage};
 use crate::app::demo::DemoSession;
 use crate::app::outbox::OutboxItem;
 use crate::engine::{Channel, VerificationMode};
@@ -22,11 +22,7 @@ pub async fn service_info(state: &AppState) -> Result<ServiceInfo, PageError> {
     state.service.store().ping().await.map_err(unavailable)?;
     Ok(ServiceInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: match state.mode {
-            super::config::Mode::Dev => "development",
-            super::config::Mode::Production => "production",
-        }
-        .to_owned(),
+        mode: state.mode.as_str().to_owned(),
     })
 }
 
@@ -122,25 +118,26 @@ pub async fn demo_messages(state: &AppState) -> Result<Vec<OutboxItem>, PageErro
     let key = demo_key(state).await?;
     let messages = state
         .service
-        .store()
-        .list_outbox(&OutboxQuery {
-            tenant_id: Some(key.tenant_id),
-            test_only: true,
-            recipient: None,
-            limit: 12,
-        })
+        .tenant_test_messages(key.tenant_id, 12)
         .await
         .map_err(unavailable)?;
     Ok(messages.into_iter().map(outbox_item).collect())
 }
 
-/// Loads the data of the development outbox and API reference pages before they render.
+/// Loads the data of the start page, the development outbox and the API reference before
+/// they render.
 pub async fn page_data(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     match request.uri().path() {
+        "/" => {
+            let development = super::dev_pages_enabled(state.mode);
+            request
+                .extensions_mut()
+                .insert(crate::app::home::DevelopmentMode(development));
+        }
         "/dev/outbox" => {
             let items = outbox_items(&state).await;
             request.extensions_mut().insert(items);

@@ -27,6 +27,9 @@ use crate::engine::{
 pub enum ServiceError {
     #[error("{0}")]
     InvalidRequest(String),
+    /// A submitted code too long to be one: malformed, refused before any attempt is counted.
+    #[error("{0}")]
+    MalformedCode(String),
     #[error("OTP not found")]
     NotFound,
     #[error("{0}")]
@@ -165,6 +168,16 @@ pub struct VerificationService {
     clock: Arc<dyn Clock>,
 }
 
+/// The stored hash of a session token, or not found for anything that cannot be one (checked
+/// before any look-up, so a hostile value never reaches the database or a log line).
+fn session_token_hash(token: &str) -> ServiceResult<Vec<u8>> {
+    if crypto::looks_like_session_token(token) {
+        Ok(crypto::sha256(token.as_bytes()))
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
 fn invalid(field: &str, reason: impl std::fmt::Display) -> ServiceError {
     ServiceError::InvalidRequest(format!("{field}: {reason}"))
 }
@@ -187,6 +200,10 @@ fn session_error(
         SessionError::SubmittedTwice(channel) => {
             invalid("otps", format!("`{channel}` is given twice"))
         }
+        SessionError::CodeTooLong(channel) => ServiceError::MalformedCode(format!(
+            "otps.{channel}: is longer than {} characters",
+            crate::engine::code::MAX_SUBMITTED_CODE_CHARS
+        )),
     }
 }
 
@@ -377,7 +394,7 @@ impl VerificationService {
         token: &str,
         submitted: &[(Channel, String)],
     ) -> ServiceResult<VerifyReport> {
-        let token_hash = crypto::sha256(token.as_bytes());
+        let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
         let keys = &self.keys;
         let codes: Vec<(Channel, &str)> = submitted.iter().map(|(c, s)| (*c, s.as_str())).collect();
@@ -420,7 +437,7 @@ impl VerificationService {
     pub async fn status(&self, tenant_id: Option<i64>, token: &str) -> ServiceResult<SessionView> {
         let stored = self
             .store
-            .load_session(tenant_id, &crypto::sha256(token.as_bytes()))
+            .load_session(tenant_id, &session_token_hash(token)?)
             .await?
             .ok_or(ServiceError::NotFound)?;
         Ok(SessionView::of(&stored, self.clock.now()))
@@ -433,7 +450,7 @@ impl VerificationService {
         token: &str,
         requested: Option<&[Channel]>,
     ) -> ServiceResult<ResendReport> {
-        let token_hash = crypto::sha256(token.as_bytes());
+        let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
         let delivery = &self.delivery;
         let keys = &self.keys;
@@ -501,11 +518,7 @@ impl VerificationService {
     pub async fn cancel(&self, tenant_id: i64, token: &str) -> ServiceResult<()> {
         let cancelled = self
             .store
-            .cancel_session(
-                tenant_id,
-                &crypto::sha256(token.as_bytes()),
-                self.clock.now(),
-            )
+            .cancel_session(tenant_id, &session_token_hash(token)?, self.clock.now())
             .await?;
         if cancelled {
             Ok(())
@@ -623,6 +636,25 @@ impl VerificationService {
                 test_only: true,
                 recipient: to,
                 limit: 100,
+                now: self.clock.now(),
+            })
+            .await?)
+    }
+
+    /// The newest test messages of one tenant, for the demo page.
+    pub async fn tenant_test_messages(
+        &self,
+        tenant_id: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<OutboxMessage>> {
+        Ok(self
+            .store
+            .list_outbox(&OutboxQuery {
+                tenant_id: Some(tenant_id),
+                test_only: true,
+                recipient: None,
+                limit,
+                now: self.clock.now(),
             })
             .await?)
     }
@@ -633,6 +665,7 @@ impl VerificationService {
             .store
             .list_outbox(&OutboxQuery {
                 limit,
+                now: self.clock.now(),
                 ..OutboxQuery::default()
             })
             .await?)

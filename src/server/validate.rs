@@ -3,19 +3,38 @@
 /// Longest address SMTP can carry (RFC 5321 path limit less the angle brackets).
 const MAX_EMAIL_LEN: usize = 254;
 
-/// An email address, as given, if it is one. CR and LF are refused outright because they would
-/// let a recipient inject headers into an email.
+/// Characters that only the wider address grammar uses: display names (`Name <a@b>`), lists
+/// (`a@b, c@d`), comments (`(...)`), quoted local parts and domain literals (`[127.0.0.1]`).
+/// A recipient is one plain mailbox, so none of them may appear.
+const NOT_IN_A_PLAIN_ADDRESS: &[char] = &[
+    '<', '>', '(', ')', '[', ']', ',', ';', ':', '"', '\\', ' ', '\t',
+];
+
+/// An email address, as given, if it is exactly one plain `local@domain` mailbox: no display
+/// name, no list, no comment, no quoted local part, no domain literal, a domain with at least
+/// two labels. CR and LF are refused outright because they would let a recipient inject
+/// headers into an email.
 pub fn email(address: &str) -> Result<String, &'static str> {
+    use email_address::{EmailAddress, Options};
+
     if address.contains(['\r', '\n']) {
         return Err("must not contain line breaks");
     }
     if address.len() > MAX_EMAIL_LEN {
         return Err("is too long for an email address");
     }
-    if address.trim() != address || !email_address::EmailAddress::is_valid(address) {
-        return Err("is not a valid email address");
+    let plain = address.matches('@').count() == 1
+        && !address.contains(NOT_IN_A_PLAIN_ADDRESS)
+        && !address.chars().any(char::is_control);
+    let options = Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    match EmailAddress::parse_with_options(address, options) {
+        // The parsed mailbox must be the whole input, not a part of it.
+        Ok(parsed) if plain && parsed.email() == address => Ok(address.to_owned()),
+        _ => Err("must be one plain email address (local@domain)"),
     }
-    Ok(address.to_owned())
 }
 
 /// A phone number in E.164 form (`+14155550100`) that libphonenumber knows to be valid.
@@ -82,9 +101,27 @@ mod tests {
             "user@example.com\n",
             " user@example.com",
             "a b@example.com",
+            // More than one mailbox, or one wrapped in the wider grammar.
+            "x@evil.com, <victim@example.com>",
+            "x@evil.com,victim@example.com",
+            "x@evil.com;victim@example.com",
+            "Victim <victim@example.com>",
+            "<victim@example.com>",
+            "victim@example.com (comment)",
+            "(comment)victim@example.com",
+            "\"quoted local\"@example.com",
+            "\"a@b\"@example.com",
+            "a@b@example.com",
+            // Domain literals and single-label domains.
+            "u@[127.0.0.1]",
+            "u@[IPv6:::1]",
+            "user@localhost",
+            "user@example.com\t",
+            "user@exam\u{0}ple.com",
         ] {
             assert!(email(bad).is_err(), "{bad:?}");
         }
+        assert!(email("o'brien-smith_1@mail.example.co.uk").is_ok());
         assert!(email(&format!("{}@example.com", "a".repeat(250))).is_err());
     }
 

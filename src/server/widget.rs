@@ -2,15 +2,17 @@
 //! language, allowed origins), code and resend calls by session token, the plain-form path
 //! for browsers without JavaScript, and the security headers of the page.
 
-use axum::extract::{Form, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::crypto::looks_like_session_token;
 use super::service::{ServiceError, SessionView, VerificationService};
 use super::state::AppState;
 use crate::app::i18n::negotiate;
+use crate::app::widget::PageOptions;
 use crate::app::widget::model::{
     CodeAnswer, CodeResult, Preloaded, ResendAnswer, WidgetChannel, WidgetSession,
 };
@@ -123,6 +125,12 @@ pub async fn submit_code(
             (Some(result), report.view)
         }
         Err(ServiceError::Expired(view) | ServiceError::Locked(view)) => (None, *view),
+        Err(ServiceError::MalformedCode(_)) => {
+            return Ok(CodeAnswer {
+                result: Some(CodeResult::Malformed),
+                session: load(service, token, accept_language).await?,
+            });
+        }
         Err(error) => return Err(page_error(error)),
     };
     Ok(CodeAnswer {
@@ -165,35 +173,68 @@ pub struct FormPost {
     pub intent: String,
 }
 
+/// The page options a form post carries in its address and keeps on the way back.
+#[derive(Debug, Default, Deserialize)]
+struct KeptQuery {
+    embed: Option<String>,
+    theme: Option<String>,
+    origin: Option<String>,
+}
+
+/// The answer to anything posted to an address that names no session: the same 404 whatever
+/// was in the path, which is never echoed.
+fn no_such_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        "This verification link is not valid.",
+    )
+        .into_response()
+}
+
+/// A 303 back to the page (so a reload does not post again). The location is built only from
+/// a checked token and re-encoded options, so it is always a valid header value.
+fn back_to_page(token: &str, options: &PageOptions, notice: &str, channel: &str) -> Response {
+    let query = options.query();
+    let separator = if query.is_empty() { '?' } else { '&' };
+    let location = format!("/verify/{token}{query}{separator}notice={notice}&channel={channel}");
+    match HeaderValue::from_str(&location) {
+        Ok(value) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, value)],
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        )
+            .into_response(),
+        Err(_) => no_such_page(),
+    }
+}
+
 /// Handles the page's form without JavaScript: does what was asked, then redirects back to the
-/// page (303, so a reload does not post again) with a notice the server render shows.
+/// page with a notice the server render shows.
 pub async fn form_post(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    RawQuery(query): RawQuery,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<FormPost>,
 ) -> Response {
+    if !looks_like_session_token(&token) {
+        return no_such_page();
+    }
     let language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let keep: Vec<String> = query
-        .as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| {
-            pair.starts_with("embed=") || pair.starts_with("theme=") || pair.starts_with("origin=")
-        })
-        .map(str::to_owned)
-        .collect();
-    let back = |notice: &str, channel: &str| {
-        let mut query = keep.clone();
-        query.push(format!("notice={notice}"));
-        query.push(format!("channel={channel}"));
-        Redirect::to(&format!("/verify/{token}?{}", query.join("&"))).into_response()
+    let kept = Query::<KeptQuery>::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let options = PageOptions {
+        embed: kept.embed.as_deref() == Some("1"),
+        theme: kept.theme.filter(|t| t == "dark" || t == "light"),
+        origin: kept.origin,
+        notice: None,
     };
     let Some(channel) = Channel::parse(&form.channel) else {
-        return back("invalid", "");
+        return back_to_page(&token, &options, "invalid", "");
     };
     let service = &state.service;
     let notice = if form.intent == "resend" {
@@ -206,23 +247,18 @@ pub async fn form_post(
         }
     } else {
         match submit_code(service, &token, channel, &form.code, language).await {
-            Ok(CodeAnswer {
-                result: Some(CodeResult::Accepted),
-                ..
-            }) => "verified",
-            Ok(CodeAnswer {
-                result: Some(CodeResult::Wrong),
-                ..
-            }) => "wrong",
-            Ok(CodeAnswer {
-                result: Some(CodeResult::ChannelLocked),
-                ..
-            }) => "locked",
-            Ok(CodeAnswer { result: None, .. }) | Err(PageError::NotFound) => "closed",
+            Ok(CodeAnswer { result, .. }) => match result {
+                Some(CodeResult::Accepted) => "verified",
+                Some(CodeResult::Wrong) => "wrong",
+                Some(CodeResult::Malformed) => "malformed",
+                Some(CodeResult::ChannelLocked) => "locked",
+                None => "closed",
+            },
+            Err(PageError::NotFound) => "closed",
             Err(_) => "error",
         }
     };
-    back(notice, channel.as_str())
+    back_to_page(&token, &options, notice, channel.as_str())
 }
 
 /// For every request of the verification page: loads the session the page shows (before

@@ -50,6 +50,25 @@ impl TestApp {
     }
 
     pub async fn with_mode(mode: Mode) -> TestApp {
+        TestApp::with_options(
+            mode,
+            LeptosOptions::builder().output_name("otpgate").build(),
+        )
+        .await
+    }
+
+    /// A development-mode app whose site files (`/pkg/...`) are served from `site_root`, with
+    /// or without content-hashed names.
+    pub async fn with_site(site_root: &std::path::Path, hash_files: bool) -> TestApp {
+        let options = LeptosOptions::builder()
+            .output_name("otpgate")
+            .site_root(site_root.to_string_lossy().into_owned())
+            .hash_files(hash_files)
+            .build();
+        TestApp::with_options(Mode::Dev, options).await
+    }
+
+    async fn with_options(mode: Mode, options: LeptosOptions) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = Settings {
             mode,
@@ -59,7 +78,6 @@ impl TestApp {
         let secret =
             secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
         let clock = Arc::new(ManualClock::new(START));
-        let options = LeptosOptions::builder().output_name("otpgate").build();
         let state = build_state(&settings, &secret, options, clock.clone())
             .await
             .expect("state");
@@ -142,6 +160,17 @@ impl TestApp {
         }
         self.request(builder.body(Body::from(body)).expect("request"))
             .await
+    }
+
+    /// POSTs a form (`application/x-www-form-urlencoded`) without a key, as a browser does.
+    pub async fn post_form(&self, path: &str, fields: &str) -> Answer {
+        self.post_raw(
+            path,
+            None,
+            Some("application/x-www-form-urlencoded"),
+            fields.as_bytes().to_vec(),
+        )
+        .await
     }
 
     /// POSTs JSON with `key` in `X-API-Key`.

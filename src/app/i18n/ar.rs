@@ -36,6 +36,8 @@ pub const TEXTS: Texts = Texts {
     verified: "تم التحقق",
     optional: "اختياري",
     wrong_code: "الرمز غير صحيح. تحقّق منه وحاول مرة أخرى.",
+    digits_only: "الرمز أرقام فقط: احذف المسافات والشرطات والحروف.",
+    not_a_code: |length| format!("هذا ليس رمزًا. أدخل الأرقام الـ{length} التي وصلتك."),
     channel_locked: "محاولات خاطئة كثيرة لوسيلة الاتصال هذه.",
     resend: "إعادة إرسال الرمز",
     resend_in: |seconds| {

@@ -37,6 +37,8 @@ pub const TEXTS: Texts = Texts {
     verified: "Verified",
     optional: "Optional",
     wrong_code: "That code is not right. Check it and try again.",
+    digits_only: "Codes are digits only: remove spaces, dashes and letters.",
+    not_a_code: |length| format!("That is not a code. Enter the {length} digits you received."),
     channel_locked: "Too many wrong codes for this contact.",
     resend: "Resend code",
     resend_in: |seconds| format!("Resend in {}", plural(seconds, "second", "seconds")),

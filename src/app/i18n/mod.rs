@@ -24,6 +24,10 @@ pub struct Texts {
     pub verified: &'static str,
     pub optional: &'static str,
     pub wrong_code: &'static str,
+    /// Said while the field holds something other than digits (before anything is sent).
+    pub digits_only: &'static str,
+    /// Said of a submission too long to be a code (it cost no attempt).
+    pub not_a_code: fn(length: u8) -> String,
     pub channel_locked: &'static str,
     pub resend: &'static str,
     pub resend_in: fn(seconds: i64) -> String,

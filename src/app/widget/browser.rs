@@ -61,10 +61,14 @@ pub fn post_to_parent(allowed: &[String], named: Option<&str>, message: &serde_j
     }
 }
 
-/// The document's full height in CSS pixels, for the embedder to size its iframe.
+/// The content's height in CSS pixels, for the embedder to size its iframe. The body's own box
+/// is measured, not the document's scroll height: that one never drops below the frame's current
+/// height, so a widget that got shorter (a message gone, a card closed) could never say so.
 pub fn document_height() -> i32 {
     web_sys::window()
         .and_then(|w| w.document())
-        .and_then(|d| d.document_element())
-        .map_or(0, |e| e.scroll_height())
+        .and_then(|d| d.body())
+        .map_or(0, |body| {
+            body.get_bounding_client_rect().height().ceil() as i32
+        })
 }

@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use super::PageState;
 use super::model::{CodeResult, ResendAnswer, WidgetSession};
 use crate::app::i18n::Texts;
-use crate::engine::code::decimal_digit_value;
+use crate::engine::code::{CodeFormatError, display_digits, normalize_code};
 use crate::engine::{Channel, VerificationMode};
 use crate::server_fns::{resend_widget_code, submit_widget_code};
 
@@ -18,6 +18,10 @@ enum CardState {
     Waiting,
     Checking,
     Wrong,
+    /// The submission was too long to be a code (no attempt counted).
+    Malformed,
+    /// The field holds characters other than digits; nothing was sent.
+    NotDigits,
     ChannelLocked,
     Resent,
     Failed,
@@ -28,6 +32,7 @@ impl CardState {
     fn from_notice(notice: Option<&str>) -> CardState {
         match notice {
             Some("wrong") => CardState::Wrong,
+            Some("malformed") => CardState::Malformed,
             Some("locked") => CardState::ChannelLocked,
             Some("resent") => CardState::Resent,
             Some("error") => CardState::Failed,
@@ -36,14 +41,32 @@ impl CardState {
     }
 }
 
-/// The ASCII digits of what was typed or pasted: any script's decimal digits count, spaces and
-/// dashes between groups do not.
-fn typed_digits(input: &str) -> String {
-    input
-        .chars()
-        .filter_map(decimal_digit_value)
-        .map(|d| char::from(b'0' + d))
-        .collect()
+/// The card's message: one per state. Once the session is locked or expired the page's banner
+/// says what happened and what to do, and no card invites another attempt.
+fn card_message(
+    texts: &Texts,
+    page: PageState,
+    channel: Channel,
+    verified: bool,
+    channel_locked: bool,
+    card: CardState,
+    code_length: u8,
+) -> String {
+    if verified || matches!(page, PageState::Locked | PageState::Expired) {
+        return String::new();
+    }
+    if channel_locked {
+        return texts.channel_locked.to_owned();
+    }
+    match card {
+        CardState::Checking => texts.checking.to_owned(),
+        CardState::Wrong => texts.wrong_code.to_owned(),
+        CardState::Malformed => (texts.not_a_code)(code_length),
+        CardState::NotDigits => texts.digits_only.to_owned(),
+        CardState::Resent => (texts.resent)(channel),
+        CardState::Failed => texts.try_again.to_owned(),
+        CardState::Waiting | CardState::ChannelLocked => String::new(),
+    }
 }
 
 #[component]
@@ -111,6 +134,11 @@ pub fn ChannelCard(
                             ));
                         }
                         Some(CodeResult::ChannelLocked) => card.set(CardState::ChannelLocked),
+                        Some(CodeResult::Malformed) => {
+                            card.set(CardState::Malformed);
+                            let length = session.with_untracked(|s| s.code_length);
+                            announcement.set((texts.not_a_code)(length));
+                        }
                         None => card.set(CardState::Waiting),
                     }
                 }
@@ -125,22 +153,26 @@ pub fn ChannelCard(
         let Some(element) = input.get_untracked() else {
             return;
         };
+        // Digits of any script show as ASCII; anything else stays visible, because the server
+        // reads the field by the engine's one rule and must see what the person sees.
         let raw = element.value();
-        let digits = typed_digits(&raw);
-        if digits != raw {
-            element.set_value(&digits);
+        let shown = display_digits(&raw);
+        if shown != raw {
+            element.set_value(&shown);
         }
-        if card.get_untracked() == CardState::Wrong {
-            card.set(CardState::Waiting);
-        }
-        if digits.len() == usize::from(code_length()) {
-            submit.run(digits);
+        // Submits by itself only when the field holds exactly a whole code; says so at once
+        // when it holds something a code never contains, before any attempt is spent.
+        match normalize_code(&shown) {
+            Ok(code) if code.len() == usize::from(code_length()) => submit.run(shown),
+            Err(CodeFormatError::NotADigit) => card.set(CardState::NotDigits),
+            _ if card.get_untracked() != CardState::Checking => card.set(CardState::Waiting),
+            _ => {}
         }
     };
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         if let Some(element) = input.get_untracked() {
-            submit.run(typed_digits(&element.value()));
+            submit.run(element.value());
         }
     };
     let on_resend = move |event: leptos::ev::MouseEvent| {
@@ -170,25 +202,23 @@ pub fn ChannelCard(
                 CardState::Waiting | CardState::Resent => "waiting",
                 CardState::Checking => "checking",
                 CardState::Wrong => "wrong",
+                CardState::Malformed => "malformed",
+                CardState::NotDigits => "not-digits",
                 CardState::ChannelLocked => "locked",
                 CardState::Failed => "error",
             }
         }
     };
     let message = move || {
-        if verified() {
-            return String::new();
-        }
-        if channel_locked() {
-            return texts.channel_locked.to_owned();
-        }
-        match card.get() {
-            CardState::Checking => texts.checking.to_owned(),
-            CardState::Wrong => texts.wrong_code.to_owned(),
-            CardState::Resent => (texts.resent)(channel),
-            CardState::Failed => texts.try_again.to_owned(),
-            _ => String::new(),
-        }
+        card_message(
+            texts,
+            state.get(),
+            channel,
+            verified(),
+            channel_locked(),
+            card.get(),
+            code_length(),
+        )
     };
     let resend_label = move || {
         let seconds = wait();
@@ -250,7 +280,9 @@ pub fn ChannelCard(
                     </button>
                 </form>
             </Show>
-            <p class="otp-message" id=format!("msg-{id}") role=move || (card.get() == CardState::Wrong).then_some("alert")>
+            <p class="otp-message" id=format!("msg-{id}") role=move || {
+                matches!(card.get(), CardState::Wrong | CardState::Malformed) && !message().is_empty()
+            }.then_some("alert")>
                 {message}
             </p>
         </section>
@@ -262,17 +294,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn typed_digits_keeps_digits_of_any_script() {
-        assert_eq!(typed_digits("123 456"), "123456");
-        assert_eq!(typed_digits("\u{0661}\u{0662}\u{0663}-\u{0664}"), "1234");
-        assert_eq!(typed_digits("١٢٣٤٥٦"), "123456");
-        assert_eq!(typed_digits("ab"), "");
+    fn locked_and_expired_pages_invite_no_attempt_on_any_card() {
+        for texts in crate::app::i18n::LANGUAGES {
+            for page in [PageState::Locked, PageState::Expired] {
+                for card in [
+                    CardState::Wrong,
+                    CardState::Malformed,
+                    CardState::NotDigits,
+                    CardState::Resent,
+                    CardState::Failed,
+                    CardState::Waiting,
+                ] {
+                    let message = card_message(texts, page, Channel::Email, false, false, card, 6);
+                    assert_eq!(message, "", "{} {page:?} {card:?}", texts.tag);
+                }
+            }
+            let pending = card_message(
+                texts,
+                PageState::Pending,
+                Channel::Email,
+                false,
+                false,
+                CardState::Wrong,
+                6,
+            );
+            assert_eq!(pending, texts.wrong_code);
+        }
     }
 
     #[test]
     fn notices_restore_the_card_state() {
         assert_eq!(CardState::from_notice(Some("wrong")), CardState::Wrong);
         assert_eq!(CardState::from_notice(Some("resent")), CardState::Resent);
+        assert_eq!(
+            CardState::from_notice(Some("malformed")),
+            CardState::Malformed
+        );
         assert_eq!(CardState::from_notice(Some("nonsense")), CardState::Waiting);
         assert_eq!(CardState::from_notice(None), CardState::Waiting);
     }

@@ -45,6 +45,8 @@ pub enum CodeResult {
     Accepted,
     Wrong,
     ChannelLocked,
+    /// Too long to be a code: refused as malformed, no attempt counted.
+    Malformed,
 }
 
 /// The answer to a code submitted from the page. `result` is `None` when the session could

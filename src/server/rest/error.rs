@@ -65,7 +65,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidRequest(_) | ApiError::Single(SingleError::CodeTooLong) => {
+                "invalid_request"
+            }
             ApiError::InvalidOtp(_) | ApiError::Single(SingleError::InvalidOtp) => "invalid_otp",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
@@ -109,7 +111,9 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
-            ServiceError::InvalidRequest(message) => ApiError::InvalidRequest(message),
+            ServiceError::InvalidRequest(message) | ServiceError::MalformedCode(message) => {
+                ApiError::InvalidRequest(message)
+            }
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Forbidden(reason) => ApiError::Forbidden(reason),
             ServiceError::Expired(view) => {

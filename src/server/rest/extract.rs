@@ -8,7 +8,6 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::engine::code::MAX_SUBMITTED_CODE_CHARS;
 use crate::server::service::VerificationService;
 use crate::server::store::AuthenticatedKey;
 
@@ -81,10 +80,10 @@ where
                     ApiError::InvalidRequest("could not read the request body".into())
                 }
             })?;
-        // Syntax first, shape second: serde reports some shape errors (an enum given a number)
-        // as syntax errors, and those must still name their field.
-        let json: serde_json::Value =
-            serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidRequest(not_json(&e)))?;
+        // Syntax first (duplicate keys included), shape second: serde reports some shape errors
+        // (an enum given a number) as syntax errors, and those must still name their field.
+        let json =
+            super::json::parse_strict(&raw).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         let value = serde_path_to_error::deserialize(json)
             .map_err(|e| ApiError::InvalidRequest(describe_json_error(&e)))?;
         Ok(ApiJson { value, raw })
@@ -132,16 +131,11 @@ pub fn describe_json_error(error: &serde_path_to_error::Error<serde_json::Error>
     }
 }
 
-/// A submitted code must be a JSON string of sensible length; anything else is a malformed
-/// request (never an attempt, never a 500).
+/// A submitted code must be a JSON string; anything else is a malformed request (never an
+/// attempt, never a 500). Its content is the engine's to judge, as for every other door.
 pub fn code_string(field: &str, value: &serde_json::Value) -> Result<String, ApiError> {
     match value {
-        serde_json::Value::String(s) if s.chars().count() <= MAX_SUBMITTED_CODE_CHARS => {
-            Ok(s.clone())
-        }
-        serde_json::Value::String(_) => Err(ApiError::InvalidRequest(format!(
-            "{field}: is longer than {MAX_SUBMITTED_CODE_CHARS} characters"
-        ))),
+        serde_json::Value::String(s) => Ok(s.clone()),
         serde_json::Value::Number(_) => Err(ApiError::InvalidRequest(format!(
             "{field}: must be a string (a JSON number loses leading zeros)"
         ))),
@@ -218,7 +212,6 @@ mod tests {
             serde_json::json!([1]),
             serde_json::json!({"a": 1}),
             serde_json::json!(true),
-            serde_json::json!("1".repeat(65)),
         ] {
             let e = code_string("code", &bad).unwrap_err();
             assert_eq!(e.status_code(), StatusCode::BAD_REQUEST);

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod json;
 mod misc;
 pub mod openapi;
 mod otp;
@@ -11,8 +12,10 @@ pub mod types;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::state::AppState;
 use error::ApiError;
@@ -20,7 +23,8 @@ use error::ApiError;
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The `/api/...` routes and `/healthz`.
+/// The `/api/...` routes and `/healthz`. Every `/api/` answer, errors included, is
+/// `Cache-Control: no-store`: answers carry session tokens and, for test keys, codes.
 pub fn routes() -> Router<AppState> {
     let api = Router::new()
         .route("/v1/otp/send", post(otp::send))
@@ -35,12 +39,16 @@ pub fn routes() -> Router<AppState> {
         .fallback(|| async { ApiError::RouteNotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    Router::new()
+    let api = Router::new()
         .nest("/api", api)
         // The nested fallback does not see the bare prefix with a trailing slash.
         .route(
             "/api/",
             any(|| async { ApiError::RouteNotFound.into_response() }),
         )
-        .route("/healthz", get(misc::healthz))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    api.route("/healthz", get(misc::healthz))
 }

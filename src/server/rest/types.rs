@@ -237,7 +237,9 @@ pub struct OutboxEntry {
     pub channel: String,
     pub to: String,
     pub body: String,
-    pub code: String,
+    /// The code in clear while it can still be used; `null` once it is erased (its channel was
+    /// verified or resent, or its session was verified, locked, cancelled or expired).
+    pub code: Option<String>,
     pub sent_at: String,
 }
 

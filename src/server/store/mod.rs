@@ -94,11 +94,13 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes sessions, single-SMS requests (with their outbox messages) expired more than
-    /// `grace` seconds before `now`, and idempotency records older than 24 hours.
+    /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
+    /// requests (with their outbox messages) expired more than `grace` seconds before `now`, and
+    /// idempotency records older than 24 hours.
     pub async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
         let cutoff = now - grace;
         let mut tx = self.begin_write().await?;
+        let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
             .bind(cutoff)
             .execute(&mut *tx)
@@ -119,6 +121,7 @@ impl Store {
             sessions,
             requests,
             idempotency,
+            codes_erased,
         })
     }
 }
@@ -129,4 +132,6 @@ pub struct PurgeCounts {
     pub sessions: u64,
     pub requests: u64,
     pub idempotency: u64,
+    /// Outbox codes erased because their session or request expired.
+    pub codes_erased: u64,
 }

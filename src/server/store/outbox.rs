@@ -1,9 +1,65 @@
-//! The outbox: messages caught instead of delivered, with their codes in clear, for test keys and
-//! development mode. Rows go with their session or request (ON DELETE CASCADE).
+//! The outbox: messages caught instead of delivered, for test keys and development mode. Their
+//! codes are kept in clear only while they can still be used: a code is erased (from the row
+//! and from the message text) as soon as its channel is verified or replaced and when its session
+//! or request is verified, locked or cancelled; once it expires it is no longer shown and the
+//! purge erases it. Rows go with their session or request (ON DELETE CASCADE).
 
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, SqliteConnection};
 
 use super::{Store, StoreResult, flag};
+
+/// What an erased code becomes in the message text.
+const ERASED: &str = "••••••";
+
+/// Erases the codes of a session's messages, or of one of its channels'.
+pub(super) async fn erase_session_codes(
+    conn: &mut SqliteConnection,
+    session_id: i64,
+    channel: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, ?), code = ''
+         WHERE session_id = ? AND code <> '' AND (?3 IS NULL OR channel = ?3)",
+    )
+    .bind(ERASED)
+    .bind(session_id)
+    .bind(channel)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Erases the code of a single-SMS request's message.
+pub(super) async fn erase_request_codes(
+    conn: &mut SqliteConnection,
+    request_id: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, ?), code = ''
+         WHERE request_id = ? AND code <> ''",
+    )
+    .bind(ERASED)
+    .bind(request_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Erases the codes of every message whose session or request expired at or before `now`.
+pub(super) async fn erase_expired_codes(conn: &mut SqliteConnection, now: i64) -> StoreResult<u64> {
+    let erased = sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, ?1), code = ''
+         WHERE code <> '' AND (
+             session_id IN (SELECT id FROM sessions WHERE expires_at <= ?2)
+             OR request_id IN (SELECT id FROM sms_requests WHERE expires_at <= ?2))",
+    )
+    .bind(ERASED)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(erased)
+}
 
 /// A message to keep in the outbox.
 #[derive(Clone, Debug)]
@@ -27,7 +83,8 @@ pub struct OutboxMessage {
     pub channel: String,
     pub recipient: String,
     pub body: String,
-    pub code: String,
+    /// `None` once the code is erased (used up, replaced, expired or its session ended).
+    pub code: Option<String>,
     pub sent_at: i64,
 }
 
@@ -38,6 +95,9 @@ pub struct OutboxQuery<'a> {
     pub test_only: bool,
     pub recipient: Option<&'a str>,
     pub limit: i64,
+    /// The time of the reading: codes of sessions and requests expired by then are not shown,
+    /// even before the purge has erased them.
+    pub now: i64,
 }
 
 impl Store {
@@ -63,8 +123,12 @@ impl Store {
     /// Newest first.
     pub async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>> {
         let mut sql = QueryBuilder::new(
-            "SELECT t.name AS tenant_name, o.is_test, o.channel, o.recipient, o.body, o.code, o.sent_at
-             FROM outbox o JOIN tenants t ON t.id = o.tenant_id WHERE 1 = 1",
+            "SELECT t.name AS tenant_name, o.is_test, o.channel, o.recipient, o.body, o.code, o.sent_at,
+                    coalesce(s.expires_at, r.expires_at) AS expires_at
+             FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+             LEFT JOIN sessions s ON s.id = o.session_id
+             LEFT JOIN sms_requests r ON r.id = o.request_id
+             WHERE 1 = 1",
         );
         if let Some(tenant_id) = query.tenant_id {
             sql.push(" AND o.tenant_id = ").push_bind(tenant_id);
@@ -80,14 +144,26 @@ impl Store {
         let rows = sql.build().fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
-            .map(|row| OutboxMessage {
-                tenant_name: row.get("tenant_name"),
-                is_test: row.get::<i64, _>("is_test") == 1,
-                channel: row.get("channel"),
-                recipient: row.get("recipient"),
-                body: row.get("body"),
-                code: row.get("code"),
-                sent_at: row.get("sent_at"),
+            .map(|row| {
+                let code: String = row.get("code");
+                let body: String = row.get("body");
+                let expired = row
+                    .get::<Option<i64>, _>("expires_at")
+                    .is_some_and(|at| at <= query.now);
+                let (code, body) = match (code.is_empty(), expired) {
+                    (true, _) => (None, body),
+                    (false, true) => (None, body.replace(code.as_str(), ERASED)),
+                    (false, false) => (Some(code), body),
+                };
+                OutboxMessage {
+                    tenant_name: row.get("tenant_name"),
+                    is_test: row.get::<i64, _>("is_test") == 1,
+                    channel: row.get("channel"),
+                    recipient: row.get("recipient"),
+                    body,
+                    code,
+                    sent_at: row.get("sent_at"),
+                }
             })
             .collect())
     }

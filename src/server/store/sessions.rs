@@ -184,22 +184,30 @@ impl Store {
         Ok(Some((after, result)))
     }
 
-    /// Cancels a live session; false when there is none for this tenant.
+    /// Cancels a live session and erases its codes from the outbox; false when there is no
+    /// such session for this tenant.
     pub async fn cancel_session(
         &self,
         tenant_id: i64,
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE sessions SET cancelled_at = ? WHERE token_hash = ? AND tenant_id = ? AND cancelled_at IS NULL",
+        let mut tx = self.begin_write().await?;
+        let cancelled: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET cancelled_at = ?
+             WHERE token_hash = ? AND tenant_id = ? AND cancelled_at IS NULL RETURNING id",
         )
         .bind(now)
         .bind(token_hash)
         .bind(tenant_id)
-        .execute(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        let Some(session_id) = cancelled else {
+            return Ok(false);
+        };
+        super::outbox::erase_session_codes(&mut tx, session_id, None).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 
@@ -266,6 +274,13 @@ async fn write_changes(
         .bind(position as i64)
         .execute(&mut *conn)
         .await?;
+        // A verified channel's code is used up and a replaced one is dead: neither stays in clear.
+        if new.is_verified() != old.is_verified() || new_hash != old_hash {
+            super::outbox::erase_session_codes(conn, after.id, Some(new.channel.as_str())).await?;
+        }
+    }
+    if after.session.is_settled() && !before.session.is_settled() {
+        super::outbox::erase_session_codes(conn, after.id, None).await?;
     }
     Ok(())
 }

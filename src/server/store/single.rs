@@ -95,6 +95,9 @@ impl Store {
             .bind(stored.id)
             .execute(&mut *tx)
             .await?;
+            if stored.request.is_settled() {
+                super::outbox::erase_request_codes(&mut tx, stored.id).await?;
+            }
             tx.commit().await?;
         }
         Ok(Some((stored, result)))
