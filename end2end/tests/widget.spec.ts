@@ -76,6 +76,9 @@ const card = (page: Page, channel: string) => page.locator(`section.otp-card[dat
 
 test('progressive: email now, SMS later, with checkmarks', async ({ page, request }) => {
   const s = await start(request);
+  // Both codes are read first: the outbox erases them once the session is verified.
+  const emailCode = await codeFor(request, s.email);
+  const smsCode = await codeFor(request, s.phone);
   await open(page, s.token);
   await expect(page.locator('#otp-progress')).toHaveText('0 of 2 verified');
   await expect(page.locator('#otp-timer')).toHaveAttribute('role', 'timer');
@@ -86,7 +89,7 @@ test('progressive: email now, SMS later, with checkmarks', async ({ page, reques
   await expectAccessible(page, 'pending');
   await page.screenshot({ path: path.join(shots, 'pending.png'), fullPage: true });
 
-  await page.getByLabel('Email code').fill(await codeFor(request, s.email));
+  await page.getByLabel('Email code').fill(emailCode);
   await expect(card(page, 'email')).toHaveAttribute('data-state', 'verified');
   await expect(card(page, 'email').locator('.otp-check')).toBeVisible();
   await expect(page.locator('#otp-progress')).toHaveText('1 of 2 verified');
@@ -96,7 +99,7 @@ test('progressive: email now, SMS later, with checkmarks', async ({ page, reques
   await expectAccessible(page, 'verified (any)');
   await page.screenshot({ path: path.join(shots, 'verified-any.png'), fullPage: true });
 
-  await page.getByLabel('SMS code').fill(await codeFor(request, s.phone));
+  await page.getByLabel('SMS code').fill(smsCode);
   await expect(card(page, 'sms')).toHaveAttribute('data-state', 'verified');
   await expect(page.locator('#otp-progress')).toHaveText('2 of 2 verified');
 

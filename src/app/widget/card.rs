@@ -9,7 +9,7 @@ use super::PageState;
 use super::model::{CodeResult, ResendAnswer, WidgetSession};
 use crate::app::i18n::Texts;
 use crate::engine::code::{CodeFormatError, display_digits, normalize_code};
-use crate::engine::{Channel, VerificationMode};
+use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::server_fns::{resend_widget_code, submit_widget_code};
 
 /// What the card is doing, apart from what the session says.
@@ -125,13 +125,24 @@ pub fn ChannelCard(
                         }
                         Some(CodeResult::Wrong) => {
                             card.set(CardState::Wrong);
-                            clear_and_focus();
-                            let left = session.with_untracked(|s| s.attempts_remaining);
-                            announcement.set(format!(
-                                "{} {}",
-                                texts.wrong_code,
-                                (texts.attempts_left)(left)
-                            ));
+                            let (status, left, tenant) = session.with_untracked(|s| {
+                                (s.status, s.attempts_remaining, s.tenant.clone())
+                            });
+                            // The last wrong code locks the page: say that, not "try again".
+                            if status == SessionStatus::Locked {
+                                announcement.set(format!(
+                                    "{} {}",
+                                    texts.locked_title,
+                                    (texts.locked_body)(&tenant)
+                                ));
+                            } else {
+                                clear_and_focus();
+                                announcement.set(format!(
+                                    "{} {}",
+                                    texts.wrong_code,
+                                    (texts.attempts_left)(left)
+                                ));
+                            }
                         }
                         Some(CodeResult::ChannelLocked) => card.set(CardState::ChannelLocked),
                         Some(CodeResult::Malformed) => {
@@ -195,6 +206,9 @@ pub fn ChannelCard(
     let data_state = move || {
         if verified() {
             "verified"
+        } else if matches!(state.get(), PageState::Locked | PageState::Expired) {
+            // The page's banner speaks for every open card once the session is over.
+            "closed"
         } else if channel_locked() {
             "locked"
         } else {
