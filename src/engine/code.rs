@@ -291,4 +291,85 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_unicode_decimal_digit_sits_in_a_run_from_zero_to_nine() {
+        // Exhaustive over every scalar value: each Nd character maps to a value, the character
+        // that many places before it maps to 0, and the run it belongs to ends on a 9.
+        let mut digits = 0;
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let nd = c.general_category() == GeneralCategory::DecimalNumber;
+            let value = decimal_digit_value(c);
+            assert_eq!(nd, value.is_some(), "U+{:04X}", u32::from(c));
+            if let Some(v) = value {
+                digits += 1;
+                let zero = char::from_u32(u32::from(c) - u32::from(v)).unwrap();
+                let nine = char::from_u32(u32::from(zero) + 9).unwrap();
+                assert_eq!(decimal_digit_value(zero), Some(0), "U+{:04X}", u32::from(c));
+                assert_eq!(decimal_digit_value(nine), Some(9), "U+{:04X}", u32::from(c));
+                assert_eq!(
+                    normalize_code(&c.to_string()),
+                    Ok(char::from(b'0' + v).to_string())
+                );
+            }
+        }
+        assert!(digits >= 650, "{digits} decimal digits");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_string_gets_a_definite_answer(input in any::<String>()) {
+                match normalize_code(&input) {
+                    Ok(code) => {
+                        prop_assert!(!code.is_empty());
+                        prop_assert!(code.bytes().all(|b| b.is_ascii_digit()));
+                        prop_assert!(code.chars().count() <= input.chars().count());
+                    }
+                    Err(CodeFormatError::TooLong) => {
+                        prop_assert!(input.chars().count() > MAX_SUBMITTED_CODE_CHARS)
+                    }
+                    Err(CodeFormatError::Empty) => prop_assert!(input.trim().is_empty()),
+                    Err(CodeFormatError::NotADigit) => prop_assert!(
+                        input.trim().chars().any(|c| decimal_digit_value(c).is_none())
+                    ),
+                }
+            }
+
+            #[test]
+            fn ascii_digits_round_trip_with_white_space_around(
+                code in "[0-9]{1,40}",
+                before in "[ \t\n\u{A0}\u{3000}]{0,4}",
+                after in "[ \t\n\u{A0}\u{3000}]{0,4}",
+            ) {
+                prop_assert_eq!(normalize_code(&format!("{before}{code}{after}")), Ok(code));
+            }
+
+            #[test]
+            fn any_script_spells_the_same_code(
+                code in "[0-9]{4,10}",
+                zero in prop::sample::select(vec![0x30u32, 0x660, 0x6F0, 0x966, 0x9E6, 0xE50, 0xFF10, 0x1D7CE]),
+            ) {
+                let spelled: String = code
+                    .bytes()
+                    .map(|b| char::from_u32(zero + u32::from(b - b'0')).unwrap())
+                    .collect();
+                prop_assert_eq!(normalize_code(&spelled), Ok(code.clone()));
+                prop_assert_eq!(display_digits(&spelled), code);
+            }
+
+            #[test]
+            fn anything_inside_a_code_but_digits_makes_it_invalid(
+                head in "[0-9]{1,5}",
+                tail in "[0-9]{1,5}",
+                inside in any::<char>().prop_filter("not a digit", |c| decimal_digit_value(*c).is_none()),
+            ) {
+                let typed = format!("{head}{inside}{tail}");
+                prop_assert_eq!(normalize_code(&typed), Err(CodeFormatError::NotADigit));
+            }
+        }
+    }
 }

@@ -137,12 +137,23 @@ impl SessionSpec {
                 in_range("max_attempts", n, 1, i64::from(MAX_MAX_ATTEMPTS))?,
             )?,
         };
+        // Checked against the same bounds as the total, so each field has a range of its own
+        // (a schema can say it); a per-channel limit above the total can never be reached
+        // before the total locks the session, so it acts as the total.
         let max_attempts_per_channel = match requested.max_attempts_per_channel {
             None => None,
-            Some(n) => Some(to_u32(
-                "max_attempts_per_channel",
-                in_range("max_attempts_per_channel", n, 1, i64::from(max_attempts))?,
-            )?),
+            Some(n) => Some(
+                to_u32(
+                    "max_attempts_per_channel",
+                    in_range(
+                        "max_attempts_per_channel",
+                        n,
+                        1,
+                        i64::from(MAX_MAX_ATTEMPTS),
+                    )?,
+                )?
+                .min(max_attempts),
+            ),
         };
         Ok(SessionSpec {
             channels,
@@ -257,9 +268,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            spec(per_channel_above_total).unwrap_err().field,
-            "max_attempts_per_channel"
+            spec(per_channel_above_total)
+                .unwrap()
+                .limits
+                .max_attempts_per_channel,
+            Some(3),
+            "a per-channel limit above the total acts as the total"
         );
+        for n in [0, 21, -1] {
+            let e = spec(RequestedLimits {
+                max_attempts_per_channel: Some(n),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.field, "max_attempts_per_channel");
+        }
         let ok = RequestedLimits {
             max_attempts: Some(6),
             max_attempts_per_channel: Some(2),

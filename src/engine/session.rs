@@ -415,3 +415,7 @@ impl Session {
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_model_tests.rs"]
+mod model_tests;

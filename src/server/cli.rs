@@ -199,6 +199,7 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         leptos::config::get_configuration(config.exists().then(|| config.to_str()).flatten())
             .context("cannot read the Leptos settings")?;
     let addr = settings.addr.unwrap_or(leptos.leptos_options.site_addr);
+    check_site_files(&leptos.leptos_options)?;
     let secret = settings.server_secret()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state =
@@ -222,6 +223,30 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     axum::serve(listener, super::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    Ok(())
+}
+
+/// With hashed file names the pages name the widget's files from `hash.txt` beside the binary;
+/// without it every page would fail, so the server refuses to start and says why.
+fn check_site_files(options: &leptos::config::LeptosOptions) -> anyhow::Result<()> {
+    if !options.hash_files {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot locate the otpgate binary")?;
+    let hash_file = exe
+        .parent()
+        .map(|dir| dir.join(options.hash_file.as_ref()))
+        .unwrap_or_default();
+    if !hash_file.is_file() {
+        bail!(
+            "{} is missing: the build writes it beside the binary (it names the widget's \
+             hashed files in {}/{}); keep it there, or set LEPTOS_HASH_FILES=false for an \
+             unhashed site",
+            hash_file.display(),
+            options.site_root,
+            options.site_pkg_dir
+        );
+    }
     Ok(())
 }
 

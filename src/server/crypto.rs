@@ -259,4 +259,35 @@ mod tests {
         }
         assert_eq!(new_secret_hex(&mut rng).len(), 64);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+        use rand::SeedableRng;
+
+        proptest! {
+            #[test]
+            fn token_shape_checks_never_panic_and_only_pass_43_url_safe_characters(
+                text in any::<String>(),
+            ) {
+                if looks_like_session_token(&text) {
+                    prop_assert_eq!(text.len(), 43);
+                    prop_assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                }
+            }
+
+            #[test]
+            fn every_token_otpgate_makes_has_the_shape_and_decodes_to_256_bits(seed in any::<u64>()) {
+                let token = new_session_token(&mut rand::rngs::StdRng::seed_from_u64(seed));
+                prop_assert!(looks_like_session_token(&token));
+                prop_assert_eq!(URL_SAFE_NO_PAD.decode(&token).map(|b| b.len()), Ok(32));
+            }
+
+            #[test]
+            fn api_key_checks_never_panic(text in any::<String>()) {
+                let _ = looks_like_api_key(&text);
+                let _ = is_test_key(&text);
+            }
+        }
+    }
 }

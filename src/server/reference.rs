@@ -2,9 +2,8 @@
 //! the order the contract presents them, their request fields, an example and the answers.
 
 use serde_json::Value;
-use utoipa::OpenApi;
 
-use super::rest::openapi::ApiDoc;
+use super::rest::openapi;
 use crate::app::reference::{EndpointDoc, FieldDoc, ResponseDoc};
 
 fn text(value: &Value) -> String {
@@ -44,9 +43,13 @@ fn type_name(schema: &Value) -> String {
     }
 }
 
+/// The named schema of an operation's request body: its `$ref`, or the first `$ref` of an
+/// `allOf` (the send body adds its channel-to-recipient variants that way).
 fn request_schema<'a>(doc: &'a Value, operation: &Value) -> Option<&'a Value> {
-    let reference = operation
-        .pointer("/requestBody/content/application~1json/schema/$ref")?
+    let schema = operation.pointer("/requestBody/content/application~1json/schema")?;
+    let reference = schema
+        .get("$ref")
+        .or_else(|| schema.pointer("/allOf/0/$ref"))?
         .as_str()?;
     doc.pointer(&format!(
         "/components/schemas/{}",
@@ -84,10 +87,8 @@ pub fn endpoints() -> Vec<EndpointDoc> {
 }
 
 fn build() -> Vec<EndpointDoc> {
-    let api = ApiDoc::openapi();
-    // The typed document keeps the declared order of paths; its JSON form is easier to read.
-    let order: Vec<String> = api.paths.paths.keys().cloned().collect();
-    let doc = serde_json::to_value(api).unwrap_or_default();
+    let order = openapi::path_order();
+    let doc = openapi::document();
     let mut out = Vec::new();
     for path in &order {
         let Some(item) = doc.get("paths").and_then(|p| p.get(path)) else {
@@ -97,7 +98,7 @@ fn build() -> Vec<EndpointDoc> {
             let Some(operation) = item.get(method) else {
                 continue;
             };
-            let schema = request_schema(&doc, operation);
+            let schema = request_schema(doc, operation);
             out.push(EndpointDoc {
                 method: method.to_ascii_uppercase(),
                 path: path.clone(),

@@ -148,6 +148,20 @@ mod tests {
     }
 
     #[test]
+    fn the_conformance_run_draws_only_accepted_numbers() {
+        let list = include_str!("../../tests/conformance/phones.txt");
+        let numbers: Vec<&str> = list
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(numbers.len() >= 20, "{numbers:?}");
+        for number in numbers {
+            assert_eq!(phone_e164(number).as_deref(), Ok(number), "{number}");
+        }
+    }
+
+    #[test]
     fn locales_and_keys() {
         for ok in ["en", "ar", "ar-LY", "zh-Hant-TW", "fil"] {
             assert!(locale(ok).is_ok(), "{ok}");
@@ -159,5 +173,73 @@ mod tests {
         assert!(idempotency_key("").is_err());
         assert!(idempotency_key("has space").is_err());
         assert!(idempotency_key(&"k".repeat(256)).is_err());
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn known_numbers() -> Vec<&'static str> {
+            include_str!("../../tests/conformance/phones.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_gets_an_answer_and_never_a_panic(text in any::<String>()) {
+                let _ = phone_e164(&text);
+                let _ = email(&text);
+                let _ = locale(&text);
+            }
+
+            #[test]
+            fn accepted_phone_numbers_are_their_own_canonical_form(digits in "[1-9][0-9]{5,14}") {
+                let number = format!("+{digits}");
+                if let Ok(canonical) = phone_e164(&number) {
+                    prop_assert_eq!(canonical, number);
+                }
+            }
+
+            #[test]
+            fn a_valid_number_in_any_other_spelling_is_refused(
+                number in prop::sample::select(known_numbers()),
+                split in 2usize..6,
+                separator in prop::sample::select(vec![" ", "-", ".", "(", "\n"]),
+            ) {
+                prop_assert!(phone_e164(number).is_ok());
+                let (head, tail) = number.split_at(split);
+                let separated = format!("{head}{separator}{tail}");
+                let padded = format!("{number} ");
+                prop_assert!(phone_e164(&separated).is_err(), "{:?}", separated);
+                prop_assert!(phone_e164(&number[1..]).is_err(), "the + is required");
+                prop_assert!(phone_e164(&padded).is_err(), "{:?}", padded);
+            }
+
+            #[test]
+            fn plain_addresses_are_accepted_and_anything_around_them_is_not(
+                local in "[a-z0-9]([a-z0-9._+-]{0,20}[a-z0-9])?",
+                domain in "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?){0,2}\\.[a-z]{2,6}",
+                name in "[A-Za-z ]{1,12}",
+            ) {
+                prop_assume!(!local.contains("..") && !local.contains(".@"));
+                let address = format!("{local}@{domain}");
+                let accepted = email(&address);
+                prop_assert_eq!(accepted.as_deref(), Ok(address.as_str()));
+                for wrapped in [
+                    format!("{name} <{address}>"),
+                    format!("<{address}>"),
+                    format!("{address}, other@example.com"),
+                    format!("{address} (comment)"),
+                    format!("{local}@[127.0.0.1]"),
+                    format!("\"{local}\"@{domain}"),
+                    format!("{address}\r\nBcc: x@example.com"),
+                ] {
+                    prop_assert!(email(&wrapped).is_err(), "{wrapped:?}");
+                }
+            }
+        }
     }
 }

@@ -5,8 +5,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::types::SessionFields;
 use crate::engine::single::SingleError;
@@ -34,16 +32,24 @@ pub enum ApiError {
     Internal,
 }
 
-/// Every error body: at least `message` and `code`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Human-readable; never contains a code.
-    pub message: String,
-    /// Stable, snake_case.
-    pub code: String,
-}
-
 impl ApiError {
+    /// Every `code` an error body can carry, for the OpenAPI document.
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "invalid_request",
+        "invalid_otp",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "method_not_allowed",
+        "otp_expired",
+        "otp_already_verified",
+        "payload_too_large",
+        "unsupported_media_type",
+        "too_many_attempts",
+        "rate_limited",
+        "internal_error",
+    ];
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest(_) | ApiError::InvalidOtp(_) | ApiError::Single(_) => {
@@ -163,3 +169,38 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_is_listed_for_the_document() {
+        let errors = [
+            ApiError::InvalidRequest(String::new()),
+            ApiError::InvalidOtp(Box::default()),
+            ApiError::Unauthenticated,
+            ApiError::Forbidden(String::new()),
+            ApiError::NotFound,
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::Expired(None),
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::TooManyAttempts(None),
+            ApiError::RateLimited { retry_after: 1 },
+            ApiError::Single(SingleError::AlreadyVerified),
+            ApiError::Single(SingleError::TooManyAttempts),
+            ApiError::Single(SingleError::Expired),
+            ApiError::Single(SingleError::InvalidOtp),
+            ApiError::Single(SingleError::CodeTooLong),
+            ApiError::Internal,
+        ];
+        for error in &errors {
+            assert!(ApiError::ALL_CODES.contains(&error.code()), "{error:?}");
+        }
+        for code in ApiError::ALL_CODES {
+            assert!(errors.iter().any(|e| e.code() == *code), "{code} is used");
+        }
+    }
+}

@@ -104,8 +104,15 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         Ok(Value::from(v))
     }
 
+    /// A number with no fraction (`268.0`, `6e0`) is an integer, as JSON Schema counts it: a
+    /// field documented as `integer` accepts every such spelling.
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+        // i64::MAX is not exactly representable as f64: `<` keeps the cast in range.
+        if v.fract() == 0.0 && v >= i64::MIN as f64 && v < i64::MAX as f64 {
+            Ok(Value::from(v as i64))
+        } else {
+            Ok(Value::from(v))
+        }
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -189,6 +196,29 @@ mod tests {
     }
 
     #[test]
+    fn integral_numbers_are_integers_whatever_their_spelling() {
+        for (json, integer) in [
+            ("268.0", 268),
+            ("6e0", 6),
+            ("-12.5e3", -12_500),
+            ("-0.0", 0),
+        ] {
+            assert_eq!(
+                parse_strict(json.as_bytes()).unwrap(),
+                Value::from(integer),
+                "{json}"
+            );
+        }
+        assert!(parse_strict(b"268.5").unwrap().is_f64());
+        assert!(
+            parse_strict(b"1e19").unwrap().is_f64(),
+            "beyond i64 stays a float"
+        );
+        let typed: Option<i64> = serde_json::from_value(parse_strict(b"600.0").unwrap()).unwrap();
+        assert_eq!(typed, Some(600));
+    }
+
+    #[test]
     fn quoted_keys_are_short_and_printable() {
         let long = format!(r#"{{"{k}":1,"{k}":2}}"#, k = "k".repeat(500));
         let path = duplicate(&long).unwrap();
@@ -205,7 +235,8 @@ mod tests {
             r#"{"a":1,"b":[1,2,{"c":null}],"d":{"a":1}}"#,
             r#"[{"a":1},{"a":2}]"#,
             r#""text""#,
-            "-12.5e3",
+            "-12.25",
+            "1e300",
             "18446744073709551615",
             "true",
             "null",
@@ -229,5 +260,64 @@ mod tests {
             parse_strict(deep.as_bytes()),
             Err(StrictJsonError::Syntax(_))
         ));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value without floats (integral floats become integers, by design), with
+        /// keys unique per object as a `Map` keeps them.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    proptest::collection::btree_map(any::<String>(), inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_get_an_answer_and_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = parse_strict(&bytes);
+            }
+
+            #[test]
+            fn json_without_duplicates_reads_as_serde_json_reads_it(value in json_value()) {
+                let text = serde_json::to_string(&value).unwrap();
+                prop_assert_eq!(parse_strict(text.as_bytes()).unwrap(), value);
+            }
+
+            #[test]
+            fn a_key_given_twice_is_named_wherever_it_is(
+                value in json_value(),
+                key in "[a-z_]{1,12}",
+                first in any::<i64>(),
+                second in any::<String>(),
+            ) {
+                let inner = serde_json::to_string(&value).unwrap();
+                let twice = format!(
+                    "{{\"outer\":{{{key:?}:{first},\"other\":{inner},{key:?}:{second:?}}}}}",
+                    key = key,
+                    first = first,
+                    inner = inner,
+                    second = second,
+                );
+                match parse_strict(twice.as_bytes()) {
+                    Err(StrictJsonError::DuplicateKey(path)) => {
+                        prop_assert_eq!(path, format!("outer.{key}"))
+                    }
+                    other => prop_assert!(false, "{other:?} for {twice}"),
+                }
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiKey, code_string};
 use super::types::{
     CancelResponse, ResendRequest, ResendResponse, SendRequest, SendResponse, SessionFields,
@@ -17,18 +17,14 @@ use crate::server::service::{Idempotency, SendInput, VerificationService};
 
 /// Send codes: one independent code per channel, under one session token.
 #[utoipa::path(
-    post, path = "/api/v1/otp/send", tag = "progressive",
+    post, path = "/api/v1/otp/send", operation_id = "send_codes", tag = "progressive",
     request_body = SendRequest,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "The same key and body within 24 hours return the first response and send nothing again.")),
     responses(
-        (status = 200, description = "Codes sent", body = SendResponse),
-        (status = 400, description = "`invalid_request`: a field is missing or wrong (named in `message`)", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: a channel cannot be delivered under this key", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 200, description = "Stored and sent: one independent code per channel, under one session token", body = SendResponse),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn send(
@@ -84,16 +80,12 @@ fn submitted_codes(
 
 /// Verify one or more channels of a session, in any order, in one call or many.
 #[utoipa::path(
-    post, path = "/api/v1/otp/verify", tag = "progressive",
+    post, path = "/api/v1/otp/verify", operation_id = "verify_codes", tag = "progressive",
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "At least one submitted code was accepted", body = VerifyResponse),
-        (status = 400, description = "`invalid_otp` (no code accepted; the body also carries the verification fields) or `invalid_request`", body = VerifyResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 404, description = "`not_found`: unknown, cancelled or another tenant's session", body = ErrorBody),
-        (status = 410, description = "`otp_expired`, whatever the code", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`: the session is locked for good", body = ErrorBody),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn verify(
@@ -119,13 +111,12 @@ pub async fn verify(
 
 /// Where a session stands: how an integrator's backend confirms a verification.
 #[utoipa::path(
-    post, path = "/api/v1/otp/status", tag = "progressive",
+    post, path = "/api/v1/otp/status", operation_id = "session_status", tag = "progressive",
     request_body = TokenRequest,
     responses(
         (status = 200, description = "The session", body = StatusResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn status(
@@ -141,16 +132,12 @@ pub async fn status(
 
 /// Send new codes: the old code of each channel stops working at once; attempts and expiry stay.
 #[utoipa::path(
-    post, path = "/api/v1/otp/resend", tag = "progressive",
+    post, path = "/api/v1/otp/resend", operation_id = "resend_codes", tag = "progressive",
     request_body = ResendRequest,
     responses(
-        (status = 200, description = "New codes sent", body = ResendResponse),
-        (status = 400, description = "`invalid_request`: unknown channel, or nothing left to resend", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 410, description = "`otp_expired`", body = ErrorBody),
-        (status = 429, description = "`rate_limited` (one send per channel per 30 s, see `Retry-After`) or `too_many_attempts`", body = ErrorBody),
+        (status = 200, description = "New codes sent; the old code of each resent channel stopped working", body = ResendResponse),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn resend(
@@ -174,13 +161,12 @@ pub async fn resend(
 
 /// Cancel a session: every later call on it answers `404 not_found`.
 #[utoipa::path(
-    post, path = "/api/v1/otp/cancel", tag = "progressive",
+    post, path = "/api/v1/otp/cancel", operation_id = "cancel_session", tag = "progressive",
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Cancelled", body = CancelResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn cancel(

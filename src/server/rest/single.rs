@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::error::{ApiResult, ErrorBody};
+use super::error::ApiResult;
 use super::extract::{ApiJson, ApiKey, code_string};
 use super::types::{
     InitiateRequest, InitiateResponse, SingleVerifyRequest, SingleVerifyResponse, rfc3339,
@@ -12,14 +12,12 @@ use crate::server::service::VerificationService;
 
 /// Send one SMS code to a phone number.
 #[utoipa::path(
-    post, path = "/api/otp/initiate", tag = "single-sms",
+    post, path = "/api/otp/initiate", operation_id = "initiate_single", tag = "single-sms",
     request_body = InitiateRequest,
     responses(
         (status = 200, description = "Code sent", body = InitiateResponse),
-        (status = 400, description = "`invalid_request`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: SMS cannot be delivered under this key", body = ErrorBody),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn initiate(
@@ -45,14 +43,12 @@ pub async fn initiate(
 
 /// Check the code of a request: three attempts at most, single use.
 #[utoipa::path(
-    post, path = "/api/otp/verify", tag = "single-sms",
+    post, path = "/api/otp/verify", operation_id = "verify_single", tag = "single-sms",
     request_body = SingleVerifyRequest,
     responses(
         (status = 200, description = "Verified", body = SingleVerifyResponse),
-        (status = 400, description = "`invalid_otp` (counts an attempt), `otp_expired`, `otp_already_verified`, `too_many_attempts` or `invalid_request`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 404, description = "`not_found`: unknown, malformed or another tenant's `request_id`", body = ErrorBody),
     ),
+
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn verify(

@@ -1,10 +1,18 @@
-//! The OpenAPI 3.1 description of the REST API, generated from the handlers' annotations.
+//! The OpenAPI 3.1 description of the REST API: derived from the handlers' annotations and the
+//! request and response types, then refined (`refine.rs`) with what derivation cannot say, from
+//! the same constants the server enforces. `/api/openapi.json` serves it and the reference page
+//! is built from it; schemathesis checks in CI that the server answers as it says.
 
+mod refine;
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{error, misc, otp, single, types};
+use super::{misc, otp, single, types};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,9 +22,10 @@ use super::{error, misc, otp, single, types};
             verified progressively under one session token, plus a single-SMS flow.\n\n\
             Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`; keys in the query \
             string are never accepted. Every error body is JSON with `message` and `code`. Bodies are \
-            JSON only (415 otherwise) and at most 16 KiB (413). Times are RFC 3339 UTC. A session \
-            expires at `expires_at`: a code is accepted strictly before that second. Unknown \
-            request fields are ignored.\n\n\
+            JSON only (415 otherwise) and at most 16 KiB (413); a key given twice anywhere in a body \
+            is `400 invalid_request`. Times are RFC 3339 UTC. A session expires at `expires_at`: a \
+            code is accepted strictly before that second. Unknown request fields are ignored. Every \
+            `/api/` answer is `Cache-Control: no-store`.\n\n\
             Email and SMS codes prove control of a contact point; they are not phishing-resistant \
             authentication."
     ),
@@ -26,7 +35,7 @@ use super::{error, misc, otp, single, types};
         misc::test_messages, misc::healthz,
     ),
     components(schemas(
-        error::ErrorBody, types::SendRequest, types::SendResponse, types::VerifyRequest,
+        types::SendRequest, types::SendResponse, types::VerifyRequest,
         types::VerifyResponse, types::ChannelResult, types::SessionFields, types::TokenRequest,
         types::StatusResponse, types::ResendRequest, types::ResendResponse, types::CancelResponse,
         types::InitiateRequest, types::InitiateResponse, types::SingleVerifyRequest,
@@ -41,6 +50,23 @@ use super::{error, misc, otp, single, types};
     )
 )]
 pub struct ApiDoc;
+
+/// The document as served, built once.
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+        let mut document = serde_json::to_value(ApiDoc::openapi())
+            .expect("the derived OpenAPI document serialises");
+        refine::refine(&mut document);
+        document
+    });
+    &DOCUMENT
+}
+
+/// The document's paths in the order the contract presents them (the typed document keeps the
+/// declared order; a JSON object may not).
+pub fn path_order() -> Vec<String> {
+    ApiDoc::openapi().paths.paths.keys().cloned().collect()
+}
 
 struct Security;
 

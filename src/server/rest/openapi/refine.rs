@@ -1,0 +1,602 @@
+//! What the derived document cannot say by itself, added from the same constants and types the
+//! server enforces: the bounds of every request field (so a request the schema allows is one the
+//! server accepts), which channels need which recipient, every status each operation can answer
+//! with the bodies it really carries, the `Retry-After` header, and the links an API tool
+//! follows from a send to the calls on its session.
+
+use serde_json::{Map, Value, json};
+
+use crate::engine::Channel;
+use crate::engine::code::{MAX_CODE_LENGTH, MAX_SUBMITTED_CODE_CHARS, MIN_CODE_LENGTH};
+use crate::engine::policy::{MAX_EXPIRES_IN, MAX_MAX_ATTEMPTS};
+use crate::server::rest::error::ApiError;
+
+/// The body an error status carries.
+#[derive(Clone, Copy)]
+enum Body {
+    /// `{message, code}`.
+    Error,
+    /// `{message, code}` plus the session's verification fields.
+    SessionError,
+    /// Either of the two above.
+    ErrorOrSessionError,
+    /// The verification body plus `{message, code}` (`invalid_otp`), or a plain error.
+    VerifyRejectedOrError,
+}
+
+/// One answer an operation can give besides its success.
+struct Answer {
+    status: &'static str,
+    description: &'static str,
+    body: Body,
+}
+
+const fn answer(status: &'static str, description: &'static str, body: Body) -> Answer {
+    Answer {
+        status,
+        description,
+        body,
+    }
+}
+
+const UNAUTHENTICATED: Answer = answer(
+    "401",
+    "`unauthenticated`: no key, or a key that is unknown or revoked.",
+    Body::Error,
+);
+const TOO_LARGE: Answer = answer(
+    "413",
+    "`payload_too_large`: the body is over 16 KiB.",
+    Body::Error,
+);
+const NOT_JSON: Answer = answer(
+    "415",
+    "`unsupported_media_type`: the body is not `application/json`.",
+    Body::Error,
+);
+const INTERNAL: Answer = answer(
+    "500",
+    "`internal_error`: the server could not complete the request (details are logged, never \
+     answered). Safe to retry.",
+    Body::Error,
+);
+const INVALID_REQUEST: Answer = answer(
+    "400",
+    "`invalid_request`: the body is not JSON, has a key twice, or a field is missing or \
+     wrong; `message` names the field and never repeats its value.",
+    Body::Error,
+);
+const SESSION_NOT_FOUND: Answer = answer(
+    "404",
+    "`not_found`: no such session for this key's tenant (unknown, cancelled, or another \
+     tenant's).",
+    Body::Error,
+);
+const SESSION_EXPIRED: Answer = answer(
+    "410",
+    "`otp_expired`: the session expired at `expires_at`, whatever the code.",
+    Body::SessionError,
+);
+
+/// Every answer of an operation besides its success, by operation id.
+fn answers(operation_id: &str) -> Vec<Answer> {
+    let mut list = match operation_id {
+        "send_codes" => vec![
+            INVALID_REQUEST,
+            answer(
+                "403",
+                "`forbidden`: a channel cannot be delivered under this key (no provider \
+                 configured for it); `message` names the channel.",
+                Body::Error,
+            ),
+        ],
+        "verify_codes" => vec![
+            answer(
+                "400",
+                "`invalid_otp`: no submitted code was accepted (each wrong code counted one \
+                 attempt); the body also carries the verification fields. Or \
+                 `invalid_request`: a malformed body, an unknown channel, or a code longer \
+                 than 64 characters (no attempt counted).",
+                Body::VerifyRejectedOrError,
+            ),
+            SESSION_NOT_FOUND,
+            SESSION_EXPIRED,
+            answer(
+                "429",
+                "`too_many_attempts`: the session is locked for good, even for the right code.",
+                Body::SessionError,
+            ),
+        ],
+        "session_status" | "cancel_session" => vec![INVALID_REQUEST, SESSION_NOT_FOUND],
+        "resend_codes" => vec![
+            answer(
+                "400",
+                "`invalid_request`: a malformed body, a channel that is not in the session, or \
+                 nothing left to resend (every named channel is verified or out of attempts).",
+                Body::Error,
+            ),
+            answer(
+                "403",
+                "`forbidden`: a channel cannot be delivered under this key.",
+                Body::Error,
+            ),
+            SESSION_NOT_FOUND,
+            SESSION_EXPIRED,
+            answer(
+                "429",
+                "`rate_limited`: a channel was sent less than 30 s ago (`Retry-After` says \
+                 when to try again; nothing was sent), or `too_many_attempts`: the session is \
+                 locked.",
+                Body::ErrorOrSessionError,
+            ),
+        ],
+        "initiate_single" => vec![
+            INVALID_REQUEST,
+            answer(
+                "403",
+                "`forbidden`: SMS cannot be delivered under this key.",
+                Body::Error,
+            ),
+        ],
+        "verify_single" => vec![
+            answer(
+                "400",
+                "`invalid_otp` (`Invalid OTP`, counts an attempt), `otp_expired`, \
+                 `otp_already_verified`, `too_many_attempts` (after 3 failed attempts, even \
+                 with the right code) or `invalid_request`.",
+                Body::Error,
+            ),
+            answer(
+                "404",
+                "`not_found`: unknown, malformed or another tenant's `request_id`.",
+                Body::Error,
+            ),
+        ],
+        "list_test_messages" => vec![
+            answer(
+                "400",
+                "`invalid_request`: the query string is malformed.",
+                Body::Error,
+            ),
+            answer(
+                "403",
+                "`forbidden`: a live key (the test outbox is for test keys).",
+                Body::Error,
+            ),
+            UNAUTHENTICATED,
+            INTERNAL,
+        ],
+        _ => Vec::new(),
+    };
+    if list.iter().any(|a| a.status == "400") && operation_id != "list_test_messages" {
+        list.extend([UNAUTHENTICATED, TOO_LARGE, NOT_JSON, INTERNAL]);
+    }
+    list.sort_by_key(|a| a.status);
+    list
+}
+
+/// `{"$ref": "#/components/schemas/NAME"}`.
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body_schema(body: Body) -> Value {
+    match body {
+        Body::Error => schema_ref("ErrorBody"),
+        Body::SessionError => schema_ref("SessionErrorBody"),
+        Body::ErrorOrSessionError => json!({
+            "oneOf": [schema_ref("ErrorBody"), schema_ref("SessionErrorBody")]
+        }),
+        Body::VerifyRejectedOrError => json!({
+            "oneOf": [schema_ref("VerifyRejected"), schema_ref("ErrorBody")]
+        }),
+    }
+}
+
+/// The schemas every request and error refers to, built from the server's own limits.
+fn shared_schemas(schemas: &mut Map<String, Value>) {
+    schemas.insert(
+        "EmailAddress".into(),
+        json!({
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "description": "One plain mailbox, `local@domain` (no display name, list, comment, \
+                quoted local part or IP literal; the domain has at least two labels).",
+            "examples": ["user@example.com"]
+        }),
+    );
+    schemas.insert(
+        "PhoneNumber".into(),
+        json!({
+            "type": "string",
+            "format": "e164",
+            "pattern": "^\\+[1-9][0-9]{6,14}$",
+            "description": "E.164: `+`, the country code and the number, digits only \
+                (`+14155550100`). It must be a number that exists in its country's numbering \
+                plan (checked with libphonenumber's metadata).",
+            "examples": ["+14155550100", "+218911234567"]
+        }),
+    );
+    schemas.insert(
+        "Code".into(),
+        json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SUBMITTED_CODE_CHARS,
+            "description": "A code as the person typed it, as a JSON string (a number loses \
+                leading zeros and is refused). Surrounding white space is trimmed and any \
+                Unicode decimal digits (Arabic-Indic, Persian, fullwidth, ...) read as ASCII; \
+                anything else inside makes it a wrong code.",
+            "examples": ["493817"]
+        }),
+    );
+    schemas.insert(
+        "ErrorBody".into(),
+        json!({
+            "type": "object",
+            "description": "Every error: a human `message` (never containing a code) and a \
+                stable `code`.",
+            "required": ["message", "code"],
+            "additionalProperties": false,
+            "properties": {
+                "message": {"type": "string"},
+                "code": {"type": "string", "enum": ApiError::ALL_CODES}
+            }
+        }),
+    );
+    schemas.insert(
+        "SessionErrorBody".into(),
+        json!({
+            "description": "An error about a session that exists (expired, locked): the error \
+                and the session's verification fields.",
+            "allOf": [
+                schema_ref("SessionFields"),
+                {
+                    "type": "object",
+                    "required": ["message", "code"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "code": {"type": "string", "enum": ["otp_expired", "too_many_attempts"]}
+                    }
+                }
+            ]
+        }),
+    );
+    schemas.insert(
+        "VerifyRejected".into(),
+        json!({
+            "description": "A verify in which no code was accepted: the verification body with \
+                `message` `Invalid OTP` and `code` `invalid_otp`.",
+            "allOf": [
+                schema_ref("VerifyResponse"),
+                {
+                    "type": "object",
+                    "required": ["message", "code"],
+                    "properties": {
+                        "message": {"type": "string", "const": "Invalid OTP"},
+                        "code": {"type": "string", "const": "invalid_otp"}
+                    }
+                }
+            ]
+        }),
+    );
+}
+
+/// Sets `keywords` on the property `field` of the schema `name`, keeping what is there.
+fn constrain(schemas: &mut Map<String, Value>, name: &str, field: &str, keywords: Value) {
+    let Some(property) = schemas
+        .get_mut(name)
+        .and_then(|s| s.pointer_mut(&format!("/properties/{field}")))
+    else {
+        panic!("the OpenAPI schema {name} has no property {field}");
+    };
+    if let (Some(property), Value::Object(keywords)) = (property.as_object_mut(), keywords) {
+        property.extend(keywords);
+    }
+}
+
+/// Replaces the property `field` of the schema `name`, keeping its description.
+fn replace(schemas: &mut Map<String, Value>, name: &str, field: &str, schema: Value) {
+    let Some(property) = schemas
+        .get_mut(name)
+        .and_then(|s| s.pointer_mut(&format!("/properties/{field}")))
+    else {
+        panic!("the OpenAPI schema {name} has no property {field}");
+    };
+    let description = property.get("description").cloned();
+    *property = schema;
+    if let (Some(description), Some(object)) = (description, property.as_object_mut()) {
+        object.entry("description").or_insert(description);
+    }
+}
+
+/// A property that may be absent or `null` (as the server reads it), with `keywords`.
+fn optional(kind: &str, keywords: Value) -> Value {
+    let mut schema = json!({ "type": [kind, "null"] });
+    if let (Some(schema), Value::Object(keywords)) = (schema.as_object_mut(), keywords) {
+        schema.extend(keywords);
+    }
+    schema
+}
+
+/// The request fields' bounds, from the engine's constants.
+fn request_bounds(schemas: &mut Map<String, Value>) {
+    let channel_names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+    let recipient = |c: Channel| {
+        if c.uses_phone_number() {
+            schema_ref("PhoneNumber")
+        } else {
+            schema_ref("EmailAddress")
+        }
+    };
+    constrain(
+        schemas,
+        "SendRequest",
+        "channels",
+        json!({"minItems": 1, "maxItems": Channel::ALL.len(), "uniqueItems": true}),
+    );
+    let recipients: Map<String, Value> = Channel::ALL
+        .iter()
+        .map(|&c| (c.as_str().to_owned(), recipient(c)))
+        .collect();
+    replace(
+        schemas,
+        "SendRequest",
+        "recipients",
+        json!({"type": "object", "properties": recipients, "additionalProperties": false}),
+    );
+    replace(
+        schemas,
+        "SendRequest",
+        "code_length",
+        optional(
+            "integer",
+            json!({"minimum": MIN_CODE_LENGTH, "maximum": MAX_CODE_LENGTH}),
+        ),
+    );
+    for (schema, field) in [
+        ("SendRequest", "expires_in"),
+        ("InitiateRequest", "expires_in"),
+    ] {
+        replace(
+            schemas,
+            schema,
+            field,
+            optional("integer", json!({"minimum": 1, "maximum": MAX_EXPIRES_IN})),
+        );
+    }
+    for field in ["max_attempts", "max_attempts_per_channel"] {
+        replace(
+            schemas,
+            "SendRequest",
+            field,
+            optional(
+                "integer",
+                json!({"minimum": 1, "maximum": MAX_MAX_ATTEMPTS}),
+            ),
+        );
+    }
+    replace(
+        schemas,
+        "SendRequest",
+        "locale",
+        optional(
+            "string",
+            json!({"maxLength": 35, "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"}),
+        ),
+    );
+    let codes: Map<String, Value> = channel_names
+        .iter()
+        .map(|&name| (name.to_owned(), schema_ref("Code")))
+        .collect();
+    replace(
+        schemas,
+        "VerifyRequest",
+        "otps",
+        json!({
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": false,
+            "properties": codes
+        }),
+    );
+    replace(
+        schemas,
+        "ResendRequest",
+        "channels",
+        optional(
+            "array",
+            json!({"items": schema_ref("Channel"), "minItems": 1}),
+        ),
+    );
+    replace(
+        schemas,
+        "InitiateRequest",
+        "phone_number",
+        schema_ref("PhoneNumber"),
+    );
+    replace(
+        schemas,
+        "InitiateRequest",
+        "code_length",
+        json!({"type": ["integer", "null"], "enum": [4, 6, null]}),
+    );
+    replace(schemas, "SingleVerifyRequest", "code", schema_ref("Code"));
+}
+
+/// Which recipients a send needs follows from its channels: one variant per set of channels,
+/// so that a body the schema allows always names the recipient of every channel it asks for.
+fn send_variants() -> Value {
+    let all = Channel::ALL;
+    let variants: Vec<Value> = (1u32..(1 << all.len()))
+        .map(|mask| {
+            let chosen: Vec<Channel> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, &c)| c)
+                .collect();
+            let names: Vec<&str> = chosen.iter().map(|c| c.as_str()).collect();
+            json!({
+                "title": names.join(" + "),
+                "type": "object",
+                "required": ["channels", "recipients"],
+                "properties": {
+                    "channels": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": names},
+                        "minItems": names.len(),
+                        "maxItems": names.len(),
+                        "uniqueItems": true
+                    },
+                    "recipients": {"type": "object", "required": names}
+                }
+            })
+        })
+        .collect();
+    json!({ "oneOf": variants })
+}
+
+fn operations(document: &mut Value) -> Vec<(String, &mut Map<String, Value>)> {
+    let mut found = Vec::new();
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            if let Some(item) = item.as_object_mut() {
+                for (method, operation) in item.iter_mut() {
+                    if let Some(operation) = operation.as_object_mut() {
+                        found.push((format!("{} {path}", method.to_uppercase()), operation));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The error statuses of every operation, with their bodies and headers.
+fn responses(document: &mut Value) {
+    for (_, operation) in operations(document) {
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for answer in answers(&id) {
+            let mut response = json!({
+                "description": answer.description,
+                "content": {"application/json": {"schema": body_schema(answer.body)}}
+            });
+            if answer.status == "429"
+                && let Some(response) = response.as_object_mut()
+            {
+                response.insert(
+                    "headers".into(),
+                    json!({"Retry-After": {
+                        "description": "Seconds to wait before trying again (`rate_limited`).",
+                        "schema": {"type": "integer", "minimum": 1}
+                    }}),
+                );
+            }
+            responses.insert(answer.status.to_owned(), response);
+        }
+    }
+}
+
+/// Links from a send or an initiate to the calls on what it created, for API tools that walk
+/// the API as a client would.
+fn links(document: &mut Value) {
+    let session_calls = [
+        ("verify", "verify_codes"),
+        ("status", "session_status"),
+        ("resend", "resend_codes"),
+        ("cancel", "cancel_session"),
+    ];
+    for (_, operation) in operations(document) {
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (source, targets): (&str, Vec<(&str, &str)>) = match id.as_str() {
+            "send_codes" => ("$response.body#/session_token", session_calls.to_vec()),
+            "verify_codes" | "resend_codes" => (
+                "$request.body#/session_token",
+                vec![("status", "session_status"), ("verify", "verify_codes")],
+            ),
+            "initiate_single" => (
+                "$response.body#/request_id",
+                vec![("verify", "verify_single")],
+            ),
+            _ => continue,
+        };
+        let field = if id == "initiate_single" {
+            "request_id"
+        } else {
+            "session_token"
+        };
+        let links: Map<String, Value> = targets
+            .into_iter()
+            .map(|(name, target)| {
+                (
+                    name.to_owned(),
+                    json!({
+                        "operationId": target,
+                        "requestBody": { field: source },
+                        "description": format!("The `{field}` of this call, in a `{target}` call.")
+                    }),
+                )
+            })
+            .collect();
+        if let Some(ok) = operation
+            .get_mut("responses")
+            .and_then(|r| r.get_mut("200"))
+            && let Some(ok) = ok.as_object_mut()
+        {
+            ok.insert("links".into(), Value::Object(links));
+        }
+    }
+}
+
+/// Everything above, applied to the derived document.
+pub fn refine(document: &mut Value) {
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        shared_schemas(schemas);
+        request_bounds(schemas);
+    }
+    for (name, operation) in operations(document) {
+        if name == "POST /api/v1/otp/send"
+            && let Some(schema) = operation
+                .get_mut("requestBody")
+                .and_then(|b| b.pointer_mut("/content/application~1json/schema"))
+        {
+            *schema = json!({"allOf": [schema_ref("SendRequest"), send_variants()]});
+        }
+        if let Some(params) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        {
+            for param in params.iter_mut() {
+                if param.get("name").and_then(Value::as_str) == Some("Idempotency-Key")
+                    && let Some(param) = param.as_object_mut()
+                {
+                    param.insert(
+                        "schema".into(),
+                        json!({"type": "string", "pattern": "^[!-~]{1,255}$"}),
+                    );
+                }
+            }
+        }
+    }
+    responses(document);
+    links(document);
+}
