@@ -49,6 +49,11 @@ pub struct SendRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU", "expires_at": "2026-03-18T12:30:00Z",
+    "channels": ["email", "sms"], "verification_mode": "any",
+    "widget_url": "/verify/ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU"
+}))]
 pub struct SendResponse {
     /// Opaque, 256 random bits, URL-safe. Keep it on your backend; give the widget URL to the person.
     pub session_token: String,
@@ -113,6 +118,11 @@ impl From<&SessionView> for SessionFields {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "verified": true, "verification_results": {"email": {"success": true}},
+    "verified_channels": ["email"], "session_verified": true, "all_channels_verified": false,
+    "attempts_remaining": 5, "expires_at": "2026-03-18T12:30:00Z"
+}))]
 pub struct VerifyResponse {
     /// True when every code submitted in this call was accepted.
     pub verified: bool,
@@ -146,6 +156,7 @@ impl From<&VerifyReport> for VerifyResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU"}))]
 pub struct TokenRequest {
     pub session_token: String,
 }
@@ -171,6 +182,7 @@ impl From<&SessionView> for StatusResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU", "channels": ["sms"]}))]
 pub struct ResendRequest {
     pub session_token: String,
     /// Channels to resend; omitted: every channel not yet verified.
@@ -210,6 +222,7 @@ pub struct InitiateResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"request_id": "6f1c2a4e-8b0d-4f7a-9c3e-2d5b7a9e1f04", "code": "123456"}))]
 pub struct SingleVerifyRequest {
     pub request_id: String,
     /// The code, as a string.
