@@ -83,3 +83,97 @@ impl Modify for Security {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_link_names_an_operation() {
+        let document = document();
+        let mut found = Vec::new();
+        refs(document, &mut found);
+        assert!(!found.is_empty());
+        for reference in found {
+            let pointer = reference.trim_start_matches('#');
+            assert!(document.pointer(pointer).is_some(), "{reference}");
+        }
+        let ids: Vec<&str> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 9, "{ids:?}");
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "operation ids are unique");
+        for item in document["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for response in op["responses"].as_object().unwrap().values() {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        let target = link["operationId"].as_str().unwrap();
+                        assert!(ids.contains(&target), "{target}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_operation_with_a_key_lists_the_errors_of_the_contract() {
+        let document = document();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let statuses: Vec<&str> = op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                if path == "/healthz" {
+                    assert_eq!(statuses, ["200"]);
+                    continue;
+                }
+                for status in ["200", "400", "401", "500"] {
+                    assert!(statuses.contains(&status), "{method} {path}: {statuses:?}");
+                }
+                if method == "post" {
+                    for status in ["413", "415"] {
+                        assert!(statuses.contains(&status), "{method} {path}: {statuses:?}");
+                    }
+                }
+            }
+        }
+        let verify = &document["paths"]["/api/v1/otp/verify"]["post"]["responses"];
+        assert_eq!(
+            verify["400"]["content"]["application/json"]["schema"]["oneOf"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        assert!(verify["429"]["headers"]["Retry-After"].is_object());
+        let send = &document["paths"]["/api/v1/otp/send"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(send["allOf"][1]["oneOf"].as_array().map(Vec::len), Some(7));
+    }
+}
