@@ -9,9 +9,20 @@
 
 pub mod app;
 pub mod engine;
+pub mod model;
+pub mod rpc;
 #[cfg(feature = "ssr")]
 pub mod server;
-pub mod server_fns;
+
+/// The whole HTTP app, the pages included: what `serve` runs and what the tests call.
+#[cfg(feature = "ssr")]
+pub fn router(state: server::state::AppState) -> axum::Router {
+    server::http::router(
+        state,
+        leptos_axum::generate_route_list(app::App),
+        app::shell,
+    )
+}
 
 /// Entry point of the WASM build: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]

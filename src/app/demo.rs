@@ -4,17 +4,9 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use serde::{Deserialize, Serialize};
 
-use super::outbox::OutboxItem;
-use crate::server_fns::{StartDemo, demo_messages};
-
-/// A session started from the demo page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DemoSession {
-    pub token: String,
-    pub widget_url: String,
-}
+use crate::model::OutboxItem;
+use crate::rpc::{StartDemo, demo_messages};
 
 #[component]
 pub fn DemoPage() -> impl IntoView {

@@ -5,12 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::page_data::page_data;
-use crate::server_fns::ServiceStatus;
-
-/// Whether the server runs in development mode, so the start page links the pages that exist
-/// only there (the demo and the outbox).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DevelopmentMode(pub bool);
+use crate::model::DevelopmentMode;
+use crate::rpc::ServiceStatus;
 
 #[component]
 pub fn HomePage() -> impl IntoView {

@@ -3,23 +3,9 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use serde::{Deserialize, Serialize};
 
 use super::page_data::page_data;
-use crate::server_fns::PageError;
-
-/// One caught message, as shown on the page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxItem {
-    pub tenant: String,
-    pub test: bool,
-    pub channel: String,
-    pub to: String,
-    /// `None` once the code is erased (used, replaced, expired or its session ended).
-    pub code: Option<String>,
-    pub body: String,
-    pub sent_at: String,
-}
+use crate::model::{OutboxItem, PageError};
 
 #[component]
 pub fn DevOutbox() -> impl IntoView {

@@ -2,37 +2,9 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use serde::{Deserialize, Serialize};
 
 use super::page_data::page_data;
-
-/// One endpoint, summarised for reading.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointDoc {
-    pub method: String,
-    pub path: String,
-    pub tag: String,
-    pub summary: String,
-    pub description: String,
-    pub fields: Vec<FieldDoc>,
-    pub request_example: Option<String>,
-    pub responses: Vec<ResponseDoc>,
-}
-
-/// One field of a request body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldDoc {
-    pub name: String,
-    pub kind: String,
-    pub required: bool,
-    pub description: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponseDoc {
-    pub status: String,
-    pub description: String,
-}
+use crate::model::EndpointDoc;
 
 #[component]
 pub fn ApiReference() -> impl IntoView {

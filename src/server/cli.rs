@@ -220,7 +220,7 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         settings.mode.as_str(),
         listener.local_addr().unwrap_or(addr)
     );
-    axum::serve(listener, super::app(state))
+    axum::serve(listener, crate::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

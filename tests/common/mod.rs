@@ -1,4 +1,4 @@
-//! Test harness: the real router (`otpgate::server::app`) on a real SQLite file in a temporary
+//! Test harness: the real router (`otpgate::router`) on a real SQLite file in a temporary
 //! directory, a manual clock, and tenants with test and live keys.
 
 #![allow(
@@ -16,7 +16,7 @@ use leptos::config::LeptosOptions;
 use otpgate::server::clock::ManualClock;
 use otpgate::server::config::{Mode, Settings};
 use otpgate::server::state::AppState;
-use otpgate::server::{app, build_state, crypto};
+use otpgate::server::{build_state, crypto};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -105,7 +105,7 @@ impl TestApp {
                 .expect("key");
             keys.push(key);
         }
-        let router = app(state.clone());
+        let router = otpgate::router(state.clone());
         TestApp {
             router,
             clock,

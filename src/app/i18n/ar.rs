@@ -2,22 +2,13 @@
 
 use super::Texts;
 use crate::engine::Channel;
+use crate::model::arabic_count as count;
 
 fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Email => "البريد الإلكتروني",
         Channel::Sms => "الرسائل النصية",
         Channel::Whatsapp => "واتساب",
-    }
-}
-
-/// Arabic counts: 1 and 2 have their own forms, 3 to 10 take the plural, 11 and up the singular.
-pub fn count(n: i64, one: &str, two: &str, few: &str, many: &str) -> String {
-    match n {
-        1 => one.to_owned(),
-        2 => two.to_owned(),
-        3..=10 => format!("{n} {few}"),
-        _ => format!("{n} {many}"),
     }
 }
 

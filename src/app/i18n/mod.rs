@@ -4,8 +4,6 @@
 mod ar;
 mod en;
 
-pub use ar::count as arabic_count;
-
 use crate::engine::Channel;
 
 /// Every text the verification page shows, in one language.
@@ -61,40 +59,6 @@ pub fn texts(tag: &str) -> &'static Texts {
         .unwrap_or(LANGUAGES[0])
 }
 
-/// Picks the language: the session's locale when it names one we speak, otherwise the best
-/// match of an `Accept-Language` header (by q-value, then order), otherwise the fallback.
-pub fn negotiate(locale: Option<&str>, accept_language: Option<&str>) -> &'static str {
-    let speaks = |tag: &str| {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
-        LANGUAGES
-            .iter()
-            .find(|t| t.tag.eq_ignore_ascii_case(primary))
-            .map(|t| t.tag)
-    };
-    if let Some(tag) = locale.and_then(speaks) {
-        return tag;
-    }
-    let mut ranked: Vec<(f32, usize, &str)> = accept_language
-        .unwrap_or_default()
-        .split(',')
-        .enumerate()
-        .filter_map(|(order, item)| {
-            let mut parts = item.split(';');
-            let tag = parts.next()?.trim();
-            let quality = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (quality > 0.0).then_some((quality, order, tag))
-        })
-        .collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    ranked
-        .into_iter()
-        .find_map(|(_, _, tag)| speaks(tag))
-        .unwrap_or(LANGUAGES[0].tag)
-}
-
 /// `mm:ss` for a number of seconds (never negative).
 pub fn clock(seconds: i64) -> String {
     let seconds = seconds.max(0);
@@ -106,15 +70,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn negotiation_prefers_the_session_then_the_browser() {
-        assert_eq!(negotiate(Some("ar"), Some("en-US")), "ar");
-        assert_eq!(negotiate(Some("ar-LY"), None), "ar");
-        assert_eq!(negotiate(Some("fr"), Some("ar;q=0.9, en;q=0.8")), "ar");
-        assert_eq!(negotiate(None, Some("fr-FR, ar;q=0.5, en;q=0.7")), "en");
-        assert_eq!(negotiate(None, Some("de, ar-EG;q=0.9")), "ar");
-        assert_eq!(negotiate(None, Some("ar;q=0")), "en");
-        assert_eq!(negotiate(None, None), "en");
-        assert_eq!(negotiate(None, Some("garbage;;,")), "en");
+    fn the_pages_speak_every_language_the_server_negotiates() {
+        let tags: Vec<&str> = LANGUAGES.iter().map(|t| t.tag).collect();
+        assert_eq!(tags, crate::model::SPOKEN);
     }
 
     #[test]

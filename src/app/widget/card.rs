@@ -6,11 +6,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::PageState;
-use super::model::{CodeResult, ResendAnswer, WidgetSession};
 use crate::app::i18n::Texts;
 use crate::engine::code::{CodeFormatError, display_digits, normalize_code};
 use crate::engine::{Channel, SessionStatus, VerificationMode};
-use crate::server_fns::{resend_widget_code, submit_widget_code};
+use crate::model::{CodeResult, ResendAnswer, WidgetSession};
+use crate::rpc::{resend_widget_code, submit_widget_code};
 
 /// What the card is doing, apart from what the session says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 
 mod browser;
 mod card;
-pub mod model;
 
 use leptos::prelude::*;
 use leptos_meta::{Html, Title};
@@ -15,53 +14,8 @@ use serde_json::json;
 use super::i18n::{self, Texts};
 use super::page_data::page_data;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
-use crate::server_fns::PageError;
+use crate::model::{PageError, PageOptions, Preloaded, WidgetSession};
 use card::ChannelCard;
-use model::{Preloaded, WidgetSession};
-
-/// What the page's address asks for.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PageOptions {
-    pub embed: bool,
-    pub theme: Option<String>,
-    /// The embedder's origin, as it named it (used only if allowed).
-    pub origin: Option<String>,
-    /// The outcome of a form post without JavaScript, shown on the card it concerns.
-    pub notice: Option<(String, Channel)>,
-}
-
-impl PageOptions {
-    /// The query string to keep when the page posts to itself.
-    pub fn query(&self) -> String {
-        let mut parts = Vec::new();
-        if self.embed {
-            parts.push("embed=1".to_owned());
-        }
-        if let Some(theme) = &self.theme {
-            parts.push(format!("theme={theme}"));
-        }
-        if let Some(origin) = &self.origin {
-            parts.push(format!("origin={}", urlencode(origin)));
-        }
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", parts.join("&"))
-        }
-    }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The page as a whole moment to moment: the session's status, with expiry taken from the clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! test keys and development mode, and the routing rule between them.
 
 mod outbox;
-pub mod text;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 pub use outbox::OutboxDelivery;
 
-use super::config::Mode;
 use crate::engine::Channel;
+use crate::server::config::Mode;
 
 /// One message on its way to a person. `Debug` leaves out the body and the code.
 #[derive(Clone)]

@@ -17,7 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::state::AppState;
+use crate::server::state::AppState;
 use error::ApiError;
 
 /// Largest accepted request body.

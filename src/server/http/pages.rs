@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::service::{SendInput, ServiceError};
-use super::state::AppState;
-use super::store::{AuthenticatedKey, OutboxMessage};
-use crate::app::demo::DemoSession;
-use crate::app::outbox::OutboxItem;
 use crate::engine::{Channel, VerificationMode};
-use crate::server_fns::{PageError, ServiceInfo};
+use crate::model::{DemoSession, DevelopmentMode, OutboxItem, PageError, ServiceInfo};
+use crate::server::service::{SendInput, ServiceError};
+use crate::server::state::AppState;
+use crate::server::store::{AuthenticatedKey, OutboxMessage};
 
 /// How many messages the development outbox page shows.
 const OUTBOX_PAGE_SIZE: i64 = 200;
@@ -136,7 +134,7 @@ pub async fn page_data(
             let development = super::dev_pages_enabled(state.mode);
             request
                 .extensions_mut()
-                .insert(crate::app::home::DevelopmentMode(development));
+                .insert(DevelopmentMode(development));
         }
         "/dev/outbox" => {
             let items = outbox_items(&state).await;

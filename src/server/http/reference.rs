@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::rest::openapi;
-use crate::app::reference::{EndpointDoc, FieldDoc, ResponseDoc};
+use crate::model::{EndpointDoc, FieldDoc, ResponseDoc};
 
 fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_owned()

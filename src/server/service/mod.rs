@@ -1,25 +1,26 @@
 //! `VerificationService`: the one place that turns requests into engine decisions, storage and
 //! delivery. The REST handlers, the server functions and the CLI are thin adapters over it.
 
+pub mod validate;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::Clock;
-use super::crypto::{self, CodeScope, ServerKeys};
-use super::delivery::text::{Language, code_message};
-use super::delivery::{Delivery, Message, NoProvider, SendError};
-use super::store::{
-    AuthenticatedKey, CreateSession, IdempotencyRecord, NewChannel, NewSingleRequest,
-    OutboxMessage, OutboxQuery, Store, StoreError, StoredSession,
-};
-use super::validate;
 use crate::engine::code::generate_code;
 use crate::engine::session::{Summary, VerifyOutcome};
 use crate::engine::single::{SingleError, SingleRequest, SingleSpec};
 use crate::engine::{
     Channel, RequestedLimits, ResendError, Session, SessionError, SessionSpec, VerificationMode,
+};
+use crate::server::clock::Clock;
+use crate::server::crypto::{self, CodeScope, ServerKeys};
+use crate::server::delivery::templates::{Language, code_message};
+use crate::server::delivery::{Delivery, Message, NoProvider, SendError};
+use crate::server::store::{
+    AuthenticatedKey, CreateSession, IdempotencyRecord, NewChannel, NewSingleRequest,
+    OutboxMessage, OutboxQuery, Store, StoreError, StoredSession,
 };
 
 /// Why a request failed, in terms the adapters map to their own error shapes.

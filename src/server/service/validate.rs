@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_conformance_run_draws_only_accepted_numbers() {
-        let list = include_str!("../../tests/conformance/phones.txt");
+        let list = include_str!("../../../tests/conformance/phones.txt");
         let numbers: Vec<&str> = list
             .lines()
             .map(str::trim)
@@ -180,7 +180,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn known_numbers() -> Vec<&'static str> {
-            include_str!("../../tests/conformance/phones.txt")
+            include_str!("../../../tests/conformance/phones.txt")
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))

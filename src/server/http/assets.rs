@@ -11,7 +11,7 @@ use axum::response::Response;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
-use super::state::AppState;
+use crate::server::state::AppState;
 
 /// A year: the longest lifetime caches honour, for files whose name changes with their content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

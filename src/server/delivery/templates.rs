@@ -1,6 +1,6 @@
 //! The text of a code message, in English or Arabic.
 
-use crate::app::i18n::arabic_count;
+use crate::model::arabic_count;
 
 /// Languages a message can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! What the verification page knows about a session, shared by the server (which builds it)
-//! and the browser (which renders and updates it).
+//! and the browser (which renders and updates it), and what the page's address asks for.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,50 @@ impl WidgetSession {
     }
 }
 
-/// The page's session, loaded by the server before rendering (see [`crate::app::page_data`]).
+/// The page's session, loaded by the server before rendering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Preloaded(pub Result<WidgetSession, crate::server_fns::PageError>);
+pub struct Preloaded(pub Result<WidgetSession, super::PageError>);
+
+/// What the page's address asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageOptions {
+    pub embed: bool,
+    pub theme: Option<String>,
+    /// The embedder's origin, as it named it (used only if allowed).
+    pub origin: Option<String>,
+    /// The outcome of a form post without JavaScript, shown on the card it concerns.
+    pub notice: Option<(String, Channel)>,
+}
+
+impl PageOptions {
+    /// The query string to keep when the page posts to itself.
+    pub fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if self.embed {
+            parts.push("embed=1".to_owned());
+        }
+        if let Some(theme) = &self.theme {
+            parts.push(format!("theme={theme}"));
+        }
+        if let Some(origin) = &self.origin {
+            parts.push(format!("origin={}", urlencode(origin)));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

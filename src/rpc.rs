@@ -2,49 +2,14 @@
 //! returns a typed error. They live under `/rpc/` so that `/api/` stays the REST API's alone.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
-use serde::{Deserialize, Serialize};
 
-use crate::app::demo::DemoSession;
-use crate::app::outbox::OutboxItem;
-use crate::app::widget::model::{CodeAnswer, ResendAnswer};
 use crate::engine::Channel;
-
-/// What went wrong in a server function, as the page shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum PageError {
-    #[error("This page is only available in development mode.")]
-    DevelopmentOnly,
-    #[error("This verification link is not valid.")]
-    NotFound,
-    #[error("{0}")]
-    Invalid(String),
-    #[error("The service is unavailable right now. Please try again.")]
-    Unavailable,
-    #[error("The request did not reach the service: {0}")]
-    Transport(String),
-}
-
-impl FromServerFnError for PageError {
-    type Encoder = JsonEncoding;
-
-    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        PageError::Transport(value.to_string())
-    }
-}
-
-/// The service's version and mode, after checking that the database answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceInfo {
-    pub version: String,
-    pub mode: String,
-}
+use crate::model::{CodeAnswer, DemoSession, OutboxItem, PageError, ResendAnswer, ServiceInfo};
 
 #[server(prefix = "/rpc", endpoint = "service_status")]
 pub async fn service_status() -> Result<ServiceInfo, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
-    crate::server::pages::service_info(&state).await
+    crate::server::http::pages::service_info(&state).await
 }
 
 /// The request's `Accept-Language`, for pages whose session names no language.
@@ -66,8 +31,14 @@ pub async fn submit_widget_code(
 ) -> Result<CodeAnswer, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
     let language = accept_language().await;
-    crate::server::widget::submit_code(&state.service, &token, channel, &code, language.as_deref())
-        .await
+    crate::server::http::widget::submit_code(
+        &state.service,
+        &token,
+        channel,
+        &code,
+        language.as_deref(),
+    )
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "widget_resend")]
@@ -77,7 +48,7 @@ pub async fn resend_widget_code(
 ) -> Result<ResendAnswer, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
     let language = accept_language().await;
-    crate::server::widget::resend(&state.service, &token, channel, language.as_deref()).await
+    crate::server::http::widget::resend(&state.service, &token, channel, language.as_deref()).await
 }
 
 /// Starts a session as the development tenant with a test key (development mode only).
@@ -100,13 +71,20 @@ pub async fn start_demo(
     .into_iter()
     .filter_map(|(on, channel)| on.then_some(channel))
     .collect();
-    crate::server::pages::start_demo(&state, channels, email_address, phone_number, &mode, locale)
-        .await
+    crate::server::http::pages::start_demo(
+        &state,
+        channels,
+        email_address,
+        phone_number,
+        &mode,
+        locale,
+    )
+    .await
 }
 
 /// The development tenant's newest test messages (development mode only).
 #[server(prefix = "/rpc", endpoint = "demo_messages")]
 pub async fn demo_messages() -> Result<Vec<OutboxItem>, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
-    crate::server::pages::demo_messages(&state).await
+    crate::server::http::pages::demo_messages(&state).await
 }

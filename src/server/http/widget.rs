@@ -8,17 +8,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::crypto::looks_like_session_token;
-use super::service::{ServiceError, SessionView, VerificationService};
-use super::state::AppState;
-use crate::app::i18n::negotiate;
-use crate::app::widget::PageOptions;
-use crate::app::widget::model::{
-    CodeAnswer, CodeResult, Preloaded, ResendAnswer, WidgetChannel, WidgetSession,
-};
 use crate::engine::Channel;
 use crate::engine::session::ChannelOutcome;
-use crate::server_fns::PageError;
+use crate::model::{
+    CodeAnswer, CodeResult, PageError, PageOptions, Preloaded, ResendAnswer, WidgetChannel,
+    WidgetSession, negotiate,
+};
+use crate::server::crypto::looks_like_session_token;
+use crate::server::service::{ServiceError, SessionView, VerificationService};
+use crate::server::state::AppState;
 
 /// `u***@example.com`: the first character of the local part, then the domain.
 pub fn mask_email(address: &str) -> String {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::Channel;
 use crate::engine::code::{MAX_CODE_LENGTH, MAX_SUBMITTED_CODE_CHARS, MIN_CODE_LENGTH};
 use crate::engine::policy::{MAX_EXPIRES_IN, MAX_MAX_ATTEMPTS};
-use crate::server::rest::error::ApiError;
+use crate::server::http::rest::error::ApiError;
 
 /// The body an error status carries.
 #[derive(Clone, Copy)]

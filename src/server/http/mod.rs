@@ -1,0 +1,97 @@
+//! Everything that speaks HTTP: the router, the REST API (`rest`), the verification page's server
+//! side (`widget`), the development pages' data (`pages`), the API reference (`reference`), and
+//! how files and pages travel (`assets`).
+
+pub mod assets;
+pub mod pages;
+pub mod reference;
+pub mod rest;
+pub mod widget;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Request, header};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use leptos::config::LeptosOptions;
+use leptos::prelude::IntoView;
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::config::Mode;
+use super::state::AppState;
+
+/// The whole HTTP app: REST API, server functions, the pages `routes` lists rendered in `shell`,
+/// and static files. The crate root passes the UI in (`crate::app`), so nothing on the server
+/// side imports it.
+pub fn router<Shell, View>(state: AppState, routes: Vec<AxumRouteListing>, shell: Shell) -> Router
+where
+    Shell: Fn(LeptosOptions) -> View + Clone + Send + Sync + 'static,
+    View: IntoView + 'static,
+{
+    let options = state.leptos_options.clone();
+    let page_shell = shell.clone();
+    Router::new()
+        .merge(rest::routes())
+        .route("/verify/{token}", post(widget::form_post))
+        .leptos_routes_with_context(&state, routes, || {}, move || page_shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            widget::page_context,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pages::page_data,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            development_pages,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            assets::cache_headers,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(assets::compression())
+        .layer(
+            // Spans name the route pattern, never the raw URI, so tokens in paths stay out of logs.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("-", MatchedPath::as_str)
+                        .to_owned();
+                    tracing::info_span!("http", method = %request.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Whether development-only pages (`/dev/outbox`, `/demo`) are served.
+pub fn dev_pages_enabled(mode: Mode) -> bool {
+    mode == Mode::Dev
+}
+
+/// Outside development mode the development pages do not exist: they show codes, and the demo
+/// acts as a tenant.
+async fn development_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let development_only = path == "/demo" || path.starts_with("/dev/");
+    if development_only && !dev_pages_enabled(state.mode) {
+        return (axum::http::StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    next.run(request).await
+}
