@@ -116,7 +116,7 @@ async fn no_code_in_logs_or_outside_the_outbox() {
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        log.contains("message delivered"),
+        log.contains("messages stored"),
         "the flow was logged:\n{log}"
     );
     for code in &codes {

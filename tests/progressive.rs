@@ -346,7 +346,12 @@ async fn status_reports_every_state() {
             "all_channels_verified": false,
             "attempts_remaining": 5,
             "expires_at": "2027-01-15T08:01:40Z",
-            "verification_mode": "any"
+            "verification_mode": "any",
+            // Test keys' messages go to the test outbox: sent as soon as the send returns.
+            "deliveries": {
+                "email": {"status": "sent", "updated_at": "2027-01-15T08:00:00Z", "attempts": 0},
+                "sms": {"status": "sent", "updated_at": "2027-01-15T08:00:00Z", "attempts": 0}
+            }
         })
     );
     app.clock.advance(100);

@@ -7,6 +7,7 @@
 
 pub mod channel;
 pub mod code;
+pub mod delivery;
 pub mod policy;
 pub mod session;
 pub mod single;

@@ -49,6 +49,24 @@ enum Command {
     },
     /// Delete expired sessions, requests and their outbox messages now.
     Purge,
+    /// Check the delivery providers' settings, and optionally send a test message.
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvidersCommand {
+    /// Validate the settings (and reach the SMTP server); with --send-to, send a test message.
+    Check {
+        /// An email address or an E.164 phone number to send a test message to.
+        #[arg(long)]
+        send_to: Option<String>,
+        /// For a phone number: `sms` (default) or `whatsapp`.
+        #[arg(long, default_value = "sms")]
+        channel: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +193,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Providers {
+            command: ProvidersCommand::Check { send_to, channel },
+        } => check_providers(&settings, send_to.as_deref(), &channel).await,
         Command::Purge => {
             let store = Store::open(&settings.database_url()).await?;
             let counts = store.purge(clock.now(), settings.purge_grace_secs).await?;
@@ -184,6 +205,89 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// `providers check`: builds every configured provider (as `serve` would), reaches the SMTP
+/// server, and with `--send-to` hands one test message to the provider of that channel.
+async fn check_providers(
+    settings: &Settings,
+    send_to: Option<&str>,
+    channel: &str,
+) -> anyhow::Result<()> {
+    use crate::engine::Channel;
+    use crate::server::delivery::providers;
+
+    let delivery = providers::build(&settings.providers, settings.mode)
+        .context("invalid delivery provider settings")?;
+    let public_url = providers::public_url(&settings.providers)?;
+    let configured = delivery.providers();
+    if configured.is_empty() {
+        println!("no delivery provider is configured");
+    }
+    for (channel, provider) in &configured {
+        println!("{channel}: {provider} (settings valid)");
+    }
+    match &public_url {
+        Some(url) => println!("receipts: {url}hooks/..."),
+        None => println!("receipts: off (OTPGATE_PUBLIC_URL is not set)"),
+    }
+    if let Some(url) = &settings.providers.smtp_url {
+        let from = settings.providers.smtp_from.as_deref().unwrap_or_default();
+        let smtp = providers::smtp::SmtpProvider::new(
+            url,
+            from,
+            settings.providers.smtp_ca_file.as_deref(),
+        )?;
+        smtp.check().await?;
+        println!("email: the SMTP server accepted the connection");
+    }
+    let Some(to) = send_to else {
+        return Ok(());
+    };
+    let (channel, to) = if to.contains('@') {
+        let address = crate::server::service::validate::email(to)
+            .map_err(|reason| anyhow::anyhow!("--send-to {reason}"))?;
+        (Channel::Email, address)
+    } else {
+        let number = crate::server::service::validate::phone_e164(to)
+            .map_err(|reason| anyhow::anyhow!("--send-to {reason}"))?;
+        let channel = Channel::parse(channel)
+            .filter(|c| c.uses_phone_number())
+            .ok_or_else(|| anyhow::anyhow!("--channel must be sms or whatsapp"))?;
+        (channel, number)
+    };
+    let provider = delivery
+        .provider(channel)
+        .ok_or_else(|| anyhow::anyhow!("no provider is configured for {channel}"))?;
+    let code = crate::engine::code::generate_code(&mut rand::rng(), 6);
+    let message = crate::server::delivery::OutgoingMessage {
+        delivery_id: 0,
+        channel,
+        to,
+        code,
+        language: crate::server::delivery::templates::Language::English,
+        tenant: "otpgate test".to_owned(),
+        seconds_left: 600,
+        webotp_host: None,
+        receipt_url: None,
+    };
+    match provider.send(&message).await {
+        Ok(accepted) => {
+            println!(
+                "{channel}: {} accepted the test message{}",
+                provider.name(),
+                accepted
+                    .provider_message_id
+                    .map(|id| format!(" (its ID: {id})"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Err(error) => bail!(
+            "{channel}: {} refused the test message: {error}",
+            provider.name()
+        ),
     }
 }
 
@@ -205,6 +309,10 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     let state =
         super::build_state(&settings, &secret, leptos.leptos_options, clock.clone()).await?;
     super::spawn_purge_task(state.service.store().clone(), clock, &settings);
+    state.service.worker(state.public_url.clone()).spawn();
+    for (channel, provider) in state.service.delivery().providers() {
+        tracing::info!(%channel, provider, "delivery provider ready");
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -24,6 +24,8 @@ const KEY_PREFIX_RANDOM_CHARS: usize = 8;
 pub struct ServerKeys {
     code_key: [u8; 32],
     seal_key: [u8; 32],
+    delivery_key: [u8; 32],
+    receipt_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -65,6 +67,8 @@ impl ServerKeys {
         ServerKeys {
             code_key: derive("code hmac"),
             seal_key: derive("idempotency seal"),
+            delivery_key: derive("delivery seal"),
+            receipt_key: derive("receipt token"),
         }
     }
 
@@ -130,6 +134,83 @@ impl ServerKeys {
                 },
             )
             .ok()
+    }
+}
+
+/// What a queued code is sealed to: its session and channel, or its single-SMS request. A sealed
+/// code copied onto another message does not open.
+pub fn delivery_context(scope: CodeScope<'_>) -> Vec<u8> {
+    match scope {
+        CodeScope::SessionChannel {
+            token_hash,
+            channel,
+        } => [
+            b"delivery session:".as_slice(),
+            token_hash,
+            b":",
+            channel.as_bytes(),
+        ]
+        .concat(),
+        CodeScope::SingleRequest { request_id } => {
+            [b"delivery single:".as_slice(), request_id.as_bytes()].concat()
+        }
+    }
+}
+
+impl ServerKeys {
+    /// Seals a code for the delivery queue: nonce and ciphertext in one value.
+    pub fn seal_code(&self, rng: &mut impl RngCore, scope: CodeScope<'_>, code: &str) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new(&self.delivery_key.into());
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: code.as_bytes(),
+                    aad: &delivery_context(scope),
+                },
+            )
+            .expect("ChaCha20-Poly1305 encryption of a short message cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens a code sealed by [`ServerKeys::seal_code`] for the same scope.
+    pub fn open_code(&self, scope: CodeScope<'_>, sealed: &[u8]) -> Option<String> {
+        let (nonce, ciphertext) = sealed.split_at_checked(12)?;
+        let plain = ChaCha20Poly1305::new(&self.delivery_key.into())
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &delivery_context(scope),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    /// The unguessable token a gateway's delivery report URL carries for one message:
+    /// `<delivery id>-<MAC>`. Nothing is stored; the MAC proves otpgate made it.
+    pub fn receipt_token(&self, delivery_id: i64) -> String {
+        let mac = hmac(&self.receipt_key, &[b"dlr", &delivery_id.to_be_bytes()]).finalize();
+        format!(
+            "{delivery_id}-{}",
+            URL_SAFE_NO_PAD.encode(&mac.into_bytes()[..18])
+        )
+    }
+
+    /// The message a receipt token names, if otpgate made the token.
+    pub fn receipt_delivery(&self, token: &str) -> Option<i64> {
+        let (id, mac) = token.split_once('-')?;
+        let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+        let expected = self.receipt_token(id);
+        let given = format!("{id}-{mac}");
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            given.as_bytes(),
+        ))
+        .then_some(id)
     }
 }
 
@@ -289,5 +370,57 @@ mod tests {
                 let _ = is_test_key(&text);
             }
         }
+    }
+
+    #[test]
+    fn sealed_codes_open_only_in_their_own_scope() {
+        let keys = keys();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let scope = CodeScope::SessionChannel {
+            token_hash: b"token hash",
+            channel: "sms",
+        };
+        let sealed = keys.seal_code(&mut rng, scope, "493817");
+        assert!(!sealed.windows(6).any(|w| w == b"493817"), "never in clear");
+        assert_eq!(keys.open_code(scope, &sealed).as_deref(), Some("493817"));
+        let other = CodeScope::SessionChannel {
+            token_hash: b"token hash",
+            channel: "email",
+        };
+        assert_eq!(keys.open_code(other, &sealed), None);
+        assert_eq!(
+            keys.open_code(CodeScope::SingleRequest { request_id: "x" }, &sealed),
+            None
+        );
+        let mut altered = sealed.clone();
+        altered[20] ^= 1;
+        assert_eq!(keys.open_code(scope, &altered), None);
+        assert_eq!(keys.open_code(scope, &sealed[..8]), None);
+        let elsewhere = ServerKeys::from_secret(b"another secret of enough length....");
+        assert_eq!(elsewhere.open_code(scope, &sealed), None);
+    }
+
+    #[test]
+    fn receipt_tokens_name_their_message_and_cannot_be_forged() {
+        let keys = keys();
+        let token = keys.receipt_token(42);
+        assert!(token.starts_with("42-") && token.len() > 20, "{token}");
+        assert_eq!(keys.receipt_delivery(&token), Some(42));
+        let (_, mac) = token.split_once('-').unwrap();
+        assert_eq!(keys.receipt_delivery(&format!("43-{mac}")), None);
+        assert_eq!(keys.receipt_delivery("42-AAAAAAAAAAAAAAAAAAAAAAAA"), None);
+        for junk in [
+            "",
+            "-",
+            "42",
+            "x-y",
+            "-1-abc",
+            "0-abc",
+            "99999999999999999999-abc",
+        ] {
+            assert_eq!(keys.receipt_delivery(junk), None, "{junk}");
+        }
+        let elsewhere = ServerKeys::from_secret(b"another secret of enough length....");
+        assert_eq!(elsewhere.receipt_delivery(&token), None);
     }
 }

@@ -16,10 +16,10 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clock::Clock;
 use config::Settings;
 use crypto::ServerKeys;
-use delivery::{Delivery, OutboxDelivery};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 use service::VerificationService;
@@ -37,13 +37,17 @@ pub async fn build_state(
     config::check_database_url(&url)?;
     let store = Store::open(&url).await?;
     let keys = ServerKeys::from_secret(config::secret_bytes(secret));
-    let outbox = Arc::new(OutboxDelivery::new(store.clone(), clock.clone()));
-    let delivery = Delivery::new(settings.mode, outbox);
+    // A configured provider must be valid: refusing to start beats failing every send.
+    let delivery = delivery::providers::build(&settings.providers, settings.mode)
+        .context("invalid delivery provider settings")?;
+    let public_url = delivery::providers::public_url(&settings.providers)?;
     let service = VerificationService::new(store, keys, delivery, clock);
     Ok(AppState {
         leptos_options,
         service,
         mode: settings.mode,
+        public_url,
+        providers: Arc::new(settings.providers.clone()),
     })
 }
 

@@ -1,56 +1,98 @@
-//! Delivery of codes: one object-safe trait per channel, the outbox that catches messages for
-//! test keys and development mode, and the routing rule between them.
+//! Delivery of codes. A message is stored with its session (see `store::deliveries`); this
+//! module decides where each channel's messages go (the outbox for test keys and development
+//! mode, the channel's provider otherwise), holds the providers behind one object-safe trait,
+//! and runs the worker that hands queued messages to them (`worker.rs`).
 
-mod outbox;
+pub mod providers;
 pub mod templates;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
-pub use outbox::OutboxDelivery;
+use tokio::sync::Notify;
 
 use crate::engine::Channel;
+use crate::engine::delivery::DeliveryFailure;
 use crate::server::config::Mode;
+use templates::Language;
 
-/// One message on its way to a person. `Debug` leaves out the body and the code.
+/// One message as a provider sends it. `Debug` leaves out the code.
 #[derive(Clone)]
-pub struct Message {
-    pub tenant_id: i64,
-    pub session_id: Option<i64>,
-    pub request_id: Option<i64>,
-    pub is_test: bool,
+pub struct OutgoingMessage {
+    /// otpgate's ID of the message (the delivery row).
+    pub delivery_id: i64,
     pub channel: Channel,
     pub to: String,
-    pub body: String,
     pub code: String,
+    pub language: Language,
+    pub tenant: String,
+    /// Seconds until the code expires, for the text.
+    pub seconds_left: i64,
+    /// The host of the tenant's origin, for the SMS WebOTP line.
+    pub webotp_host: Option<String>,
+    /// Where the provider should report what happened to the message, when otpgate has a
+    /// public URL (the gateway's per-message URL, or the provider's callback endpoint).
+    pub receipt_url: Option<String>,
 }
 
-impl std::fmt::Debug for Message {
+impl std::fmt::Debug for OutgoingMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message")
-            .field("tenant_id", &self.tenant_id)
+        f.debug_struct("OutgoingMessage")
+            .field("delivery_id", &self.delivery_id)
             .field("channel", &self.channel)
-            .field("is_test", &self.is_test)
             .finish_non_exhaustive()
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{provider} could not deliver the {channel} message: {reason}")]
-pub struct DeliveryError {
-    pub provider: &'static str,
-    pub channel: Channel,
-    pub reason: String,
+/// A provider took the message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// The provider's ID of the message, which its receipts name.
+    pub provider_message_id: Option<String>,
+}
+
+/// Why a provider did not take a message. Details never contain the code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth trying again later (timeouts, connection errors, HTTP 5xx and 429, SMTP 4xx).
+    #[error("transient: {detail}")]
+    Transient {
+        detail: String,
+        /// The provider's own wait, in seconds (HTTP `Retry-After`).
+        retry_after: Option<i64>,
+    },
+    /// Trying again cannot help (SMTP 5xx, an invalid or blocked number, a refused request).
+    #[error("permanent ({}): {detail}", failure.as_str())]
+    Permanent {
+        failure: DeliveryFailure,
+        detail: String,
+    },
+}
+
+impl ProviderError {
+    pub fn transient(detail: impl Into<String>) -> ProviderError {
+        ProviderError::Transient {
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(failure: DeliveryFailure, detail: impl Into<String>) -> ProviderError {
+        ProviderError::Permanent {
+            failure,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// A way to get a message to a person on one channel.
 #[async_trait]
-pub trait Deliver: Send + Sync {
-    /// A short name for logs ("outbox", "smtp", ...).
+pub trait Provider: Send + Sync {
+    /// A short name for logs and records ("smtp", "twilio", "gateway", "whatsapp").
     fn name(&self) -> &'static str;
-    async fn deliver(&self, message: &Message) -> Result<(), DeliveryError>;
+    async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, ProviderError>;
 }
 
 /// A channel that cannot be delivered under this key in this mode.
@@ -58,36 +100,48 @@ pub trait Deliver: Send + Sync {
 #[error("channel `{0}` has no delivery provider configured")]
 pub struct NoProvider(pub Channel);
 
-/// Chooses where each message goes: test keys always to the outbox; live keys to the outbox in
-/// development mode, and in production to the channel's provider or nowhere (refused, never
-/// silently dropped).
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Kept in the outbox, code in clear, at once.
+    Outbox,
+    /// Queued for the channel's provider.
+    Provider,
+}
+
+/// Chooses where each message goes and wakes the worker when one is queued: test keys always
+/// to the outbox; live keys to the outbox in development mode, and in production to the
+/// channel's provider or nowhere (refused before anything is stored, never silently dropped).
 #[derive(Clone)]
 pub struct Delivery {
     mode: Mode,
-    outbox: Arc<dyn Deliver>,
-    providers: HashMap<Channel, Arc<dyn Deliver>>,
+    providers: HashMap<Channel, Arc<dyn Provider>>,
+    wake: Arc<Notify>,
 }
 
 impl Delivery {
-    pub fn new(mode: Mode, outbox: Arc<dyn Deliver>) -> Delivery {
+    pub fn new(mode: Mode) -> Delivery {
         Delivery {
             mode,
-            outbox,
             providers: HashMap::new(),
+            wake: Arc::new(Notify::new()),
         }
     }
 
-    /// Registers a real provider for `channel`.
-    pub fn with_provider(mut self, channel: Channel, provider: Arc<dyn Deliver>) -> Delivery {
+    /// Registers a provider for `channel`.
+    pub fn with_provider(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Delivery {
         self.providers.insert(channel, provider);
         self
     }
 
-    pub fn route(&self, is_test: bool, channel: Channel) -> Result<&Arc<dyn Deliver>, NoProvider> {
+    pub fn route(&self, is_test: bool, channel: Channel) -> Result<Route, NoProvider> {
         if is_test || self.mode == Mode::Dev {
-            return Ok(&self.outbox);
+            Ok(Route::Outbox)
+        } else if self.providers.contains_key(&channel) {
+            Ok(Route::Provider)
+        } else {
+            Err(NoProvider(channel))
         }
-        self.providers.get(&channel).ok_or(NoProvider(channel))
     }
 
     /// Checks every channel can be routed before anything is stored.
@@ -97,26 +151,29 @@ impl Delivery {
             .try_for_each(|&channel| self.route(is_test, channel).map(|_| ()))
     }
 
-    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let provider = self.route(message.is_test, message.channel)?;
-        provider.deliver(message).await?;
-        tracing::info!(
-            provider = provider.name(),
-            channel = %message.channel,
-            tenant_id = message.tenant_id,
-            test = message.is_test,
-            "message delivered"
-        );
-        Ok(())
+    pub fn provider(&self, channel: Channel) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(&channel)
     }
-}
 
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    #[error(transparent)]
-    NoProvider(#[from] NoProvider),
-    #[error(transparent)]
-    Failed(#[from] DeliveryError),
+    /// The channels with a provider, and its name.
+    pub fn providers(&self) -> Vec<(Channel, &'static str)> {
+        let mut list: Vec<_> = self
+            .providers
+            .iter()
+            .map(|(channel, provider)| (*channel, provider.name()))
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// Tells the worker a message was queued, so it does not wait for its timer.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
 }
 
 #[cfg(test)]
@@ -126,40 +183,34 @@ mod tests {
     struct Named(&'static str);
 
     #[async_trait]
-    impl Deliver for Named {
+    impl Provider for Named {
         fn name(&self) -> &'static str {
             self.0
         }
-        async fn deliver(&self, _: &Message) -> Result<(), DeliveryError> {
-            Ok(())
+        async fn send(&self, _: &OutgoingMessage) -> Result<Accepted, ProviderError> {
+            Ok(Accepted::default())
         }
     }
 
     #[test]
     fn routing_follows_key_kind_and_mode() {
-        let outbox: Arc<dyn Deliver> = Arc::new(Named("outbox"));
-        let dev = Delivery::new(Mode::Dev, outbox.clone());
-        assert_eq!(dev.route(false, Channel::Sms).unwrap().name(), "outbox");
-        assert_eq!(dev.route(true, Channel::Email).unwrap().name(), "outbox");
+        let dev = Delivery::new(Mode::Dev);
+        assert_eq!(dev.route(false, Channel::Sms), Ok(Route::Outbox));
+        assert_eq!(dev.route(true, Channel::Email), Ok(Route::Outbox));
 
-        let production = Delivery::new(Mode::Production, outbox)
-            .with_provider(Channel::Email, Arc::new(Named("smtp")));
+        let production =
+            Delivery::new(Mode::Production).with_provider(Channel::Email, Arc::new(Named("smtp")));
+        assert_eq!(production.route(true, Channel::Sms), Ok(Route::Outbox));
+        assert_eq!(production.route(false, Channel::Email), Ok(Route::Provider));
         assert_eq!(
-            production.route(true, Channel::Sms).unwrap().name(),
-            "outbox"
-        );
-        assert_eq!(
-            production.route(false, Channel::Email).unwrap().name(),
-            "smtp"
-        );
-        assert_eq!(
-            production.route(false, Channel::Sms).err(),
-            Some(NoProvider(Channel::Sms))
+            production.route(false, Channel::Sms),
+            Err(NoProvider(Channel::Sms))
         );
         assert_eq!(
             production.ensure_routable(false, &[Channel::Email, Channel::Whatsapp]),
             Err(NoProvider(Channel::Whatsapp))
         );
+        assert_eq!(production.providers(), vec![(Channel::Email, "smtp")]);
         assert_eq!(
             NoProvider(Channel::Whatsapp).to_string(),
             "channel `whatsapp` has no delivery provider configured"
@@ -168,15 +219,16 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_code() {
-        let message = Message {
-            tenant_id: 1,
-            session_id: Some(1),
-            request_id: None,
-            is_test: true,
+        let message = OutgoingMessage {
+            delivery_id: 1,
             channel: Channel::Sms,
             to: "+14155550100".into(),
-            body: "Your Acme code is 493817.".into(),
             code: "493817".into(),
+            language: Language::English,
+            tenant: "Acme".into(),
+            seconds_left: 600,
+            webotp_host: None,
+            receipt_url: None,
         };
         let printed = format!("{message:?}");
         assert!(!printed.contains("493817"), "{printed}");

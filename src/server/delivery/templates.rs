@@ -1,4 +1,6 @@
-//! The text of a code message, in English or Arabic.
+//! What a code message says, per channel and language (English, Arabic): the SMS and outbox
+//! text (with the WebOTP line when the tenant has an origin), the email's subject and its text
+//! and HTML parts, and the language tag a WhatsApp template is chosen by.
 
 use crate::model::arabic_count;
 
@@ -10,6 +12,21 @@ pub enum Language {
 }
 
 impl Language {
+    /// The BCP 47 primary tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Arabic => "ar",
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Language::English => "ltr",
+            Language::Arabic => "rtl",
+        }
+    }
+
     /// The language for a BCP 47 tag (`ar`, `ar-LY`, `en-GB`, ...); English when unsupported.
     pub fn from_locale(locale: Option<&str>) -> Language {
         let primary = locale
@@ -34,6 +51,96 @@ pub fn code_message(language: Language, tenant: &str, code: &str, seconds_left: 
             arabic_duration(seconds_left)
         ),
     }
+}
+
+/// The SMS text: the message, and when the tenant has an origin the WebOTP line
+/// `@<host> #<code>` on its own last line, so Chrome and Safari can offer the code to the page
+/// served from that host.
+pub fn sms_text(
+    language: Language,
+    tenant: &str,
+    code: &str,
+    seconds_left: i64,
+    webotp_host: Option<&str>,
+) -> String {
+    let text = code_message(language, tenant, code, seconds_left);
+    match webotp_host {
+        Some(host) => format!("{text}\n\n@{host} #{code}"),
+        None => text,
+    }
+}
+
+/// The host (with a non-default port) of an origin, as the WebOTP line names it.
+pub fn webotp_host(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+/// An email with a code: its subject and both parts.
+#[derive(Clone)]
+pub struct EmailContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The email: subject "123456 is your Acme code" (the code first, so it shows in the list of
+/// mails), a text part, and an HTML part that is accessible (language and direction set, the
+/// code as text, not an image) and readable without its styles.
+pub fn email(language: Language, tenant: &str, code: &str, seconds_left: i64) -> EmailContent {
+    let (subject, heading, ignore) = match language {
+        Language::English => (
+            format!("{code} is your {tenant} code"),
+            format!("Your {tenant} code"),
+            "If you did not ask for this code, you can ignore this email.",
+        ),
+        Language::Arabic => (
+            format!("{code} هو رمز {tenant} الخاص بك"),
+            format!("رمز {tenant} الخاص بك"),
+            "إذا لم تطلب هذا الرمز فيمكنك تجاهل هذه الرسالة.",
+        ),
+    };
+    let line = code_message(language, tenant, code, seconds_left);
+    let text = format!("{line}\n\n{ignore}\n");
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
+         <title>{subject}</title></head>\n<body style=\"font-family:system-ui,sans-serif;line-height:1.5\">\n\
+         <h1 style=\"font-size:20px\">{heading}</h1>\n\
+         <p style=\"font-size:32px;font-weight:bold;letter-spacing:6px;font-family:monospace\" dir=\"ltr\">{code}</p>\n\
+         <p>{line}</p>\n<p style=\"color:#555\">{ignore}</p>\n</body></html>\n",
+        lang = language.tag(),
+        dir = language.dir(),
+        subject = escape_html(&subject),
+        heading = escape_html(&heading),
+        code = escape_html(code),
+        line = escape_html(&line),
+        ignore = escape_html(ignore),
+    );
+    EmailContent {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// Escapes text for HTML (a tenant's name is the operator's, but still only text).
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whole minutes, rounded down so the message never promises more time than there is; seconds
@@ -97,6 +204,50 @@ mod tests {
         assert_eq!(arabic_duration(300), "5 دقائق");
         assert_eq!(arabic_duration(45), "45 ثانية");
         assert_eq!(arabic_duration(5), "5 ثوانٍ");
+    }
+
+    #[test]
+    fn sms_texts_end_with_the_webotp_line_when_there_is_an_origin() {
+        assert_eq!(
+            sms_text(
+                Language::English,
+                "Acme",
+                "123456",
+                600,
+                Some("app.acme.test")
+            ),
+            "Your Acme code is 123456. It expires in 10 minutes.\n\n@app.acme.test #123456"
+        );
+        assert_eq!(
+            sms_text(Language::English, "Acme", "123456", 600, None),
+            "Your Acme code is 123456. It expires in 10 minutes."
+        );
+        assert_eq!(
+            webotp_host("https://app.acme.test").as_deref(),
+            Some("app.acme.test")
+        );
+        assert_eq!(
+            webotp_host("http://127.0.0.1:3000").as_deref(),
+            Some("127.0.0.1:3000")
+        );
+        assert_eq!(webotp_host("not an origin"), None);
+    }
+
+    #[test]
+    fn emails_put_the_code_in_the_subject_and_speak_the_language() {
+        let en = email(Language::English, "Acme <Shop>", "123456", 600);
+        assert_eq!(en.subject, "123456 is your Acme <Shop> code");
+        assert!(en.text.starts_with("Your Acme <Shop> code is 123456."));
+        assert!(en.html.contains(r#"<html lang="en" dir="ltr">"#));
+        assert!(en.html.contains("Acme &lt;Shop&gt;") && !en.html.contains("<Shop>"));
+        assert!(en.html.contains(">123456</p>"));
+        let ar = email(Language::Arabic, "Acme", "123456", 600);
+        assert!(ar.subject.starts_with("123456 "));
+        assert!(ar.html.contains(r#"<html lang="ar" dir="rtl">"#));
+        assert!(
+            ar.html.contains(r#"dir="ltr">123456</p>"#),
+            "the code reads left to right"
+        );
     }
 
     #[test]

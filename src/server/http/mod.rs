@@ -3,6 +3,7 @@
 //! how files and pages travel (`assets`).
 
 pub mod assets;
+pub mod hooks;
 pub mod pages;
 pub mod reference;
 pub mod rest;
@@ -36,6 +37,7 @@ where
     let page_shell = shell.clone();
     Router::new()
         .merge(rest::routes())
+        .merge(hooks::routes())
         .route("/verify/{token}", post(widget::form_post))
         .leptos_routes_with_context(&state, routes, || {}, move || page_shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -17,10 +17,12 @@ use crate::engine::{
 use crate::server::clock::Clock;
 use crate::server::crypto::{self, CodeScope, ServerKeys};
 use crate::server::delivery::templates::{Language, code_message};
-use crate::server::delivery::{Delivery, Message, NoProvider, SendError};
+use crate::server::delivery::worker::Worker;
+use crate::server::delivery::{Delivery, NoProvider, Route};
 use crate::server::store::{
-    AuthenticatedKey, CreateSession, IdempotencyRecord, NewChannel, NewSingleRequest,
-    OutboxMessage, OutboxQuery, Store, StoreError, StoredSession,
+    AuthenticatedKey, CreateSession, Deliveries, IdempotencyRecord, NewChannel, NewMessage,
+    NewRoute, NewSingleRequest, OutboxMessage, OutboxQuery, ReceiptKey, ReceiptOutcome, Store,
+    StoreError, StoredSession,
 };
 
 /// Why a request failed, in terms the adapters map to their own error shapes.
@@ -44,8 +46,6 @@ pub enum ServiceError {
     /// A single-SMS verify that did not succeed (always HTTP 400 in that API).
     #[error("{0}")]
     Single(SingleError),
-    #[error("delivery failed: {0}")]
-    Delivery(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -53,15 +53,6 @@ pub enum ServiceError {
 impl From<NoProvider> for ServiceError {
     fn from(e: NoProvider) -> Self {
         ServiceError::Forbidden(e.to_string())
-    }
-}
-
-impl From<SendError> for ServiceError {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::NoProvider(e) => e.into(),
-            SendError::Failed(e) => ServiceError::Delivery(e.to_string()),
-        }
     }
 }
 
@@ -91,6 +82,8 @@ pub struct SessionCreated {
     pub expires_at: i64,
     pub channels: Vec<Channel>,
     pub verification_mode: VerificationMode,
+    /// Each channel's message as it stood when the send was answered.
+    pub deliveries: Deliveries,
 }
 
 /// What every answer about a session reports.
@@ -109,6 +102,9 @@ pub struct SessionView {
     pub session: Session,
     /// When this view was taken.
     pub now: i64,
+    /// Each channel's latest message, when the answer reports it (status, resend).
+    pub deliveries: Option<Deliveries>,
+    pub id: i64,
 }
 
 impl SessionView {
@@ -126,6 +122,8 @@ impl SessionView {
             tenant_id: stored.tenant_id,
             session: session.clone(),
             now,
+            deliveries: None,
+            id: stored.id,
         }
     }
 }
@@ -141,6 +139,7 @@ pub struct VerifyReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResendReport {
     pub resent: Vec<Channel>,
+    /// Every channel's latest message, the resent ones replaced.
     pub view: SessionView,
 }
 
@@ -279,37 +278,45 @@ impl VerificationService {
 
         let now = self.clock.now();
         let session = Session::new(&spec, now);
+        let language = Language::from_locale(locale.as_deref());
         // ThreadRng is not Send: every random draw happens here, before the first await.
-        let (created, token_hash, codes, channels, context, sealed) = {
+        let (created, token_hash, channels, messages, context, sealed) = {
             let mut rng = rand::rng();
             let token = crypto::new_session_token(&mut rng);
             let token_hash = crypto::sha256(token.as_bytes());
-            let codes: Vec<String> = spec
-                .channels
-                .iter()
-                .map(|_| generate_code(&mut rng, spec.code_length))
-                .collect();
-            let channels: Vec<NewChannel> = spec
-                .channels
-                .iter()
-                .zip(&codes)
-                .zip(&recipients)
-                .map(|((channel, code), recipient)| NewChannel {
+            let mut channels = Vec::with_capacity(spec.channels.len());
+            let mut messages = Vec::with_capacity(spec.channels.len());
+            for (&channel, recipient) in spec.channels.iter().zip(&recipients) {
+                let code = generate_code(&mut rng, spec.code_length);
+                let scope = CodeScope::SessionChannel {
+                    token_hash: &token_hash,
+                    channel: channel.as_str(),
+                };
+                channels.push(NewChannel {
                     recipient: recipient.clone(),
-                    code_hash: self.keys.code_hash(
-                        CodeScope::SessionChannel {
-                            token_hash: &token_hash,
-                            channel: channel.as_str(),
-                        },
-                        code,
-                    ),
-                })
-                .collect();
+                    code_hash: self.keys.code_hash(scope, &code),
+                });
+                messages.push(self.new_message(
+                    &mut rng,
+                    key.is_test,
+                    channel,
+                    recipient,
+                    scope,
+                    code,
+                    language,
+                    &key.tenant_name,
+                    spec.expires_in,
+                )?);
+            }
             let created = SessionCreated {
                 session_token: token,
                 expires_at: session.expires_at,
                 channels: spec.channels.clone(),
                 verification_mode: spec.mode,
+                deliveries: messages
+                    .iter()
+                    .map(|m| (m.channel, m.first_view(now)))
+                    .collect(),
             };
             let context = idempotency
                 .as_ref()
@@ -319,8 +326,11 @@ impl VerificationService {
                     .expect("a struct of strings and numbers serialises");
                 self.keys.seal(&mut rng, context.as_bytes(), &plain)
             });
-            (created, token_hash, codes, channels, context, sealed)
+            (created, token_hash, channels, messages, context, sealed)
         };
+        let queued = messages
+            .iter()
+            .any(|m| matches!(m.route, NewRoute::Provider { .. }));
         let record = match (&idempotency, sealed) {
             (Some(idem), Some((nonce, sealed))) => Some(IdempotencyRecord {
                 key: &idem.key,
@@ -341,12 +351,16 @@ impl VerificationService {
                     created_at: now,
                     session: &session,
                     channels,
+                    messages,
                 },
                 record.as_ref(),
             )
             .await?;
-        let session_id = match stored {
-            Ok(id) => id,
+        match stored {
+            Ok(_) => {
+                self.stored(&created.channels, queued, key);
+                Ok(created)
+            }
             Err(first) => {
                 let (Some(idem), Some(context)) = (&idempotency, &context) else {
                     return Err(
@@ -364,27 +378,92 @@ impl VerificationService {
                     .ok_or_else(|| {
                         StoreError::Corrupt("idempotency record does not open".into())
                     })?;
-                return serde_json::from_slice(&plain)
-                    .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")).into());
+                serde_json::from_slice(&plain)
+                    .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")).into())
             }
-        };
-        let language = Language::from_locale(locale.as_deref());
-        for ((&channel, code), recipient) in spec.channels.iter().zip(codes).zip(recipients) {
-            let body = code_message(language, &key.tenant_name, &code, spec.expires_in);
-            self.delivery
-                .send(&Message {
-                    tenant_id: key.tenant_id,
-                    session_id: Some(session_id),
-                    request_id: None,
-                    is_test: key.is_test,
-                    channel,
-                    to: recipient,
-                    body,
-                    code,
-                })
-                .await?;
         }
-        Ok(created)
+    }
+
+    /// After messages are stored: wakes the worker for queued ones, and says so in the log
+    /// (never with a code).
+    fn stored(&self, channels: &[Channel], queued: bool, key: &AuthenticatedKey) {
+        if queued {
+            self.delivery.wake();
+        }
+        tracing::info!(
+            tenant_id = key.tenant_id,
+            test = key.is_test,
+            channels = ?channels,
+            route = if queued { "queued for providers" } else { "caught in the outbox" },
+            "messages stored"
+        );
+    }
+
+    /// One channel's message: caught in the outbox with its text and code (test keys,
+    /// development mode), or queued for the provider with the code sealed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every part of a message, drawn in one place"
+    )]
+    fn new_message(
+        &self,
+        rng: &mut impl rand::RngCore,
+        is_test: bool,
+        channel: Channel,
+        recipient: &str,
+        scope: CodeScope<'_>,
+        code: String,
+        language: Language,
+        tenant: &str,
+        seconds_left: i64,
+    ) -> ServiceResult<NewMessage> {
+        let route = match self.delivery.route(is_test, channel)? {
+            Route::Outbox => NewRoute::Outbox {
+                body: code_message(language, tenant, &code, seconds_left),
+                code,
+            },
+            Route::Provider => NewRoute::Provider {
+                sealed_code: self.keys.seal_code(rng, scope, &code),
+            },
+        };
+        Ok(NewMessage {
+            channel,
+            recipient: recipient.to_owned(),
+            route,
+        })
+    }
+
+    /// The delivery worker over this service's store, keys, providers and clock.
+    pub fn worker(&self, public_url: Option<url::Url>) -> Worker {
+        Worker::new(
+            self.store.clone(),
+            self.keys.clone(),
+            self.delivery.clone(),
+            self.clock.clone(),
+            public_url,
+        )
+    }
+
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// A provider's receipt for one of its messages; it only ever moves a status forward.
+    pub async fn receipt(
+        &self,
+        by: ReceiptKey<'_>,
+        status: crate::engine::delivery::DeliveryStatus,
+        error: Option<crate::engine::delivery::DeliveryFailure>,
+    ) -> ServiceResult<ReceiptOutcome> {
+        Ok(self
+            .store
+            .apply_receipt(by, status, error, self.clock.now())
+            .await?)
+    }
+
+    /// The message a gateway receipt token names, if otpgate made the token.
+    pub fn receipt_delivery(&self, token: &str) -> Option<i64> {
+        self.keys.receipt_delivery(token)
     }
 
     /// Checks submitted codes. `tenant_id` scopes the look-up (`None` only for the widget, where
@@ -401,7 +480,7 @@ impl VerificationService {
         let codes: Vec<(Channel, &str)> = submitted.iter().map(|(c, s)| (*c, s.as_str())).collect();
         let (stored, result) = self
             .store
-            .update_session(tenant_id, &token_hash, |stored| {
+            .update_session(tenant_id, &token_hash, now, |stored| {
                 let hashes: Vec<(Channel, Vec<u8>)> = stored
                     .session
                     .channels
@@ -409,24 +488,27 @@ impl VerificationService {
                     .map(|c| c.channel)
                     .zip(stored.code_hashes.iter().cloned())
                     .collect();
-                stored.session.verify(now, &codes, |channel, code| {
-                    hashes.iter().any(|(c, hash)| {
-                        *c == channel
-                            && keys.code_matches(
-                                CodeScope::SessionChannel {
-                                    token_hash: &token_hash,
-                                    channel: channel.as_str(),
-                                },
-                                code,
-                                hash,
-                            )
+                stored
+                    .session
+                    .verify(now, &codes, |channel, code| {
+                        hashes.iter().any(|(c, hash)| {
+                            *c == channel
+                                && keys.code_matches(
+                                    CodeScope::SessionChannel {
+                                        token_hash: &token_hash,
+                                        channel: channel.as_str(),
+                                    },
+                                    code,
+                                    hash,
+                                )
+                        })
                     })
-                })
+                    .map(|outcome| (outcome, Vec::new()))
             })
             .await?
             .ok_or(ServiceError::NotFound)?;
         match result {
-            Ok(outcome) => Ok(VerifyReport {
+            Ok((outcome, _)) => Ok(VerifyReport {
                 outcome,
                 view: SessionView::of(&stored, now),
             }),
@@ -434,14 +516,24 @@ impl VerificationService {
         }
     }
 
-    /// Where a session stands.
+    /// Where a session stands, with each channel's latest message.
     pub async fn status(&self, tenant_id: Option<i64>, token: &str) -> ServiceResult<SessionView> {
         let stored = self
             .store
             .load_session(tenant_id, &session_token_hash(token)?)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        Ok(SessionView::of(&stored, self.clock.now()))
+        let mut view = SessionView::of(&stored, self.clock.now());
+        view.deliveries = Some(self.store.session_deliveries(stored.id).await?);
+        Ok(view)
+    }
+
+    /// Each channel's latest message of the session a view shows.
+    pub async fn deliveries(&self, view: &SessionView) -> ServiceResult<Deliveries> {
+        match &view.deliveries {
+            Some(deliveries) => Ok(deliveries.clone()),
+            None => Ok(self.store.session_deliveries(view.id).await?),
+        }
     }
 
     /// Sends new codes on the named channels (all unverified ones when `None`).
@@ -453,11 +545,9 @@ impl VerificationService {
     ) -> ServiceResult<ResendReport> {
         let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
-        let delivery = &self.delivery;
-        let keys = &self.keys;
         let (stored, result) = self
             .store
-            .update_session(tenant_id, &token_hash, |stored| {
+            .update_session(tenant_id, &token_hash, now, |stored| {
                 let channels = stored.session.resend(now, requested).map_err(|e| match e {
                     ResendError::Session(e) => session_error(e, stored, now, "channels"),
                     ResendError::NothingToResend => ServiceError::InvalidRequest(e.to_string()),
@@ -465,8 +555,10 @@ impl VerificationService {
                         ServiceError::RateLimited { retry_after }
                     }
                 })?;
-                delivery.ensure_routable(stored.is_test, &channels)?;
-                let mut fresh = Vec::with_capacity(channels.len());
+                self.delivery.ensure_routable(stored.is_test, &channels)?;
+                let language = Language::from_locale(stored.locale.as_deref());
+                let seconds_left = stored.session.expires_at - now;
+                let mut messages = Vec::with_capacity(channels.len());
                 let mut rng = rand::rng();
                 for &channel in &channels {
                     let index = stored
@@ -476,43 +568,43 @@ impl VerificationService {
                         .position(|c| c.channel == channel)
                         .ok_or(ServiceError::NotFound)?;
                     let code = generate_code(&mut rng, stored.session.code_length);
-                    stored.code_hashes[index] = keys.code_hash(
-                        CodeScope::SessionChannel {
-                            token_hash: &token_hash,
-                            channel: channel.as_str(),
-                        },
-                        &code,
-                    );
-                    fresh.push((channel, stored.recipients[index].clone(), code));
+                    let scope = CodeScope::SessionChannel {
+                        token_hash: &token_hash,
+                        channel: channel.as_str(),
+                    };
+                    stored.code_hashes[index] = self.keys.code_hash(scope, &code);
+                    messages.push(self.new_message(
+                        &mut rng,
+                        stored.is_test,
+                        channel,
+                        &stored.recipients[index],
+                        scope,
+                        code,
+                        language,
+                        &stored.tenant_name,
+                        seconds_left,
+                    )?);
                 }
-                Ok::<_, ServiceError>(fresh)
+                let queued = messages
+                    .iter()
+                    .any(|m| matches!(m.route, NewRoute::Provider { .. }));
+                Ok::<_, ServiceError>(((channels, queued), messages))
             })
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let fresh = result?;
-        let language = Language::from_locale(stored.locale.as_deref());
-        let seconds_left = stored.session.expires_at - now;
-        let mut resent = Vec::with_capacity(fresh.len());
-        for (channel, to, code) in fresh {
-            let body = code_message(language, &stored.tenant_name, &code, seconds_left);
-            self.delivery
-                .send(&Message {
-                    tenant_id: stored.tenant_id,
-                    session_id: Some(stored.id),
-                    request_id: None,
-                    is_test: stored.is_test,
-                    channel,
-                    to,
-                    body,
-                    code,
-                })
-                .await?;
-            resent.push(channel);
-        }
-        Ok(ResendReport {
-            resent,
-            view: SessionView::of(&stored, now),
-        })
+        let ((resent, queued), _) = result?;
+        self.stored(
+            &resent,
+            queued,
+            &AuthenticatedKey {
+                tenant_id: stored.tenant_id,
+                tenant_name: stored.tenant_name.clone(),
+                is_test: stored.is_test,
+            },
+        );
+        let mut view = SessionView::of(&stored, now);
+        view.deliveries = Some(self.store.session_deliveries(stored.id).await?);
+        Ok(ResendReport { resent, view })
     }
 
     /// Cancels a session: every later verify answers not found.
@@ -543,16 +635,29 @@ impl VerificationService {
             .ensure_routable(key.is_test, &[Channel::Sms])?;
         let now = self.clock.now();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let code = generate_code(&mut rand::rng(), spec.code_length);
-        let code_hash = self.keys.code_hash(
-            CodeScope::SingleRequest {
-                request_id: &request_id,
-            },
-            &code,
-        );
+        let scope = CodeScope::SingleRequest {
+            request_id: &request_id,
+        };
+        let (code_hash, message) = {
+            let mut rng = rand::rng();
+            let code = generate_code(&mut rng, spec.code_length);
+            let code_hash = self.keys.code_hash(scope, &code);
+            let message = self.new_message(
+                &mut rng,
+                key.is_test,
+                Channel::Sms,
+                &phone,
+                scope,
+                code,
+                Language::English,
+                &key.tenant_name,
+                spec.expires_in,
+            )?;
+            (code_hash, message)
+        };
+        let queued = matches!(message.route, NewRoute::Provider { .. });
         let request = SingleRequest::new(spec, now);
-        let id = self
-            .store
+        self.store
             .create_single_request(&NewSingleRequest {
                 tenant_id: key.tenant_id,
                 request_id: &request_id,
@@ -561,21 +666,10 @@ impl VerificationService {
                 is_test: key.is_test,
                 created_at: now,
                 request: &request,
+                message,
             })
             .await?;
-        let body = code_message(Language::English, &key.tenant_name, &code, spec.expires_in);
-        self.delivery
-            .send(&Message {
-                tenant_id: key.tenant_id,
-                session_id: None,
-                request_id: Some(id),
-                is_test: key.is_test,
-                channel: Channel::Sms,
-                to: phone,
-                body,
-                code,
-            })
-            .await?;
+        self.stored(&[Channel::Sms], queued, key);
         Ok(SingleCreated {
             request_id,
             expires_at: request.expires_at,
@@ -599,7 +693,7 @@ impl VerificationService {
         let keys = &self.keys;
         let (stored, result) = self
             .store
-            .update_single_request(tenant_id, &canonical, |stored| {
+            .update_single_request(tenant_id, &canonical, now, |stored| {
                 let scope = CodeScope::SingleRequest {
                     request_id: &canonical,
                 };

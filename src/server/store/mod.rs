@@ -3,6 +3,7 @@
 //! serialised by SQLite's write lock, across threads and across processes (the CLI) alike.
 //! Reads use a separate pool so status and look-ups never queue behind writes (WAL mode).
 
+pub mod deliveries;
 mod outbox;
 mod sessions;
 mod single;
@@ -15,9 +16,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use outbox::{NewOutboxMessage, OutboxMessage, OutboxQuery};
+pub use deliveries::{
+    ClaimedDelivery, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
+};
+pub use outbox::{OutboxMessage, OutboxQuery};
 pub use sessions::{
-    CreateSession, IdempotencyRecord, NewChannel, StoredIdempotency, StoredSession,
+    CreateSession, Deliveries, IdempotencyRecord, NewChannel, StoredIdempotency, StoredSession,
 };
 pub use single::{NewSingleRequest, StoredSingleRequest};
 pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo};
@@ -101,6 +105,7 @@ impl Store {
         let cutoff = now - grace;
         let mut tx = self.begin_write().await?;
         let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
+        let deliveries_expired = deliveries::expire_overdue(&mut tx, now).await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
             .bind(cutoff)
             .execute(&mut *tx)
@@ -122,6 +127,7 @@ impl Store {
             requests,
             idempotency,
             codes_erased,
+            deliveries_expired,
         })
     }
 }
@@ -134,4 +140,6 @@ pub struct PurgeCounts {
     pub idempotency: u64,
     /// Outbox codes erased because their session or request expired.
     pub codes_erased: u64,
+    /// Queued messages given up (codes erased) because their session or request expired.
+    pub deliveries_expired: u64,
 }

@@ -6,7 +6,7 @@
 
 use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use super::{Store, StoreResult, flag};
+use super::{Store, StoreResult};
 
 /// What an erased code becomes in the message text.
 const ERASED: &str = "••••••";
@@ -61,20 +61,6 @@ pub(super) async fn erase_expired_codes(conn: &mut SqliteConnection, now: i64) -
     Ok(erased)
 }
 
-/// A message to keep in the outbox.
-#[derive(Clone, Debug)]
-pub struct NewOutboxMessage {
-    pub tenant_id: i64,
-    pub session_id: Option<i64>,
-    pub request_id: Option<i64>,
-    pub is_test: bool,
-    pub channel: String,
-    pub recipient: String,
-    pub body: String,
-    pub code: String,
-    pub sent_at: i64,
-}
-
 /// A message read back from the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -101,25 +87,6 @@ pub struct OutboxQuery<'a> {
 }
 
 impl Store {
-    pub async fn insert_outbox(&self, message: &NewOutboxMessage) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO outbox (tenant_id, session_id, request_id, is_test, channel, recipient, body, code, sent_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.tenant_id)
-        .bind(message.session_id)
-        .bind(message.request_id)
-        .bind(flag(message.is_test))
-        .bind(&message.channel)
-        .bind(&message.recipient)
-        .bind(&message.body)
-        .bind(&message.code)
-        .bind(message.sent_at)
-        .execute(&self.write)
-        .await?;
-        Ok(())
-    }
-
     /// Newest first.
     pub async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>> {
         let mut sql = QueryBuilder::new(

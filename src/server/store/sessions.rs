@@ -1,12 +1,19 @@
 //! Progressive sessions: creation (with idempotency records), atomic read-modify-write of a
 //! session's counters and codes, cancellation.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::deliveries::{self, NewMessage, Owner};
 use super::{Store, StoreError, StoreResult, flag};
+use crate::engine::delivery::DeliveryView;
 use crate::engine::policy::SessionLimits;
 use crate::engine::{Channel, ChannelState, Session, VerificationMode};
+
+/// Each channel's delivery, as a send or resend reports it.
+pub type Deliveries = BTreeMap<Channel, DeliveryView>;
 
 /// How long an `Idempotency-Key` answers with the first response.
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 60 * 60;
@@ -28,6 +35,8 @@ pub struct CreateSession<'a> {
     pub created_at: i64,
     pub session: &'a Session,
     pub channels: Vec<NewChannel>,
+    /// One message per channel, written in the same transaction.
+    pub messages: Vec<NewMessage>,
 }
 
 /// The first answer to an idempotent send, sealed.
@@ -74,14 +83,15 @@ fn u32_column(row: &SqliteRow, column: &str) -> StoreResult<u32> {
 }
 
 impl Store {
-    /// Stores a session, or, when `idempotency` names a key this tenant already used within the
-    /// window, stores nothing and returns that record. Checked and written in one transaction, so
-    /// two concurrent sends with the same key create one session.
+    /// Stores a session with its messages, or, when `idempotency` names a key this tenant
+    /// already used within the window, stores nothing and returns that record. Checked and
+    /// written in one transaction, so two concurrent sends with the same key create one session,
+    /// and no session exists without its messages.
     pub async fn create_session(
         &self,
         new: &CreateSession<'_>,
         idempotency: Option<&IdempotencyRecord<'_>>,
-    ) -> StoreResult<Result<i64, StoredIdempotency>> {
+    ) -> StoreResult<Result<(i64, Deliveries), StoredIdempotency>> {
         let mut tx = self.begin_write().await?;
         if let Some(record) = idempotency {
             let existing = sqlx::query(
@@ -134,6 +144,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let views = deliveries::insert_messages(
+            &mut tx,
+            new.tenant_id,
+            new.is_test,
+            Owner::Session(id),
+            session.expires_at,
+            new.created_at,
+            &new.messages,
+        )
+        .await?;
         if let Some(record) = idempotency {
             // A record older than the window may still be there until the next purge.
             sqlx::query(
@@ -150,7 +170,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(Ok(id))
+        Ok(Ok((id, views)))
     }
 
     /// Loads a live (not cancelled) session by its token hash, scoped to `tenant_id` when given.
@@ -163,24 +183,45 @@ impl Store {
         fetch_session(&mut conn, tenant_id, token_hash).await
     }
 
-    /// Loads the session under the write lock, lets `apply` decide, and writes back what changed
-    /// when `apply` returns `Ok`. `None` when there is no such live session for this tenant.
+    /// Loads the session under the write lock, lets `apply` decide, and when it returns `Ok`
+    /// writes back what changed together with the messages it asks for (a resend's new codes,
+    /// which replace the channels' queued ones), in one transaction. `None` when there is no
+    /// such live session for this tenant.
     pub async fn update_session<T, E>(
         &self,
         tenant_id: Option<i64>,
         token_hash: &[u8],
-        apply: impl FnOnce(&mut StoredSession) -> Result<T, E>,
-    ) -> StoreResult<Option<(StoredSession, Result<T, E>)>> {
+        now: i64,
+        apply: impl FnOnce(&mut StoredSession) -> Result<(T, Vec<NewMessage>), E>,
+    ) -> StoreResult<Option<(StoredSession, Result<(T, Deliveries), E>)>> {
         let mut tx = self.begin_write().await?;
         let Some(before) = fetch_session(&mut tx, tenant_id, token_hash).await? else {
             return Ok(None);
         };
         let mut after = before.clone();
-        let result = apply(&mut after);
-        if result.is_ok() {
-            write_changes(&mut tx, &before, &after).await?;
-            tx.commit().await?;
-        }
+        let result = match apply(&mut after) {
+            Ok((value, messages)) => {
+                // Changes first: they erase the replaced codes, not the new ones below.
+                write_changes(&mut tx, &before, &after, now).await?;
+                for message in &messages {
+                    deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now)
+                        .await?;
+                }
+                let views = deliveries::insert_messages(
+                    &mut tx,
+                    after.tenant_id,
+                    after.is_test,
+                    Owner::Session(after.id),
+                    after.session.expires_at,
+                    now,
+                    &messages,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok((value, views))
+            }
+            Err(error) => Err(error),
+        };
         Ok(Some((after, result)))
     }
 
@@ -206,6 +247,7 @@ impl Store {
             return Ok(false);
         };
         super::outbox::erase_session_codes(&mut tx, session_id, None).await?;
+        deliveries::end_messages(&mut tx, Owner::Session(session_id), now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -242,6 +284,7 @@ async fn write_changes(
     conn: &mut sqlx::SqliteConnection,
     before: &StoredSession,
     after: &StoredSession,
+    now: i64,
 ) -> StoreResult<()> {
     if before.session.failed_attempts != after.session.failed_attempts {
         sqlx::query("UPDATE sessions SET failed_attempts = ? WHERE id = ?")
@@ -281,6 +324,7 @@ async fn write_changes(
     }
     if after.session.is_settled() && !before.session.is_settled() {
         super::outbox::erase_session_codes(conn, after.id, None).await?;
+        deliveries::end_messages(conn, Owner::Session(after.id), now).await?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::deliveries::{self, NewMessage, Owner};
 use super::{Store, StoreError, StoreResult, flag};
 use crate::engine::single::SingleRequest;
 
@@ -15,6 +16,8 @@ pub struct NewSingleRequest<'a> {
     pub is_test: bool,
     pub created_at: i64,
     pub request: &'a SingleRequest,
+    /// The SMS, written in the same transaction.
+    pub message: NewMessage,
 }
 
 /// A single-SMS request as loaded for a decision.
@@ -29,8 +32,10 @@ pub struct StoredSingleRequest {
 }
 
 impl Store {
+    /// Stores a request with its message, in one transaction.
     pub async fn create_single_request(&self, new: &NewSingleRequest<'_>) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO sms_requests (tenant_id, request_id, phone_number, code_hash, is_test,
                  failed_attempts, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -43,8 +48,20 @@ impl Store {
         .bind(i64::from(new.request.failed_attempts))
         .bind(new.created_at)
         .bind(new.request.expires_at)
-        .fetch_one(&self.write)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        deliveries::insert_messages(
+            &mut tx,
+            new.tenant_id,
+            new.is_test,
+            Owner::Request(id),
+            new.request.expires_at,
+            new.created_at,
+            std::slice::from_ref(&new.message),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Loads the request under the write lock, lets `apply` decide, and writes back the counters
@@ -54,6 +71,7 @@ impl Store {
         &self,
         tenant_id: i64,
         request_id: &str,
+        now: i64,
         apply: impl FnOnce(&mut StoredSingleRequest) -> T,
     ) -> StoreResult<Option<(StoredSingleRequest, T)>> {
         let mut tx = self.begin_write().await?;
@@ -97,6 +115,7 @@ impl Store {
             .await?;
             if stored.request.is_settled() {
                 super::outbox::erase_request_codes(&mut tx, stored.id).await?;
+                deliveries::end_messages(&mut tx, Owner::Request(stored.id), now).await?;
             }
             tx.commit().await?;
         }

@@ -130,10 +130,6 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
             ServiceError::Single(e) => ApiError::Single(e),
-            ServiceError::Delivery(detail) => {
-                tracing::error!(%detail, "delivery failed");
-                ApiError::Internal
-            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "storage failed");
                 ApiError::Internal

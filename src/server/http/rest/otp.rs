@@ -156,6 +156,12 @@ pub async fn resend(
     Ok(Json(ResendResponse {
         resent: report.resent,
         session: SessionFields::from(&report.view),
+        deliveries: report
+            .view
+            .deliveries
+            .as_ref()
+            .map(super::types::deliveries)
+            .unwrap_or_default(),
     }))
 }
 

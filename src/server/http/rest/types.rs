@@ -6,8 +6,44 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView};
 use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::server::service::{SessionCreated, SessionView, VerifyReport};
+use crate::server::store::Deliveries;
+
+/// One channel's latest message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryInfo {
+    /// `queued` (stored, not yet accepted by a provider; also while retrying), `sent` (a
+    /// provider accepted it), `delivered` (the provider's receipt says it arrived) or `failed`.
+    /// Only ever moves forward.
+    pub status: DeliveryStatus,
+    pub updated_at: String,
+    /// Tries handed to a provider so far.
+    pub attempts: u32,
+    /// Why it failed (only with `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<DeliveryFailure>,
+}
+
+impl From<&DeliveryView> for DeliveryInfo {
+    fn from(view: &DeliveryView) -> Self {
+        DeliveryInfo {
+            status: view.status,
+            updated_at: rfc3339(view.updated_at),
+            attempts: view.attempts,
+            error: view.error,
+        }
+    }
+}
+
+/// Each channel's latest message, as answers report it.
+pub fn deliveries(views: &Deliveries) -> BTreeMap<Channel, DeliveryInfo> {
+    views
+        .iter()
+        .map(|(c, v)| (*c, DeliveryInfo::from(v)))
+        .collect()
+}
 
 /// Unix seconds as an RFC 3339 UTC string (`2026-03-18T12:30:00Z`).
 pub fn rfc3339(seconds: i64) -> String {
@@ -52,7 +88,11 @@ pub struct SendRequest {
 #[schema(example = json!({
     "session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU", "expires_at": "2026-03-18T12:30:00Z",
     "channels": ["email", "sms"], "verification_mode": "any",
-    "widget_url": "/verify/ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU"
+    "widget_url": "/verify/ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU",
+    "deliveries": {
+        "email": {"status": "queued", "updated_at": "2026-03-18T12:20:00Z", "attempts": 0},
+        "sms": {"status": "queued", "updated_at": "2026-03-18T12:20:00Z", "attempts": 0}
+    }
 }))]
 pub struct SendResponse {
     /// Opaque, 256 random bits, URL-safe. Keep it on your backend; give the widget URL to the person.
@@ -62,11 +102,14 @@ pub struct SendResponse {
     pub verification_mode: VerificationMode,
     /// Path of the verification page for this session, relative to otpgate's address.
     pub widget_url: String,
+    /// Each channel's message: `queued` for a provider, `sent` for test keys (the test outbox).
+    pub deliveries: BTreeMap<Channel, DeliveryInfo>,
 }
 
 impl From<SessionCreated> for SendResponse {
     fn from(created: SessionCreated) -> Self {
         SendResponse {
+            deliveries: deliveries(&created.deliveries),
             widget_url: format!("/verify/{}", created.session_token),
             session_token: created.session_token,
             expires_at: rfc3339(created.expires_at),
@@ -168,6 +211,8 @@ pub struct StatusResponse {
     pub verification_mode: VerificationMode,
     #[serde(flatten)]
     pub session: SessionFields,
+    /// Each channel's latest message (a resend replaces the channel's entry).
+    pub deliveries: BTreeMap<Channel, DeliveryInfo>,
 }
 
 impl From<&SessionView> for StatusResponse {
@@ -177,6 +222,7 @@ impl From<&SessionView> for StatusResponse {
             channels: view.channels.clone(),
             verification_mode: view.mode,
             session: SessionFields::from(view),
+            deliveries: view.deliveries.as_ref().map(deliveries).unwrap_or_default(),
         }
     }
 }
@@ -195,6 +241,8 @@ pub struct ResendResponse {
     pub resent: Vec<Channel>,
     #[serde(flatten)]
     pub session: SessionFields,
+    /// Each channel's latest message, the resent ones replaced by their new message.
+    pub deliveries: BTreeMap<Channel, DeliveryInfo>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -39,7 +39,7 @@ use super::{misc, otp, single, types};
         types::VerifyResponse, types::ChannelResult, types::SessionFields, types::TokenRequest,
         types::StatusResponse, types::ResendRequest, types::ResendResponse, types::CancelResponse,
         types::InitiateRequest, types::InitiateResponse, types::SingleVerifyRequest,
-        types::SingleVerifyResponse, types::OutboxEntry, types::Health,
+        types::SingleVerifyResponse, types::OutboxEntry, types::Health, types::DeliveryInfo,
     )),
     modifiers(&Security),
     tags(

@@ -1,5 +1,8 @@
 //! Typed settings, loaded once: defaults, then the `[otpgate]` section of Leptos.toml, then
-//! `OTPGATE_*` environment variables. The server secret is wrapped so it never prints.
+//! `OTPGATE_*` environment variables. The server secret is wrapped so it never prints; so are
+//! the providers' secrets (`providers.rs`).
+
+pub mod providers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,9 @@ pub struct Settings {
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
+    /// The delivery providers; read apart (see `providers.rs`).
+    #[serde(skip)]
+    pub providers: providers::ProviderSettings,
 }
 
 impl Default for Settings {
@@ -47,6 +53,7 @@ impl Default for Settings {
             addr: None,
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
+            providers: providers::ProviderSettings::default(),
         }
     }
 }
@@ -61,11 +68,15 @@ impl Settings {
         if file.exists() {
             figment = figment.merge(Figment::from(Toml::file(file)).focus("otpgate"));
         }
-        // The secret is read apart from figment, which would parse an all-digit value as a number.
-        let settings: Settings = figment
-            .merge(Env::prefixed("OTPGATE_").ignore(&["secret"]))
+        // The secret and the provider settings are read apart from figment, which would parse an
+        // all-digit value (or a `+` phone number) as a number.
+        let mut ignored = vec!["secret"];
+        ignored.extend_from_slice(providers::KEYS);
+        let mut settings: Settings = figment
+            .merge(Env::prefixed("OTPGATE_").ignore(&ignored))
             .extract()
             .with_context(|| format!("invalid settings in {} or OTPGATE_*", file.display()))?;
+        settings.providers = providers::ProviderSettings::load(file)?;
         if settings.purge_grace_secs < 0 {
             bail!("purge_grace_secs must not be negative");
         }

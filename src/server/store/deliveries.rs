@@ -1,0 +1,546 @@
+//! The delivery queue in SQLite: messages written with their session or request, claimed by the
+//! worker under a lease, finished with the provider's answer, moved forward by receipts, and
+//! ended (their sealed codes erased) when a resend replaces them or their session ends.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Row, SqliteConnection};
+
+use super::{Store, StoreError, StoreResult, flag};
+use crate::engine::Channel;
+use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
+
+/// How long a claimed message belongs to the worker that claimed it. A worker that dies (or a
+/// process that is killed) leaves the lease to run out, and the message is claimed again.
+pub const LEASE_SECS: i64 = 60;
+
+/// A message to store with its session or request.
+#[derive(Clone)]
+pub struct NewMessage {
+    pub channel: Channel,
+    pub recipient: String,
+    pub route: NewRoute,
+}
+
+impl NewMessage {
+    /// How the message stands once stored at `now`: caught ones are sent, others queued.
+    pub fn first_view(&self, now: i64) -> DeliveryView {
+        DeliveryView {
+            status: match self.route {
+                NewRoute::Outbox { .. } => DeliveryStatus::Sent,
+                NewRoute::Provider { .. } => DeliveryStatus::Queued,
+            },
+            error: None,
+            attempts: 0,
+            updated_at: now,
+        }
+    }
+}
+
+impl std::fmt::Debug for NewMessage {
+    /// Leaves out the code (clear in an outbox route, sealed in a provider route).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("channel", &self.channel)
+            .field(
+                "route",
+                &match self.route {
+                    NewRoute::Outbox { .. } => "outbox",
+                    NewRoute::Provider { .. } => "provider",
+                },
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a new message goes.
+#[derive(Clone)]
+pub enum NewRoute {
+    /// Caught in the outbox at once (test keys, development mode): text and code in clear.
+    Outbox { body: String, code: String },
+    /// Queued for the channel's provider, the code sealed.
+    Provider { sealed_code: Vec<u8> },
+}
+
+/// What the messages belong to.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner {
+    Session(i64),
+    Request(i64),
+}
+
+/// A message claimed by the worker, with everything needed to render and send it.
+#[derive(Clone)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub tenant_name: String,
+    pub channel: Channel,
+    pub recipient: String,
+    pub sealed_code: Option<Vec<u8>>,
+    /// This try's number (1 for the first).
+    pub attempt: u32,
+    pub expires_at: i64,
+    pub locale: Option<String>,
+    /// The session's token hash (sessions) or the request's ID (single SMS): what the code was
+    /// sealed to.
+    pub token_hash: Option<Vec<u8>>,
+    pub request_id: Option<String>,
+    /// The tenant's first allowed origin, for the WebOTP line of an SMS.
+    pub origin: Option<String>,
+}
+
+impl std::fmt::Debug for ClaimedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedDelivery")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a receipt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message moved forward.
+    Applied,
+    /// Known message, but the status would not move forward (late or replayed receipt).
+    Unchanged,
+    /// No such message.
+    Unknown,
+}
+
+/// How a try ended, for [`Store::finish_attempt`].
+#[derive(Clone, Debug)]
+pub enum TryResult {
+    Accepted {
+        provider_message_id: Option<String>,
+    },
+    /// Try again at this time.
+    Retry {
+        at: i64,
+        detail: String,
+    },
+    /// Give up.
+    Failed {
+        failure: DeliveryFailure,
+        detail: String,
+        permanent: bool,
+    },
+}
+
+fn status_name(status: DeliveryStatus) -> &'static str {
+    status.as_str()
+}
+
+/// The status as the API shows it: a claimed message is still queued.
+fn public_status(stored: &str) -> Option<DeliveryStatus> {
+    match stored {
+        "sending" => Some(DeliveryStatus::Queued),
+        other => DeliveryStatus::parse(other),
+    }
+}
+
+/// Writes `messages` for `owner` (inside the caller's transaction): an outbox row and a `sent`
+/// delivery for caught messages, a `queued` delivery with the sealed code for the others.
+pub(super) async fn insert_messages(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    is_test: bool,
+    owner: Owner,
+    expires_at: i64,
+    now: i64,
+    messages: &[NewMessage],
+) -> StoreResult<BTreeMap<Channel, DeliveryView>> {
+    let (session_id, request_id) = match owner {
+        Owner::Session(id) => (Some(id), None),
+        Owner::Request(id) => (None, Some(id)),
+    };
+    let mut views = BTreeMap::new();
+    for message in messages {
+        let (status, sealed, provider): (DeliveryStatus, Option<&[u8]>, Option<&str>) =
+            match &message.route {
+                NewRoute::Outbox { body, code } => {
+                    sqlx::query(
+                    "INSERT INTO outbox (tenant_id, session_id, request_id, is_test, channel, recipient, body, code, sent_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(tenant_id)
+                .bind(session_id)
+                .bind(request_id)
+                .bind(flag(is_test))
+                .bind(message.channel.as_str())
+                .bind(&message.recipient)
+                .bind(body)
+                .bind(code)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                    (DeliveryStatus::Sent, None, Some("outbox"))
+                }
+                NewRoute::Provider { sealed_code } => {
+                    (DeliveryStatus::Queued, Some(sealed_code.as_slice()), None)
+                }
+            };
+        sqlx::query(
+            "INSERT INTO deliveries (tenant_id, session_id, request_id, channel, recipient, sealed_code,
+                 status, provider, next_attempt_at, expires_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(session_id)
+        .bind(request_id)
+        .bind(message.channel.as_str())
+        .bind(&message.recipient)
+        .bind(sealed)
+        .bind(status_name(status))
+        .bind(provider)
+        .bind(now)
+        .bind(expires_at)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        views.insert(message.channel, message.first_view(now));
+    }
+    Ok(views)
+}
+
+/// A resend replaced `channel`'s code: its queued message is never delivered, and one being
+/// handed over is not retried.
+pub(super) async fn replace_channel_messages(
+    conn: &mut SqliteConnection,
+    session_id: i64,
+    channel: Channel,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'cancelled', sealed_code = NULL, updated_at = ?
+         WHERE session_id = ? AND channel = ? AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(session_id)
+    .bind(channel.as_str())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE deliveries SET superseded = 1 WHERE session_id = ? AND channel = ? AND status = 'sending'",
+    )
+    .bind(session_id)
+    .bind(channel.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The session ended (verified, locked, cancelled): messages not yet handed over are given up
+/// and every sealed code of the session is erased.
+pub(super) async fn end_messages(
+    conn: &mut SqliteConnection,
+    owner: Owner,
+    now: i64,
+) -> StoreResult<()> {
+    let (column, id) = match owner {
+        Owner::Session(id) => ("session_id", id),
+        Owner::Request(id) => ("request_id", id),
+    };
+    sqlx::query(&format!(
+        "UPDATE deliveries SET status = 'failed', error = ?, sealed_code = NULL, updated_at = ?
+         WHERE {column} = ? AND status = 'queued'"
+    ))
+    .bind(DeliveryFailure::ExpiredBeforeDelivery.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE deliveries SET superseded = 1, sealed_code = NULL WHERE {column} = ? AND status = 'sending'"
+    ))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Gives up every queued message whose session or request expired by `now`, erasing its code.
+pub(super) async fn expire_overdue(conn: &mut SqliteConnection, now: i64) -> StoreResult<u64> {
+    let overdue: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, attempts FROM deliveries WHERE status = 'queued' AND expires_at <= ?",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, attempts) in &overdue {
+        let failure = expiry_failure(u32::try_from(*attempts).unwrap_or(u32::MAX));
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', error = ?, sealed_code = NULL, updated_at = ?
+             WHERE id = ? AND status = 'queued'",
+        )
+        .bind(failure.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(overdue.len() as u64)
+}
+
+const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
+    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id,
+    (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
+
+impl Store {
+    /// Claims up to `limit` due messages for this worker: first gives back the messages of
+    /// workers whose lease ran out (a crash), gives up the overdue ones, then leases the due
+    /// ones in the order they fell due. One transaction, so two workers never share a message.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'queued', lease_until = NULL
+             WHERE status = 'sending' AND lease_until < ?",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        expire_overdue(&mut tx, now).await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = 'sending', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+             WHERE id IN (SELECT id FROM deliveries WHERE status = 'queued' AND next_attempt_at <= ?2
+                          ORDER BY next_attempt_at, id LIMIT ?3)
+             RETURNING id",
+        )
+        .bind(now + LEASE_SECS)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(&format!(
+                "SELECT {CLAIMED_COLUMNS} FROM deliveries d
+                 JOIN tenants t ON t.id = d.tenant_id
+                 LEFT JOIN sessions s ON s.id = d.session_id
+                 LEFT JOIN sms_requests r ON r.id = d.request_id
+                 WHERE d.id = ?"
+            ))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let channel: String = row.get("channel");
+            claimed.push(ClaimedDelivery {
+                id,
+                tenant_name: row.get("tenant_name"),
+                channel: Channel::parse(&channel)
+                    .ok_or_else(|| StoreError::Corrupt(format!("channel `{channel}`")))?,
+                recipient: row.get("recipient"),
+                sealed_code: row.get("sealed_code"),
+                attempt: u32::try_from(row.get::<i64, _>("attempts"))
+                    .map_err(|_| StoreError::Corrupt("attempts".into()))?,
+                expires_at: row.get("expires_at"),
+                locale: row.get("locale"),
+                token_hash: row.get("token_hash"),
+                request_id: row.get("request_id"),
+                origin: row.get("origin"),
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// When the next queued message falls due (`None` when none is queued).
+    pub async fn next_delivery_due(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'queued'",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    /// Records how a claimed message's try ended: the attempt row, and the message's new
+    /// state. A message superseded while it was being handed over is not retried.
+    pub async fn finish_attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+        provider: &str,
+        result: &TryResult,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let (outcome, detail) = match result {
+            TryResult::Accepted { .. } => ("accepted", None),
+            TryResult::Retry { detail, .. } => ("transient", Some(detail.as_str())),
+            TryResult::Failed {
+                detail, permanent, ..
+            } => (
+                if *permanent { "permanent" } else { "transient" },
+                Some(detail.as_str()),
+            ),
+        };
+        sqlx::query(
+            "INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, at, provider, outcome, detail)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(delivery.id)
+        .bind(i64::from(delivery.attempt))
+        .bind(now)
+        .bind(provider)
+        .bind(outcome)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        match result {
+            TryResult::Accepted {
+                provider_message_id,
+            } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'sent', sealed_code = NULL, lease_until = NULL,
+                         provider = ?, provider_message_id = ?, updated_at = ?
+                     WHERE id = ? AND status = 'sending'",
+                )
+                .bind(provider)
+                .bind(provider_message_id)
+                .bind(now)
+                .bind(delivery.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            TryResult::Retry { at, .. } => {
+                // A superseded message ends here: its code is dead.
+                sqlx::query(
+                    "UPDATE deliveries SET
+                         status = CASE WHEN superseded = 1 THEN 'cancelled' ELSE 'queued' END,
+                         sealed_code = CASE WHEN superseded = 1 THEN NULL ELSE sealed_code END,
+                         next_attempt_at = ?, lease_until = NULL, provider = ?, updated_at = ?
+                     WHERE id = ? AND status = 'sending'",
+                )
+                .bind(at)
+                .bind(provider)
+                .bind(now)
+                .bind(delivery.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            TryResult::Failed { failure, .. } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', error = ?, sealed_code = NULL,
+                         lease_until = NULL, provider = ?, updated_at = ?
+                     WHERE id = ? AND status = 'sending'",
+                )
+                .bind(failure.as_str())
+                .bind(provider)
+                .bind(now)
+                .bind(delivery.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a provider's receipt to the message it names, only ever moving its status
+    /// forward. `by` is the provider's own message ID (with the provider's name) or otpgate's
+    /// delivery ID (gateway reports carry otpgate's token).
+    pub async fn apply_receipt(
+        &self,
+        by: ReceiptKey<'_>,
+        status: DeliveryStatus,
+        error: Option<DeliveryFailure>,
+        now: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<(i64, String)> = match by {
+            ReceiptKey::Provider { provider, id } => sqlx::query_as(
+                "SELECT id, status FROM deliveries WHERE provider = ? AND provider_message_id = ?",
+            )
+            .bind(provider)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?,
+            ReceiptKey::Delivery(id) => {
+                sqlx::query_as("SELECT id, status FROM deliveries WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
+        let Some((id, current)) = row else {
+            return Ok(ReceiptOutcome::Unknown);
+        };
+        let moves = public_status(&current).is_some_and(|from| from.may_become(status))
+            && current != "sending"
+            && current != "cancelled";
+        if !moves {
+            return Ok(ReceiptOutcome::Unchanged);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = ?, error = ?, sealed_code = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(status_name(status))
+        .bind(error.map(DeliveryFailure::as_str))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ReceiptOutcome::Applied)
+    }
+
+    /// Each channel's latest message of a session: what `deliveries` reports.
+    pub async fn session_deliveries(
+        &self,
+        session_id: i64,
+    ) -> StoreResult<BTreeMap<Channel, DeliveryView>> {
+        let rows = sqlx::query(
+            "SELECT channel, status, error, attempts, updated_at FROM deliveries
+             WHERE id IN (SELECT max(id) FROM deliveries WHERE session_id = ? GROUP BY channel)",
+        )
+        .bind(session_id)
+        .fetch_all(&self.read)
+        .await?;
+        let mut views = BTreeMap::new();
+        for row in rows {
+            let channel: String = row.get("channel");
+            let status: String = row.get("status");
+            let (Some(channel), Some(status)) = (Channel::parse(&channel), public_status(&status))
+            else {
+                // A message cancelled by a resend is always followed by the new one; a
+                // cancelled session is never shown. Anything else here is not reportable.
+                continue;
+            };
+            views.insert(
+                channel,
+                DeliveryView {
+                    status,
+                    error: row
+                        .get::<Option<String>, _>("error")
+                        .as_deref()
+                        .and_then(DeliveryFailure::parse),
+                    attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+                    updated_at: row.get("updated_at"),
+                },
+            );
+        }
+        Ok(views)
+    }
+
+    /// Gives up the queued messages of everything expired by `now` (the purge calls it too, so
+    /// codes are erased even while no worker runs).
+    pub async fn expire_deliveries(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let count = expire_overdue(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+/// How a receipt names its message.
+#[derive(Clone, Copy, Debug)]
+pub enum ReceiptKey<'a> {
+    Provider { provider: &'a str, id: &'a str },
+    Delivery(i64),
+}
