@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod standins;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,6 +16,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use otpgate::server::clock::ManualClock;
+use otpgate::server::config::providers::ProviderSettings;
 use otpgate::server::config::{Mode, Settings};
 use otpgate::server::state::AppState;
 use otpgate::server::{build_state, crypto};
@@ -33,6 +36,8 @@ pub struct TestApp {
     /// Tenant "Globex": a test key, for isolation tests.
     pub other_key: String,
     pub dir: tempfile::TempDir,
+    /// Where the app listens, when it is served on a port (`TestApp::served`).
+    pub base_url: Option<String>,
 }
 
 /// An HTTP answer with its JSON body (or `Value::Null` when the body is not JSON).
@@ -68,11 +73,51 @@ impl TestApp {
         TestApp::with_options(Mode::Dev, options).await
     }
 
+    /// A production app with these provider settings (by key, as in `OTPGATE_<KEY>`), served
+    /// on a loopback port that is also its public URL, so providers can post receipts.
+    pub async fn served(providers: &[(&str, String)]) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut values: std::collections::BTreeMap<String, String> = providers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        values.insert("public_url".to_owned(), base.clone());
+        let mut app = TestApp::build(
+            Mode::Production,
+            LeptosOptions::builder().output_name("otpgate").build(),
+            ProviderSettings::from_values(values),
+        )
+        .await;
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        app.base_url = Some(base);
+        app
+    }
+
+    /// Hands every message due now (at the test clock) to its provider, like the worker does.
+    pub async fn deliver(&self) -> usize {
+        self.state
+            .service
+            .worker(self.state.public_url.clone())
+            .run_due()
+            .await
+    }
+
     async fn with_options(mode: Mode, options: LeptosOptions) -> TestApp {
+        TestApp::build(mode, options, ProviderSettings::default()).await
+    }
+
+    async fn build(mode: Mode, options: LeptosOptions, providers: ProviderSettings) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = Settings {
             mode,
             data_dir: dir.path().to_owned(),
+            providers,
             ..Settings::default()
         };
         let secret =
@@ -114,6 +159,7 @@ impl TestApp {
             test_key: keys.remove(0),
             other_key: keys.remove(0),
             dir,
+            base_url: None,
         }
     }
 
