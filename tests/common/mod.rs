@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod servers;
 pub mod standins;
 
 use std::sync::Arc;

@@ -187,7 +187,11 @@ fn is_loopback(host: &str) -> bool {
 fn classify(error: &lettre::transport::smtp::Error) -> ProviderError {
     let detail = error.to_string();
     if error.is_permanent() {
-        let failure = if detail.contains(" 5.1.") {
+        let code = error.status().map(|c| c.to_string()).unwrap_or_default();
+        // 530/534/535: the relay refused otpgate's credentials, not the recipient.
+        let failure = if matches!(code.as_str(), "530" | "534" | "535") {
+            DeliveryFailure::ProviderRejected
+        } else if detail.contains(" 5.1.") {
             DeliveryFailure::InvalidRecipient
         } else if detail.contains(" 5.7.") {
             DeliveryFailure::Blocked
