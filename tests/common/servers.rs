@@ -46,7 +46,22 @@ impl SmtpSink {
     /// Starts it with AUTH and STARTTLS required; `extra` adds options (`--fail-rcpt`, fixed
     /// ports).
     pub fn start(extra: &[&str]) -> SmtpSink {
-        let dir = tempfile::tempdir().expect("state dir");
+        SmtpSink::start_in(tempfile::tempdir().expect("state dir"), extra)
+    }
+
+    /// Makes the test CA in `dir` without starting anything, so a client can be configured
+    /// with it before the server exists; `start_in` the same directory reuses it.
+    pub fn make_ca(dir: &Path) -> String {
+        let output = Command::new(root().join("tests/servers/make-test-ca"))
+            .arg(dir)
+            .output()
+            .expect("make-test-ca");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        dir.join("ca.pem").to_string_lossy().into_owned()
+    }
+
+    /// Starts it with its state (and CA) in `dir`.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> SmtpSink {
         let state = dir.path().to_str().expect("utf-8 path").to_owned();
         let mut args = vec![
             "start",
