@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 
 use crate::engine::Channel;
-use crate::model::{CodeAnswer, DemoSession, OutboxItem, PageError, ResendAnswer, ServiceInfo};
+use crate::model::{
+    CodeAnswer, DemoSession, OutboxItem, PageError, ResendAnswer, ServiceInfo, WidgetSession,
+};
 
 #[server(prefix = "/rpc", endpoint = "service_status")]
 pub async fn service_status() -> Result<ServiceInfo, PageError> {
@@ -39,6 +41,14 @@ pub async fn submit_widget_code(
         language.as_deref(),
     )
     .await
+}
+
+/// The page's session as it stands now (delivery states, verification from another tab).
+#[server(prefix = "/rpc", endpoint = "widget_session")]
+pub async fn refresh_widget(token: String) -> Result<WidgetSession, PageError> {
+    let state = expect_context::<crate::server::state::AppState>();
+    let language = accept_language().await;
+    crate::server::http::widget::load(&state.service, &token, language.as_deref()).await
 }
 
 #[server(prefix = "/rpc", endpoint = "widget_resend")]

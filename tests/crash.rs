@@ -32,13 +32,19 @@ impl Otpgate {
         command
             .args(args)
             .env("OTPGATE_MODE", "production")
-            .env("OTPGATE_SECRET", "0123456789abcdef0123456789abcdef-crash-test")
+            .env(
+                "OTPGATE_SECRET",
+                "0123456789abcdef0123456789abcdef-crash-test",
+            )
             .env("OTPGATE_DATA_DIR", &self.dir)
             .env("OTPGATE_CONFIG", self.dir.join("none.toml"))
             .env("OTPGATE_ADDR", format!("127.0.0.1:{}", self.port))
             .env(
                 "OTPGATE_SMTP_URL",
-                format!("smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{}", self.smtp_port),
+                format!(
+                    "smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{}",
+                    self.smtp_port
+                ),
             )
             .env("OTPGATE_SMTP_FROM", "Acme <codes@acme.test>")
             .env("OTPGATE_SMTP_CA_FILE", &self.ca_file)
@@ -49,12 +55,16 @@ impl Otpgate {
 
     fn cli(&self, args: &[&str]) -> String {
         let output = self.command(args).output().expect("otpgate");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     async fn serve(&self) -> Child {
-        let child = self
+        let mut child = self
             .command(&["serve"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -69,6 +79,7 @@ impl Otpgate {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        sigkill(&mut child);
         panic!("otpgate did not start");
     }
 
@@ -115,7 +126,10 @@ async fn a_send_acknowledged_before_a_kill_is_delivered_after_restart() {
             json!({"channels": ["email"], "recipients": {"email": "survivor@example.com"}}),
         )
         .await;
-    let token = sent["session_token"].as_str().expect("acknowledged").to_owned();
+    let token = sent["session_token"]
+        .as_str()
+        .expect("acknowledged")
+        .to_owned();
     assert_eq!(sent["deliveries"]["email"]["status"], "queued");
     sigkill(&mut server);
 
@@ -128,7 +142,12 @@ async fn a_send_acknowledged_before_a_kill_is_delivered_after_restart() {
         .wait_for("survivor@example.com", 0, 90)
         .await
         .expect("the acknowledged message is delivered after the restart");
-    let code: String = mail["subject"].as_str().unwrap().chars().take_while(char::is_ascii_digit).collect();
+    let code: String = mail["subject"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let verified = otpgate
         .post(
             "/api/v1/otp/verify",

@@ -30,10 +30,16 @@ async fn whatsapp_app() -> (TestApp, StandIn) {
     let whatsapp = standins::whatsapp().await;
     let app = TestApp::served(&[
         ("whatsapp_base_url", whatsapp.base_url.clone()),
-        ("whatsapp_phone_number_id", standins::WHATSAPP_PHONE_ID.into()),
+        (
+            "whatsapp_phone_number_id",
+            standins::WHATSAPP_PHONE_ID.into(),
+        ),
         ("whatsapp_token", standins::WHATSAPP_TOKEN.into()),
         ("whatsapp_app_secret", standins::WHATSAPP_APP_SECRET.into()),
-        ("whatsapp_verify_token", standins::WHATSAPP_VERIFY_TOKEN.into()),
+        (
+            "whatsapp_verify_token",
+            standins::WHATSAPP_VERIFY_TOKEN.into(),
+        ),
         ("whatsapp_template", standins::WHATSAPP_TEMPLATE.into()),
         ("whatsapp_languages", "en=en_US,ar=ar".into()),
     ])
@@ -49,13 +55,20 @@ async fn live_send(app: &TestApp, channel: &str, to: &str, extra: Value) -> (Str
     }
     let answer = app.post("/api/v1/otp/send", &app.live_key, body).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    let token = answer.body["session_token"].as_str().unwrap().to_owned();
+    let token = answer.body["session_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
     (token, answer.body)
 }
 
 async fn delivery_of(app: &TestApp, token: &str, channel: &str) -> Value {
     let status = app
-        .post("/api/v1/otp/status", &app.live_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/status",
+            &app.live_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.text);
     status.body["deliveries"][channel].clone()
@@ -73,11 +86,11 @@ async fn sealed_codes(app: &TestApp) -> Vec<Option<Vec<u8>>> {
     let path = app.dir.path().join("otpgate.db");
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
-        .unwrap();
+        .expect("the database");
     sqlx::query_scalar("SELECT sealed_code FROM deliveries ORDER BY id")
         .fetch_all(&db)
         .await
-        .unwrap()
+        .expect("deliveries")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +100,10 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
     assert_eq!(sent["deliveries"]["sms"]["status"], "queued");
     assert_eq!(sent["deliveries"]["sms"]["attempts"], 0);
     assert!(sealed_codes(&app).await[0].is_some(), "sealed while queued");
-    assert!(twilio.accepted().is_empty(), "nothing before the worker runs");
+    assert!(
+        twilio.accepted().is_empty(),
+        "nothing before the worker runs"
+    );
 
     assert_eq!(app.deliver().await, 1);
     let accepted = twilio.accepted();
@@ -99,7 +115,9 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
     let code = code_in(&message.text);
     assert_eq!(code.len(), 6, "{}", message.text);
     assert!(
-        message.text.ends_with(&format!("\n\n@app.acme.test #{code}")),
+        message
+            .text
+            .ends_with(&format!("\n\n@app.acme.test #{code}")),
         "{}",
         message.text
     );
@@ -109,8 +127,15 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
         Some(format!("{base}/hooks/twilio/status").as_str())
     );
     let sms = delivery_of(&app, &token, "sms").await;
-    assert_eq!((sms["status"].clone(), sms["attempts"].clone()), (json!("sent"), json!(1)));
-    assert_eq!(sealed_codes(&app).await[0], None, "erased once the provider took it");
+    assert_eq!(
+        (sms["status"].clone(), sms["attempts"].clone()),
+        (json!("sent"), json!(1))
+    );
+    assert_eq!(
+        sealed_codes(&app).await[0],
+        None,
+        "erased once the provider took it"
+    );
 
     // The code that arrived verifies.
     let verified = app
@@ -125,14 +150,45 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
     // Receipts: forged and unknown ones change nothing; a signed one moves it forward; a late
     // "sent" after "delivered" does not move it back.
     let callback = message.callback.clone().unwrap();
-    assert_eq!(twilio.twilio_callback(&callback, &message.id, "delivered", true).await, 401);
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, &message.id, "delivered", true)
+            .await,
+        401
+    );
     assert_eq!(delivery_of(&app, &token, "sms").await["status"], "sent");
-    assert_eq!(twilio.twilio_callback(&callback, "SMdoesnotexist", "delivered", false).await, 404);
-    assert_eq!(twilio.twilio_callback(&callback, &message.id, "delivered", false).await, 200);
-    assert_eq!(delivery_of(&app, &token, "sms").await["status"], "delivered");
-    assert_eq!(twilio.twilio_callback(&callback, &message.id, "sent", false).await, 200);
-    assert_eq!(twilio.twilio_callback(&callback, &message.id, "failed", false).await, 200);
-    assert_eq!(delivery_of(&app, &token, "sms").await["status"], "delivered");
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, "SMdoesnotexist", "delivered", false)
+            .await,
+        404
+    );
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, &message.id, "delivered", false)
+            .await,
+        200
+    );
+    assert_eq!(
+        delivery_of(&app, &token, "sms").await["status"],
+        "delivered"
+    );
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, &message.id, "sent", false)
+            .await,
+        200
+    );
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, &message.id, "failed", false)
+            .await,
+        200
+    );
+    assert_eq!(
+        delivery_of(&app, &token, "sms").await["status"],
+        "delivered"
+    );
     // A receipt without a signature at all.
     let unsigned = reqwest::Client::new()
         .post(&callback)
@@ -153,15 +209,39 @@ async fn whatsapp_sends_the_authentication_template_and_reads_signed_webhooks() 
     assert_eq!(accepted.len(), 1);
     let message = &accepted[0];
     assert_eq!(message.to, "14155550100");
-    assert_eq!(message.fields["template"]["name"], standins::WHATSAPP_TEMPLATE);
+    assert_eq!(
+        message.fields["template"]["name"],
+        standins::WHATSAPP_TEMPLATE
+    );
     assert_eq!(message.fields["template"]["language"]["code"], "ar");
     assert_eq!(message.text.len(), 6);
     let webhook = format!("{}/hooks/whatsapp", app.base_url.clone().unwrap());
-    assert_eq!(whatsapp.whatsapp_webhook(&webhook, &message.id, "delivered", true).await, 401);
-    assert_eq!(delivery_of(&app, &token, "whatsapp").await["status"], "sent");
-    assert_eq!(whatsapp.whatsapp_webhook(&webhook, "wamid.unknown", "delivered", false).await, 404);
-    assert_eq!(whatsapp.whatsapp_webhook(&webhook, &message.id, "read", false).await, 200);
-    assert_eq!(delivery_of(&app, &token, "whatsapp").await["status"], "delivered");
+    assert_eq!(
+        whatsapp
+            .whatsapp_webhook(&webhook, &message.id, "delivered", true)
+            .await,
+        401
+    );
+    assert_eq!(
+        delivery_of(&app, &token, "whatsapp").await["status"],
+        "sent"
+    );
+    assert_eq!(
+        whatsapp
+            .whatsapp_webhook(&webhook, "wamid.unknown", "delivered", false)
+            .await,
+        404
+    );
+    assert_eq!(
+        whatsapp
+            .whatsapp_webhook(&webhook, &message.id, "read", false)
+            .await,
+        200
+    );
+    assert_eq!(
+        delivery_of(&app, &token, "whatsapp").await["status"],
+        "delivered"
+    );
 
     // The subscription challenge answers only the right verify token.
     let client = reqwest::Client::new();
@@ -176,7 +256,9 @@ async fn whatsapp_sends_the_authentication_template_and_reads_signed_webhooks() 
     assert_eq!(good.status().as_u16(), 200);
     assert_eq!(good.text().await.unwrap(), "1158201444");
     let bad = client
-        .get(format!("{webhook}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"))
+        .get(format!(
+            "{webhook}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"
+        ))
         .send()
         .await
         .unwrap();
@@ -190,7 +272,10 @@ async fn a_provider_down_then_back_delivers_after_retries() {
     let (token, _) = live_send(&app, "sms", PHONE, json!({})).await;
     assert_eq!(app.deliver().await, 1);
     let first = delivery_of(&app, &token, "sms").await;
-    assert_eq!((first["status"].clone(), first["attempts"].clone()), (json!("queued"), json!(1)));
+    assert_eq!(
+        (first["status"].clone(), first["attempts"].clone()),
+        (json!("queued"), json!(1))
+    );
     // Not before its backoff (1-2 s after the first try).
     assert_eq!(app.deliver().await, 0);
     app.clock.advance(2);
@@ -198,7 +283,10 @@ async fn a_provider_down_then_back_delivers_after_retries() {
     app.clock.advance(4);
     assert_eq!(app.deliver().await, 1, "third try");
     let sms = delivery_of(&app, &token, "sms").await;
-    assert_eq!((sms["status"].clone(), sms["attempts"].clone()), (json!("sent"), json!(3)));
+    assert_eq!(
+        (sms["status"].clone(), sms["attempts"].clone()),
+        (json!("sent"), json!(3))
+    );
     assert_eq!(twilio.requests(), 3);
     assert_eq!(twilio.accepted().len(), 1, "delivered once");
 }
@@ -227,17 +315,32 @@ async fn permanent_errors_fail_at_once_with_a_stable_error() {
     assert_eq!(invalid["status"], "failed");
     assert_eq!(invalid["error"], "invalid_recipient");
     let blocked = delivery_of(&app, &blocked, "sms").await;
-    assert_eq!((blocked["status"].clone(), blocked["error"].clone()), (json!("failed"), json!("blocked")));
+    assert_eq!(
+        (blocked["status"].clone(), blocked["error"].clone()),
+        (json!("failed"), json!("blocked"))
+    );
     app.clock.advance(60);
     assert_eq!(app.deliver().await, 0, "never retried");
     assert_eq!(twilio.requests(), 2);
-    assert!(sealed_codes(&app).await.iter().all(Option::is_none), "codes erased");
+    assert!(
+        sealed_codes(&app).await.iter().all(Option::is_none),
+        "codes erased"
+    );
 
     let (whatsapp_app, _) = whatsapp_app().await;
-    let (token, _) = live_send(&whatsapp_app, "whatsapp", standins::WHATSAPP_UNDELIVERABLE, json!({})).await;
+    let (token, _) = live_send(
+        &whatsapp_app,
+        "whatsapp",
+        standins::WHATSAPP_UNDELIVERABLE,
+        json!({}),
+    )
+    .await;
     whatsapp_app.deliver().await;
     let failed = delivery_of(&whatsapp_app, &token, "whatsapp").await;
-    assert_eq!((failed["status"].clone(), failed["error"].clone()), (json!("failed"), json!("invalid_recipient")));
+    assert_eq!(
+        (failed["status"].clone(), failed["error"].clone()),
+        (json!("failed"), json!("invalid_recipient"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,11 +352,18 @@ async fn a_resend_while_queued_delivers_only_the_new_code() {
     assert_eq!(delivery_of(&app, &token, "sms").await["status"], "queued");
     app.clock.advance(30);
     let resent = app
-        .post("/api/v1/otp/resend", &app.live_key, json!({"session_token": token}))
+        .post(
+            "/api/v1/otp/resend",
+            &app.live_key,
+            json!({"session_token": token}),
+        )
         .await;
     assert_eq!(resent.status, StatusCode::OK, "{}", resent.text);
     assert_eq!(resent.body["deliveries"]["sms"]["status"], "queued");
-    assert_eq!(resent.body["deliveries"]["sms"]["attempts"], 0, "the channel's entry is replaced");
+    assert_eq!(
+        resent.body["deliveries"]["sms"]["attempts"], 0,
+        "the channel's entry is replaced"
+    );
     assert_eq!(app.deliver().await, 1, "only the new message is due");
     app.clock.advance(60);
     assert_eq!(app.deliver().await, 0);
@@ -267,10 +377,17 @@ async fn a_resend_while_queued_delivers_only_the_new_code() {
             json!({"session_token": token, "otps": {"sms": code}}),
         )
         .await;
-    assert_eq!(verified.status, StatusCode::OK, "the delivered code is the live one");
+    assert_eq!(
+        verified.status,
+        StatusCode::OK,
+        "the delivered code is the live one"
+    );
     let codes = sealed_codes(&app).await;
     assert_eq!(codes.len(), 2);
-    assert!(codes.iter().all(Option::is_none), "the replaced code was erased too");
+    assert!(
+        codes.iter().all(Option::is_none),
+        "the replaced code was erased too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +411,10 @@ async fn nothing_is_delivered_after_expiry_and_codes_are_erased() {
     app.clock.advance(5);
     assert_eq!(app.deliver().await, 0);
     let sms = delivery_of(&app, &late, "sms").await;
-    assert_eq!((sms["status"].clone(), sms["error"].clone()), (json!("failed"), json!("expired_before_delivery")));
+    assert_eq!(
+        (sms["status"].clone(), sms["error"].clone()),
+        (json!("failed"), json!("expired_before_delivery"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,7 +433,10 @@ async fn a_session_that_ends_first_gives_up_its_queued_messages() {
     app.clock.advance(10);
     assert_eq!(app.deliver().await, 0);
     let sms = delivery_of(&app, &token, "sms").await;
-    assert_eq!((sms["status"].clone(), sms["error"].clone()), (json!("failed"), json!("expired_before_delivery")));
+    assert_eq!(
+        (sms["status"].clone(), sms["error"].clone()),
+        (json!("failed"), json!("expired_before_delivery"))
+    );
     assert!(sealed_codes(&app).await.iter().all(Option::is_none));
     assert!(twilio.accepted().is_empty());
     let _ = START;
@@ -339,5 +462,9 @@ async fn production_without_a_provider_refuses_the_channel_and_test_keys_still_w
         .await;
     assert_eq!(test.status, StatusCode::OK);
     assert_eq!(test.body["deliveries"]["sms"]["status"], "sent");
-    assert_eq!(app.outbox(PHONE).await.len(), 1, "test keys: in the outbox when send returns");
+    assert_eq!(
+        app.outbox(PHONE).await.len(),
+        1,
+        "test keys: in the outbox when send returns"
+    );
 }

@@ -47,7 +47,10 @@ async fn an_sms_reaches_kannel_and_its_delivery_report_comes_back() {
         .lines()
         .find(|l| l.contains("Got message"))
         .unwrap_or_else(|| panic!("the SMSC got nothing: {received}"));
-    assert!(line.contains("<otpgate +14155550100 text Your Acme code is "), "{line}");
+    assert!(
+        line.contains("<otpgate +14155550100 text Your Acme code is "),
+        "{line}"
+    );
     let code: String = line
         .split("code is ")
         .nth(1)
@@ -56,13 +59,20 @@ async fn an_sms_reaches_kannel_and_its_delivery_report_comes_back() {
         .take_while(char::is_ascii_digit)
         .collect();
     // The WebOTP line follows on a line of its own.
-    assert!(received.contains(&format!("@app.acme.test #{code}")), "{received}");
+    assert!(
+        received.contains(&format!("@app.acme.test #{code}")),
+        "{received}"
+    );
 
     // The delivery report reaches otpgate (Kannel calls the URL it was given).
     let mut status = json!(null);
     for _ in 0..100 {
         status = app
-            .post("/api/v1/otp/status", &app.live_key, json!({"session_token": token}))
+            .post(
+                "/api/v1/otp/status",
+                &app.live_key,
+                json!({"session_token": token}),
+            )
             .await
             .body["deliveries"]["sms"]["status"]
             .clone();
@@ -75,9 +85,11 @@ async fn an_sms_reaches_kannel_and_its_delivery_report_comes_back() {
 
     // A report for a token otpgate did not make changes nothing.
     let base = app.base_url.clone().unwrap();
-    let forged = reqwest::get(format!("{base}/hooks/gateway/dlr/1-AAAAAAAAAAAAAAAAAAAAAAAA?type=2"))
-        .await
-        .unwrap();
+    let forged = reqwest::get(format!(
+        "{base}/hooks/gateway/dlr/1-AAAAAAAAAAAAAAAAAAAAAAAA?type=2"
+    ))
+    .await
+    .unwrap();
     assert_eq!(forged.status().as_u16(), 404);
     let unknown = reqwest::get(format!("{base}/hooks/gateway/dlr/not-a-token?type=1"))
         .await

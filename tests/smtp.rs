@@ -27,13 +27,20 @@ async fn send_email(app: &TestApp, to: &str, extra: Value) -> String {
     let answer = app.post("/api/v1/otp/send", &app.live_key, body).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["deliveries"]["email"]["status"], "queued");
-    answer.body["session_token"].as_str().unwrap().to_owned()
+    answer.body["session_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
 }
 
 async fn email_delivery(app: &TestApp, token: &str) -> Value {
-    app.post("/api/v1/otp/status", &app.live_key, json!({"session_token": token}))
-        .await
-        .body["deliveries"]["email"]
+    app.post(
+        "/api/v1/otp/status",
+        &app.live_key,
+        json!({"session_token": token}),
+    )
+    .await
+    .body["deliveries"]["email"]
         .clone()
 }
 
@@ -43,16 +50,27 @@ async fn a_code_reaches_the_smtp_server_over_starttls_and_verifies() {
     let app = app_for(&sink, sink.url()).await;
     let token = send_email(&app, "person@example.com", json!({})).await;
     assert_eq!(app.deliver().await, 1);
-    let mail = sink.wait_for("person@example.com", 0, 10).await.expect("the mail arrives");
+    let mail = sink
+        .wait_for("person@example.com", 0, 10)
+        .await
+        .expect("the mail arrives");
     assert_eq!(mail["tls"], true, "sent under STARTTLS");
     assert_eq!(mail["auth_user"], common::servers::SMTP_USER);
     assert_eq!(mail["from"], "Acme Codes <codes@acme.test>");
     let subject = mail["subject"].as_str().unwrap();
     let code: String = subject.chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(subject, format!("{code} is your Acme code"));
-    assert!(mail["text"].as_str().unwrap().contains(&format!("Your Acme code is {code}.")));
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Your Acme code is {code}."))
+    );
     let html = mail["html"].as_str().expect("an HTML part");
-    assert!(html.contains(r#"<html lang="en" dir="ltr">"#) && html.contains(&code), "{html}");
+    assert!(
+        html.contains(r#"<html lang="en" dir="ltr">"#) && html.contains(&code),
+        "{html}"
+    );
     assert_eq!(email_delivery(&app, &token).await["status"], "sent");
 
     let verified = app
@@ -67,9 +85,21 @@ async fn a_code_reaches_the_smtp_server_over_starttls_and_verifies() {
     // In Arabic: the subject and the page direction follow the session's language.
     send_email(&app, "arabic@example.com", json!({"locale": "ar"})).await;
     app.deliver().await;
-    let mail = sink.wait_for("arabic@example.com", 0, 10).await.expect("the mail arrives");
-    assert!(mail["subject"].as_str().unwrap().contains("هو رمز Acme"), "{}", mail["subject"]);
-    assert!(mail["html"].as_str().unwrap().contains(r#"<html lang="ar" dir="rtl">"#));
+    let mail = sink
+        .wait_for("arabic@example.com", 0, 10)
+        .await
+        .expect("the mail arrives");
+    assert!(
+        mail["subject"].as_str().unwrap().contains("هو رمز Acme"),
+        "{}",
+        mail["subject"]
+    );
+    assert!(
+        mail["html"]
+            .as_str()
+            .unwrap()
+            .contains(r#"<html lang="ar" dir="rtl">"#)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +114,10 @@ async fn implicit_tls_works_and_plain_is_used_only_when_asked_for() {
     let app = app_for(&sink, smtps).await;
     send_email(&app, "implicit@example.com", json!({})).await;
     app.deliver().await;
-    let mail = sink.wait_for("implicit@example.com", 0, 10).await.expect("the mail arrives");
+    let mail = sink
+        .wait_for("implicit@example.com", 0, 10)
+        .await
+        .expect("the mail arrives");
     assert_eq!(mail["tls"], true);
 
     // A server that offers no STARTTLS: smtp:// refuses to send in clear, and keeps the
@@ -93,14 +126,23 @@ async fn implicit_tls_works_and_plain_is_used_only_when_asked_for() {
     let token = send_email(&refusing, "clear@example.com", json!({})).await;
     refusing.deliver().await;
     let email = email_delivery(&refusing, &token).await;
-    assert_eq!((email["status"].clone(), email["attempts"].clone()), (json!("queued"), json!(1)));
-    assert!(sink.wait_for("clear@example.com", 0, 1).await.is_none(), "nothing sent in clear");
+    assert_eq!(
+        (email["status"].clone(), email["attempts"].clone()),
+        (json!("queued"), json!(1))
+    );
+    assert!(
+        sink.wait_for("clear@example.com", 0, 1).await.is_none(),
+        "nothing sent in clear"
+    );
 
     // Asked for explicitly (a loopback relay): plain works.
     let plain = app_for(&sink, format!("smtp://127.0.0.1:{}?tls=none", sink.plain)).await;
     send_email(&plain, "relay@example.com", json!({})).await;
     plain.deliver().await;
-    let mail = sink.wait_for("relay@example.com", 0, 10).await.expect("the mail arrives");
+    let mail = sink
+        .wait_for("relay@example.com", 0, 10)
+        .await
+        .expect("the mail arrives");
     assert_eq!(mail["tls"], false);
 }
 
@@ -112,16 +154,33 @@ async fn refusals_fail_at_once_and_temporary_ones_are_retried() {
     let busy = send_email(&app, "busy@example.com", json!({})).await;
     assert_eq!(app.deliver().await, 2);
     let bounced = email_delivery(&app, &bounced).await;
-    assert_eq!((bounced["status"].clone(), bounced["error"].clone()), (json!("failed"), json!("invalid_recipient")));
+    assert_eq!(
+        (bounced["status"].clone(), bounced["error"].clone()),
+        (json!("failed"), json!("invalid_recipient"))
+    );
     let busy_now = email_delivery(&app, &busy).await;
-    assert_eq!((busy_now["status"].clone(), busy_now["attempts"].clone()), (json!("queued"), json!(1)));
+    assert_eq!(
+        (busy_now["status"].clone(), busy_now["attempts"].clone()),
+        (json!("queued"), json!(1))
+    );
     app.clock.advance(2);
-    assert_eq!(app.deliver().await, 1, "the 451 is tried again, the 550 is not");
+    assert_eq!(
+        app.deliver().await,
+        1,
+        "the 451 is tried again, the 550 is not"
+    );
 
     // A wrong password is the server's refusal too: failed, with the provider to blame.
-    let wrong = app_for(&sink, format!("smtp://otpgate:wrong@127.0.0.1:{}", sink.smtp)).await;
+    let wrong = app_for(
+        &sink,
+        format!("smtp://otpgate:wrong@127.0.0.1:{}", sink.smtp),
+    )
+    .await;
     let token = send_email(&wrong, "someone@example.com", json!({})).await;
     wrong.deliver().await;
     let email = email_delivery(&wrong, &token).await;
-    assert_eq!((email["status"].clone(), email["error"].clone()), (json!("failed"), json!("provider_rejected")));
+    assert_eq!(
+        (email["status"].clone(), email["error"].clone()),
+        (json!("failed"), json!("provider_rejected"))
+    );
 }

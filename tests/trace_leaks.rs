@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use common::TestApp;
 use common::servers::{Kannel, SMTP_PASSWORD, SmtpSink};
 use common::standins;
-use common::TestApp;
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -53,7 +53,10 @@ async fn deliveries_log_neither_codes_nor_secrets_at_trace_level() {
         ("twilio_auth_token", standins::TWILIO_TOKEN.into()),
         ("twilio_from", "+14155550199".into()),
         ("whatsapp_base_url", whatsapp.base_url.clone()),
-        ("whatsapp_phone_number_id", standins::WHATSAPP_PHONE_ID.into()),
+        (
+            "whatsapp_phone_number_id",
+            standins::WHATSAPP_PHONE_ID.into(),
+        ),
         ("whatsapp_token", standins::WHATSAPP_TOKEN.into()),
         ("whatsapp_app_secret", standins::WHATSAPP_APP_SECRET.into()),
         ("whatsapp_template", standins::WHATSAPP_TEMPLATE.into()),
@@ -72,13 +75,28 @@ async fn deliveries_log_neither_codes_nor_secrets_at_trace_level() {
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
     assert_eq!(app.deliver().await, 3);
-    let mail = sink.wait_for("trace@example.com", 0, 10).await.expect("mail");
+    let mail = sink
+        .wait_for("trace@example.com", 0, 10)
+        .await
+        .expect("mail");
     let mut codes = vec![
-        mail["subject"].as_str().unwrap().chars().take_while(char::is_ascii_digit).collect::<String>(),
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>(),
         whatsapp.accepted()[0].text.clone(),
     ];
     let sms = twilio.accepted()[0].text.clone();
-    codes.push(sms.split("code is ").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect());
+    codes.push(
+        sms.split("code is ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect(),
+    );
 
     // The gateway too (its password travels in the request's query string).
     let gateway_app = TestApp::served(&[
@@ -117,11 +135,17 @@ async fn deliveries_log_neither_codes_nor_secrets_at_trace_level() {
     );
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("message handed to the provider"), "the deliveries were logged");
+    assert!(
+        log.contains("message handed to the provider"),
+        "the deliveries were logged"
+    );
     assert!(log.contains("TRACE"), "trace lines were captured");
     for code in &codes {
         assert_eq!(code.len(), 10, "{codes:?}");
-        assert!(!log.contains(code.as_str()), "code {code} appears in the log");
+        assert!(
+            !log.contains(code.as_str()),
+            "code {code} appears in the log"
+        );
     }
     for secret in [
         SMTP_PASSWORD,
@@ -130,6 +154,9 @@ async fn deliveries_log_neither_codes_nor_secrets_at_trace_level() {
         standins::WHATSAPP_APP_SECRET,
         kannel.password.as_str(),
     ] {
-        assert!(!log.contains(secret), "a provider secret appears in the log");
+        assert!(
+            !log.contains(secret),
+            "a provider secret appears in the log"
+        );
     }
 }

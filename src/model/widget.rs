@@ -15,6 +15,8 @@ pub struct WidgetChannel {
     pub locked: bool,
     /// Unix second from which "Resend code" may be used again.
     pub resend_at: i64,
+    /// What happened to the channel's latest message, when the server knows.
+    pub delivery: Option<crate::engine::delivery::DeliveryView>,
 }
 
 /// A session as the page shows it.

@@ -26,7 +26,11 @@ fn run_script(script: &str, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("{}");
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {text}"))
 }
 
@@ -56,7 +60,11 @@ impl SmtpSink {
             .arg(dir)
             .output()
             .expect("make-test-ca");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         dir.join("ca.pem").to_string_lossy().into_owned()
     }
 
@@ -74,7 +82,11 @@ impl SmtpSink {
         ];
         args.extend_from_slice(extra);
         let ports = run_script("scripts/smtp-server", &args);
-        let port = |name: &str| ports[name].as_u64().unwrap_or_else(|| panic!("{name}: {ports}")) as u16;
+        let port = |name: &str| {
+            ports[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: {ports}")) as u16
+        };
         SmtpSink {
             smtp: port("smtp"),
             smtps: port("smtps"),
@@ -86,7 +98,11 @@ impl SmtpSink {
 
     /// The test CA that signed the sink's certificate (for `OTPGATE_SMTP_CA_FILE`).
     pub fn ca_file(&self) -> String {
-        self.dir.path().join("ca.pem").to_string_lossy().into_owned()
+        self.dir
+            .path()
+            .join("ca.pem")
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// `smtp://user:password@127.0.0.1:<port>`.
@@ -108,7 +124,11 @@ impl SmtpSink {
     pub async fn wait_for(&self, to: &str, after: u64, seconds: u64) -> Option<Value> {
         let response = reqwest::Client::new()
             .get(format!("http://127.0.0.1:{}/messages/wait", self.http))
-            .query(&[("to", to), ("after", &after.to_string()), ("timeout", &seconds.to_string())])
+            .query(&[
+                ("to", to),
+                ("after", &after.to_string()),
+                ("timeout", &seconds.to_string()),
+            ])
             .timeout(Duration::from_secs(seconds + 5))
             .send()
             .await
@@ -149,7 +169,12 @@ impl Kannel {
         let dir = tempfile::tempdir().expect("state dir");
         let state = dir.path().to_str().expect("utf-8 path").to_owned();
         let info = run_script("scripts/sms-gateway", &["start", &state]);
-        let text = |name: &str| info[name].as_str().unwrap_or_else(|| panic!("{name}: {info}")).to_owned();
+        let text = |name: &str| {
+            info[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {info}"))
+                .to_owned()
+        };
         Kannel {
             sendsms_url: text("sendsms_url"),
             username: text("username"),

@@ -57,16 +57,16 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn accepted(&self) -> Vec<Accepted> {
-        self.shared.lock().unwrap().accepted.clone()
+        self.shared.lock().expect("stand-in state").accepted.clone()
     }
 
     pub fn requests(&self) -> usize {
-        self.shared.lock().unwrap().requests
+        self.shared.lock().expect("stand-in state").requests
     }
 
     /// The next `n` requests answer with `trouble`.
     pub fn trouble(&self, trouble: Trouble, n: usize) {
-        let mut shared = self.shared.lock().unwrap();
+        let mut shared = self.shared.lock().expect("stand-in state");
         for _ in 0..n {
             shared.troubles.push_back(trouble.clone());
         }
@@ -102,7 +102,13 @@ impl StandIn {
     }
 
     /// Posts a WhatsApp status webhook for `message_id`, signed with the app secret.
-    pub async fn whatsapp_webhook(&self, url: &str, message_id: &str, status: &str, tamper: bool) -> u16 {
+    pub async fn whatsapp_webhook(
+        &self,
+        url: &str,
+        message_id: &str,
+        status: &str,
+        tamper: bool,
+    ) -> u16 {
         let body = json!({
             "object": "whatsapp_business_account",
             "entry": [{"id": "102290129340398", "changes": [{
@@ -116,7 +122,8 @@ impl StandIn {
             }]}]
         })
         .to_string();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.signing_secret.as_bytes()).unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.signing_secret.as_bytes())
+            .expect("HMAC takes any key");
         mac.update(body.as_bytes());
         let mut signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         if tamper {
@@ -137,13 +144,20 @@ impl StandIn {
 
     /// Takes the next trouble, if any, counting the request.
     fn next_trouble(&self) -> Option<Trouble> {
-        let mut shared = self.shared.lock().unwrap();
+        let mut shared = self.shared.lock().expect("stand-in state");
         shared.requests += 1;
         shared.troubles.pop_front()
     }
 
-    fn record(&self, prefix: &str, to: String, text: String, fields: Value, callback: Option<String>) -> String {
-        let mut shared = self.shared.lock().unwrap();
+    fn record(
+        &self,
+        prefix: &str,
+        to: String,
+        text: String,
+        fields: Value,
+        callback: Option<String>,
+    ) -> String {
+        let mut shared = self.shared.lock().expect("stand-in state");
         shared.next_id += 1;
         let id = format!("{prefix}{:032x}", shared.next_id);
         shared.accepted.push(Accepted {
@@ -171,7 +185,9 @@ fn trouble_response(trouble: Trouble, body: Value) -> Response {
 }
 
 async fn spawn(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -202,7 +218,7 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
 pub fn twilio_signature(token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("HMAC takes any key");
     mac.update(url.as_bytes());
     for (k, v) in sorted {
         mac.update(k.as_bytes());
@@ -218,17 +234,25 @@ async fn twilio_messages(
     body: Bytes,
 ) -> Response {
     if let Some(trouble) = standin.next_trouble() {
-        return trouble_response(trouble, json!({"code": 20429, "message": "Too Many Requests", "status": 429}));
+        return trouble_response(
+            trouble,
+            json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
+        );
     }
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
     );
-    let authorised = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&expected);
+    let authorised = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(&expected);
     if !authorised || account != TWILIO_SID {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
-    if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
         != Some("application/x-www-form-urlencoded")
     {
         return twilio_error(StatusCode::BAD_REQUEST, 20001, "Unsupported content type");
@@ -236,15 +260,28 @@ async fn twilio_messages(
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let Some(to) = field("To") else {
-        return twilio_error(StatusCode::BAD_REQUEST, 21604, "A 'To' phone number is required.");
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21604,
+            "A 'To' phone number is required.",
+        );
     };
     let Some(text) = field("Body").filter(|b| !b.is_empty()) else {
         return twilio_error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
     };
     if field("From").is_none() && field("MessagingServiceSid").is_none() {
-        return twilio_error(StatusCode::BAD_REQUEST, 21603, "A 'From' phone number is required.");
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21603,
+            "A 'From' phone number is required.",
+        );
     }
     if !to.starts_with('+') || to == TWILIO_INVALID {
         return twilio_error(
@@ -261,8 +298,10 @@ async fn twilio_messages(
         );
     }
     let callback = field("StatusCallback");
-    let all: serde_json::Map<String, Value> =
-        fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let all: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     let sid = standin.record("SM", to.clone(), text.clone(), Value::Object(all), callback);
     (
         StatusCode::CREATED,
@@ -284,7 +323,10 @@ pub async fn twilio() -> StandIn {
         signing_secret: TWILIO_TOKEN.to_owned(),
     };
     let router = Router::new()
-        .route("/2010-04-01/Accounts/{account}/Messages.json", post(twilio_messages))
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(twilio_messages),
+        )
         .with_state(standin.clone());
     StandIn {
         base_url: spawn(router).await,
@@ -325,7 +367,9 @@ async fn whatsapp_messages(
             json!({"error": {"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429}}),
         );
     }
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         != Some(&format!("Bearer {WHATSAPP_TOKEN}"))
     {
         return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
@@ -337,7 +381,10 @@ async fn whatsapp_messages(
         return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid JSON");
     };
     let template = &message["template"];
-    let components = template["components"].as_array().cloned().unwrap_or_default();
+    let components = template["components"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let body_code = components
         .iter()
         .find(|c| c["type"] == "body")
@@ -363,9 +410,19 @@ async fn whatsapp_messages(
         );
     }
     if format!("+{to}") == WHATSAPP_UNDELIVERABLE {
-        return graph_error(StatusCode::BAD_REQUEST, 131026, "(#131026) Message undeliverable");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            131026,
+            "(#131026) Message undeliverable",
+        );
     }
-    let id = standin.record("wamid.", to.clone(), body_code.unwrap_or_default(), message, None);
+    let id = standin.record(
+        "wamid.",
+        to.clone(),
+        body_code.unwrap_or_default(),
+        message,
+        None,
+    );
     axum::Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{"input": to, "wa_id": to}],

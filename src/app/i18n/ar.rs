@@ -31,6 +31,10 @@ pub const TEXTS: Texts = Texts {
     not_a_code: |length| format!("هذا ليس رمزًا. أدخل الأرقام الـ{length} التي وصلتك."),
     channel_locked: "محاولات خاطئة كثيرة لوسيلة الاتصال هذه.",
     resend: "إعادة إرسال الرمز",
+    delivery_queued: "جارٍ الإرسال…",
+    delivery_sent: "أُرسل",
+    delivery_delivered: "وصل",
+    delivery_failed: "تعذّر إيصال الرمز — جرّب وسيلة أخرى أو أعد إرسال الرمز.",
     resend_in: |seconds| {
         format!(
             "إعادة الإرسال بعد {}",

@@ -28,6 +28,11 @@ pub struct Texts {
     pub not_a_code: fn(length: u8) -> String,
     pub channel_locked: &'static str,
     pub resend: &'static str,
+    /// The channel's latest message: on its way, handed to the provider, arrived, failed.
+    pub delivery_queued: &'static str,
+    pub delivery_sent: &'static str,
+    pub delivery_delivered: &'static str,
+    pub delivery_failed: &'static str,
     pub resend_in: fn(seconds: i64) -> String,
     pub resent: fn(Channel) -> String,
     pub progress: fn(done: usize, total: usize) -> String,

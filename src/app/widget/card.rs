@@ -8,6 +8,7 @@ use leptos::task::spawn_local;
 use super::PageState;
 use crate::app::i18n::Texts;
 use crate::engine::code::{CodeFormatError, display_digits, normalize_code};
+use crate::engine::delivery::DeliveryStatus;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::model::{CodeResult, ResendAnswer, WidgetSession};
 use crate::rpc::{resend_widget_code, submit_widget_code};
@@ -243,6 +244,23 @@ pub fn ChannelCard(
         }
     };
     let recipient = move || info().map(|c| c.recipient).unwrap_or_default();
+    // The channel's message, while it still matters: not once the channel is verified or the
+    // session is over.
+    let delivery = move || {
+        let shown = !verified() && matches!(state.get(), PageState::Pending | PageState::Verified);
+        info()
+            .and_then(|c| c.delivery)
+            .filter(|_| shown)
+            .map(|d| d.status)
+    };
+    let delivery_text = move || match delivery() {
+        Some(DeliveryStatus::Queued) => texts.delivery_queued,
+        Some(DeliveryStatus::Sent) => texts.delivery_sent,
+        Some(DeliveryStatus::Delivered) => texts.delivery_delivered,
+        Some(DeliveryStatus::Failed) => texts.delivery_failed,
+        None => "",
+    };
+    let delivery_state = move || delivery().map(DeliveryStatus::as_str).unwrap_or("none");
 
     view! {
         <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")>
@@ -257,6 +275,10 @@ pub fn ChannelCard(
                 </Show>
             </div>
             <p class="otp-recipient" dir="ltr">{recipient}</p>
+            <p class="otp-delivery" id=format!("delivery-{id}") data-delivery=delivery_state
+                role=move || (delivery() == Some(DeliveryStatus::Failed)).then_some("alert")>
+                {delivery_text}
+            </p>
             <Show when=open>
                 <form method="post" action=form_action.clone() on:submit=on_submit>
                     <input type="hidden" name="channel" value=id/>

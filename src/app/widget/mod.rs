@@ -13,9 +13,13 @@ use serde_json::json;
 
 use super::i18n::{self, Texts};
 use super::page_data::page_data;
+use crate::engine::delivery::DeliveryStatus;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::model::{PageError, PageOptions, Preloaded, WidgetSession};
 use card::ChannelCard;
+
+/// How often the page asks about messages still on their way.
+const REFRESH_EVERY_SECS: u32 = 5;
 
 /// The page as a whole moment to moment: the session's status, with expiry taken from the clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +120,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
     let embed = options.embed;
 
     // Browser only: the clock, and the embedder's iframe height.
+    let token_for_refresh = token.clone();
     {
         let origins = origins.clone();
         let named = named_origin.clone();
@@ -134,7 +139,30 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
                 }
             };
             report_height();
-            browser::start_clock(initial.server_now, now, report_height);
+            // Every few seconds while a message is still on its way, the page asks how it
+            // stands, so "Sending…" becomes "Delivered" (or "Could not be delivered").
+            let token = token_for_refresh.clone();
+            let ticks = std::cell::Cell::new(0u32);
+            browser::start_clock(initial.server_now, now, move || {
+                report_height();
+                ticks.set(ticks.get() + 1);
+                let waiting = state.get_untracked() == PageState::Pending
+                    && session.with_untracked(|s| {
+                        s.channels.iter().any(|c| {
+                            c.delivery.is_some_and(|d| {
+                                matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::Sent)
+                            })
+                        })
+                    });
+                if waiting && ticks.get().is_multiple_of(REFRESH_EVERY_SECS) {
+                    let token = token.clone();
+                    leptos::task::spawn_local(async move {
+                        if let Ok(fresh) = crate::rpc::refresh_widget(token).await {
+                            session.set(fresh);
+                        }
+                    });
+                }
+            });
         });
     }
     // Browser only: tell the embedder about progress and the end states, once each.

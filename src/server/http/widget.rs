@@ -61,6 +61,7 @@ pub async fn widget_session(
         .tenant_origins(view.tenant_id)
         .await
         .map_err(|e| page_error(e.into()))?;
+    let deliveries = service.deliveries(view).await.map_err(page_error)?;
     let session = &view.session;
     Ok(WidgetSession {
         tenant: view.tenant_name.clone(),
@@ -88,6 +89,7 @@ pub async fn widget_session(
                 verified: state.is_verified(),
                 locked: session.channel_locked(state),
                 resend_at: state.last_sent_at + crate::engine::policy::RESEND_COOLDOWN_SECS,
+                delivery: deliveries.get(&state.channel).copied(),
             })
             .collect(),
         origins,
