@@ -184,3 +184,52 @@ async fn refusals_fail_at_once_and_temporary_ones_are_retried() {
         (json!("failed"), json!("provider_rejected"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_check_validates_and_sends_a_test_message() {
+    let sink = SmtpSink::start(&[]);
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_otpgate"));
+        command
+            .args(args)
+            .env("OTPGATE_DATA_DIR", dir.path())
+            .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
+            .env("OTPGATE_SMTP_URL", sink.url())
+            .env("OTPGATE_SMTP_FROM", "Acme <codes@acme.test>")
+            .env("OTPGATE_SMTP_CA_FILE", sink.ca_file())
+            .env_remove("OTPGATE_SMS_PROVIDER");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().expect("otpgate")
+    };
+    let checked = run(&["providers", "check", "--send-to", "check@example.com"], &[]);
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{stdout}{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(stdout.contains("email: smtp (settings valid)"), "{stdout}");
+    assert!(stdout.contains("accepted the test message"), "{stdout}");
+    assert!(!stdout.contains(common::servers::SMTP_PASSWORD), "secrets are never printed");
+    let mail = sink.wait_for("check@example.com", 0, 10).await.expect("the test mail");
+    assert!(mail["subject"].as_str().unwrap().ends_with("is your otpgate test code"));
+
+    // An invalid provider: `check` says which setting, and production refuses to start.
+    let bad = [("OTPGATE_SMS_PROVIDER", "twilio"), ("OTPGATE_TWILIO_ACCOUNT_SID", "AC1")];
+    let checked = run(&["providers", "check"], &bad);
+    assert!(!checked.status.success());
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("OTPGATE_TWILIO_AUTH_TOKEN"));
+    let served = run(
+        &["serve"],
+        &[
+            bad[0],
+            bad[1],
+            ("OTPGATE_MODE", "production"),
+            ("OTPGATE_SECRET", "0123456789abcdef0123456789abcdef-x"),
+            ("OTPGATE_ADDR", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!served.status.success(), "production refuses an invalid provider");
+    let error = String::from_utf8_lossy(&served.stderr);
+    assert!(error.contains("OTPGATE_TWILIO_AUTH_TOKEN"), "{error}");
+    assert!(!error.contains(common::servers::SMTP_PASSWORD), "{error}");
+}
