@@ -1,5 +1,5 @@
 -- wrk script for bench/run. The scenario and its data come from the environment:
---   BENCH_SCENARIO  healthz | send | verify_ok | verify_wrong | status
+--   BENCH_SCENARIO  healthz | send | send_email | verify_ok | verify_wrong | status
 --   BENCH_KEY       the test API key (sk_test_...)
 --   BENCH_DATA      file written by bench/prepare.py: "token code" per line
 --   BENCH_THREADS   wrk's thread count (to spread the threads over the data)
@@ -55,6 +55,12 @@ local builders = {
     phone = (phone + 1) % 10000
     return wrk.format("POST", "/api/v1/otp/send", headers, string.format(
       '{"channels":["sms"],"recipients":{"sms":"+1415555%04d"},"max_attempts":20}', phone))
+  end,
+  -- An email to a new address each time (bench/delivery: a live key, delivered by SMTP).
+  send_email = function()
+    phone = phone + 1
+    return wrk.format("POST", "/api/v1/otp/send", headers, string.format(
+      '{"channels":["email"],"recipients":{"email":"bench-%d-%d@example.com"}}', id, phone))
   end,
   verify_ok = function()
     local t, c = next_session()

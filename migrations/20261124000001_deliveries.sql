@@ -29,6 +29,8 @@ CREATE TABLE deliveries (
     expires_at           INTEGER NOT NULL,
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL,
+    -- Milliseconds, for measuring how long messages wait (the benchmark reads them).
+    queued_at_ms         INTEGER NOT NULL,
     CHECK ((session_id IS NULL) <> (request_id IS NULL))
 ) STRICT;
 
@@ -43,6 +45,8 @@ CREATE TABLE delivery_attempts (
     delivery_id  INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
     attempt      INTEGER NOT NULL,
     at           INTEGER NOT NULL,
+    -- When the provider answered, in milliseconds.
+    answered_at_ms INTEGER NOT NULL,
     provider     TEXT    NOT NULL,
     outcome      TEXT    NOT NULL CHECK (outcome IN ('accepted', 'transient', 'permanent')),
     detail       TEXT,

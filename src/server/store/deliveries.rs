@@ -129,6 +129,14 @@ pub enum TryResult {
     },
 }
 
+/// The wall clock in milliseconds, for the measurement columns only (how long a message waited
+/// for its provider); every rule uses the injected clock's seconds.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn status_name(status: DeliveryStatus) -> &'static str {
     status.as_str()
 }
@@ -184,8 +192,8 @@ pub(super) async fn insert_messages(
             };
         sqlx::query(
             "INSERT INTO deliveries (tenant_id, session_id, request_id, channel, recipient, sealed_code,
-                 status, provider, next_attempt_at, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 status, provider, next_attempt_at, expires_at, created_at, updated_at, queued_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tenant_id)
         .bind(session_id)
@@ -199,6 +207,7 @@ pub(super) async fn insert_messages(
         .bind(expires_at)
         .bind(now)
         .bind(now)
+        .bind(wall_clock_ms())
         .execute(&mut *conn)
         .await?;
         views.insert(message.channel, message.first_view(now));
@@ -369,6 +378,7 @@ impl Store {
         result: &TryResult,
         now: i64,
     ) -> StoreResult<()> {
+        let answered_at_ms = wall_clock_ms();
         let mut tx = self.begin_write().await?;
         let (outcome, detail) = match result {
             TryResult::Accepted { .. } => ("accepted", None),
@@ -381,12 +391,13 @@ impl Store {
             ),
         };
         sqlx::query(
-            "INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, at, provider, outcome, detail)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, at, answered_at_ms, provider, outcome, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(delivery.id)
         .bind(i64::from(delivery.attempt))
         .bind(now)
+        .bind(answered_at_ms)
         .bind(provider)
         .bind(outcome)
         .bind(detail)
