@@ -211,3 +211,44 @@ async fn concurrent_idempotent_sends_create_one_session() {
     assert_eq!(tokens.len(), 1, "one session token for every retry");
     assert_eq!(app.outbox(PHONE).await.len(), 1, "one message");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_mid_write_leave_the_store_working() {
+    // Clients that go away mid-request (a closed connection drops the request's future): the
+    // writes they started must neither be cut between two statements nor leave the writer
+    // connection unusable.
+    let app = Arc::new(TestApp::new().await);
+    let mut tasks = Vec::new();
+    for i in 0..400u64 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = app.post(
+                "/api/v1/otp/send",
+                &app.test_key,
+                json!({"channels": ["email"], "recipients": {"email": format!("gone{i}@example.com")}}),
+            );
+            let deadline = std::time::Duration::from_micros(50 + (i * 7919) % 3000);
+            let _ = tokio::time::timeout(deadline, request).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let token = app.email_sms_session(json!({})).await;
+    let code = app.code("email", "user@example.com").await;
+    let answer = app.verify(&token, json!({"email": code})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    // Every send that answered left a whole session: one delivery per session.
+    let path = app.dir.path().join("otpgate.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("db");
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.session_id = s.id)",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("count");
+    assert_eq!(orphans, 0);
+}

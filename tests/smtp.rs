@@ -204,17 +204,38 @@ async fn providers_check_validates_and_sends_a_test_message() {
         }
         command.output().expect("otpgate")
     };
-    let checked = run(&["providers", "check", "--send-to", "check@example.com"], &[]);
+    let checked = run(
+        &["providers", "check", "--send-to", "check@example.com"],
+        &[],
+    );
     let stdout = String::from_utf8_lossy(&checked.stdout);
-    assert!(checked.status.success(), "{stdout}{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(
+        checked.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     assert!(stdout.contains("email: smtp (settings valid)"), "{stdout}");
     assert!(stdout.contains("accepted the test message"), "{stdout}");
-    assert!(!stdout.contains(common::servers::SMTP_PASSWORD), "secrets are never printed");
-    let mail = sink.wait_for("check@example.com", 0, 10).await.expect("the test mail");
-    assert!(mail["subject"].as_str().unwrap().ends_with("is your otpgate test code"));
+    assert!(
+        !stdout.contains(common::servers::SMTP_PASSWORD),
+        "secrets are never printed"
+    );
+    let mail = sink
+        .wait_for("check@example.com", 0, 10)
+        .await
+        .expect("the test mail");
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with("is your otpgate test code")
+    );
 
     // An invalid provider: `check` says which setting, and production refuses to start.
-    let bad = [("OTPGATE_SMS_PROVIDER", "twilio"), ("OTPGATE_TWILIO_ACCOUNT_SID", "AC1")];
+    let bad = [
+        ("OTPGATE_SMS_PROVIDER", "twilio"),
+        ("OTPGATE_TWILIO_ACCOUNT_SID", "AC1"),
+    ];
     let checked = run(&["providers", "check"], &bad);
     assert!(!checked.status.success());
     assert!(String::from_utf8_lossy(&checked.stderr).contains("OTPGATE_TWILIO_AUTH_TOKEN"));
@@ -228,7 +249,10 @@ async fn providers_check_validates_and_sends_a_test_message() {
             ("OTPGATE_ADDR", "127.0.0.1:0"),
         ],
     );
-    assert!(!served.status.success(), "production refuses an invalid provider");
+    assert!(
+        !served.status.success(),
+        "production refuses an invalid provider"
+    );
     let error = String::from_utf8_lossy(&served.stderr);
     assert!(error.contains("OTPGATE_TWILIO_AUTH_TOKEN"), "{error}");
     assert!(!error.contains(common::servers::SMTP_PASSWORD), "{error}");

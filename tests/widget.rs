@@ -350,3 +350,57 @@ async fn the_page_and_its_form_answers_are_not_cached() {
     let missing = page(&app, "/verify/nothing-here", None).await;
     assert_eq!(missing.headers[header::CACHE_CONTROL], "no-store");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_what_happened_to_each_channels_message() {
+    let twilio = common::standins::twilio().await;
+    let app = TestApp::served(&[
+        ("sms_provider", "twilio".into()),
+        ("twilio_base_url", twilio.base_url.clone()),
+        ("twilio_account_sid", common::standins::TWILIO_SID.into()),
+        ("twilio_auth_token", common::standins::TWILIO_TOKEN.into()),
+        ("twilio_from", "+14155550199".into()),
+    ])
+    .await;
+    let send = |to: &'static str, locale: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/otp/send",
+                &app.live_key,
+                json!({"channels": ["sms"], "recipients": {"sms": to}, "locale": locale}),
+            )
+            .await
+            .body["session_token"]
+                .as_str()
+                .expect("a token")
+                .to_owned()
+        }
+    };
+    let sent = send(PHONE, "en").await;
+    let failed = send(common::standins::TWILIO_INVALID, "en").await;
+    let failed_ar = send(common::standins::TWILIO_INVALID, "ar").await;
+    let queued = page(&app, &format!("/verify/{sent}"), None).await;
+    assert!(
+        queued.text.contains(r#"data-delivery="queued""#),
+        "{}",
+        queued.text
+    );
+    assert!(queued.text.contains("Sending…"));
+    app.deliver().await;
+    let shown = page(&app, &format!("/verify/{sent}"), None).await;
+    assert!(shown.text.contains(r#"data-delivery="sent""#) && shown.text.contains(">Sent<"));
+    let shown = page(&app, &format!("/verify/{failed}"), None).await;
+    assert!(
+        shown.text.contains(r#"data-delivery="failed""#),
+        "{}",
+        shown.text
+    );
+    assert!(
+        shown
+            .text
+            .contains("Could not be delivered — try another channel, or resend the code.")
+    );
+    let shown = page(&app, &format!("/verify/{failed_ar}"), None).await;
+    assert!(shown.text.contains("تعذّر إيصال الرمز"), "{}", shown.text);
+}

@@ -62,6 +62,7 @@ where
             HeaderValue::from_static("nosniff"),
         ))
         .layer(assets::compression())
+        .layer(middleware::from_fn(run_to_completion))
         .layer(
             // Spans name the route pattern, never the raw URI, so tokens in paths stay out of logs.
             TraceLayer::new_for_http()
@@ -76,6 +77,22 @@ where
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Runs every request to its end on a task of its own, even when the client goes away: a
+/// client that disconnects (or a load generator that stops) mid-request would otherwise cancel
+/// the handler between two statements of a write transaction.
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "a request's task failed");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Whether development-only pages (`/dev/outbox`, `/demo`) are served.

@@ -89,7 +89,17 @@ impl Store {
     /// Begins a write transaction that holds SQLite's write lock from its first statement, so a
     /// read inside it cannot go stale before the write that depends on it.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                // The writer connection still counts a transaction that was never finished (a
+                // task cancelled mid-write): it can never begin another. Close it; the pool
+                // opens a fresh one, and SQLite rolls back whatever the old one left open.
+                tracing::warn!("the writer connection was left inside a transaction; replacing it");
+                self.write.acquire().await?.close().await?;
+                Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// A cheap query, to report health.
