@@ -2,17 +2,27 @@
 //! for a loopback relay), `smtps://` with implicit TLS, AUTH from the URL's user and password,
 //! pooled connections. The message is multipart: text and accessible HTML in the session's
 //! language. SMTP 4xx answers and connection trouble are transient, 5xx permanent.
+//!
+//! The connections are otpgate's own (lettre's SMTP client over a socket otpgate opens), for one
+//! reason: lettre's transport leaves Nagle's algorithm on, and it writes a message's body and
+//! its final `.` separately, so every message waited for the server's delayed ACK (about 40 ms
+//! on Linux). The sockets here are `TCP_NODELAY`.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::engine::delivery::DeliveryFailure;
 use crate::server::delivery::templates::email;
@@ -111,65 +121,271 @@ fn percent_decode(s: &str) -> anyhow::Result<String> {
         .into_owned())
 }
 
+/// How many connections to the relay are used at once (and kept open between messages).
+const POOL_SIZE: usize = 16;
+/// An idle connection older than this is closed rather than reused: relays drop idle clients.
+const IDLE_LIFETIME: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection or a message failed.
+enum SmtpFailure {
+    /// The server answered (a reply code), or lettre refused something.
+    Smtp(lettre::transport::smtp::Error),
+    /// No usable connection: connecting, TLS, STARTTLS missing.
+    Connection(String),
+}
+
 /// Sends mail through one relay.
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    /// For STARTTLS (lettre's TLS over otpgate's socket).
+    starttls: TlsParameters,
+    /// For implicit TLS.
+    connector: tokio_rustls::TlsConnector,
+    hello: ClientId,
     from: Mailbox,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    slots: Semaphore,
+}
+
+/// A relay's implicit-TLS stream, handed to lettre's SMTP client as a plain stream (TLS is
+/// already done beneath it).
+struct ImplicitTlsStream(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl std::fmt::Debug for ImplicitTlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImplicitTlsStream")
+    }
+}
+
+impl tokio::io::AsyncRead for ImplicitTlsStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ImplicitTlsStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for ImplicitTlsStream {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// The public roots plus, when given, the operator's private CA.
+fn root_store(ca_pem: Option<&[u8]>) -> anyhow::Result<rustls::RootCertStore> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate
+                .map_err(|e| anyhow::anyhow!("OTPGATE_SMTP_CA_FILE is not PEM ({e})"))?;
+            roots.add(certificate).map_err(|e| {
+                anyhow::anyhow!("OTPGATE_SMTP_CA_FILE holds an unusable certificate ({e})")
+            })?;
+        }
+    }
+    Ok(roots)
 }
 
 impl SmtpProvider {
-    /// Builds the transport. `ca_file` adds a PEM root certificate (a private CA) to the
-    /// public ones.
+    /// Checks the settings and prepares TLS. `ca_file` adds a PEM root certificate (a private
+    /// CA) to the public ones.
     pub fn new(url: &SecretString, from: &str, ca_file: Option<&str>) -> anyhow::Result<Self> {
         let url = SmtpUrl::parse(url)?;
         let from: Mailbox = from.parse().map_err(|e| {
             anyhow::anyhow!("OTPGATE_SMTP_FROM must be `Name <address>` or an address ({e})")
         })?;
-        let mut tls = TlsParameters::builder(url.host.clone());
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read OTPGATE_SMTP_CA_FILE {path}"))?;
-            let certificate = Certificate::from_pem(&pem).map_err(|e| {
-                anyhow::anyhow!("OTPGATE_SMTP_CA_FILE {path} is not a PEM certificate ({e})")
+        let ca_pem = ca_file
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read OTPGATE_SMTP_CA_FILE {path}"))
+            })
+            .transpose()?;
+        let mut starttls = TlsParameters::builder(url.host.clone());
+        if let Some(pem) = &ca_pem {
+            let certificate = Certificate::from_pem(pem).map_err(|e| {
+                anyhow::anyhow!("OTPGATE_SMTP_CA_FILE is not a PEM certificate ({e})")
             })?;
-            tls = tls.add_root_certificate(certificate);
+            starttls = starttls.add_root_certificate(certificate);
         }
-        let tls = tls
+        let starttls = starttls
             .build_rustls()
             .map_err(|e| anyhow::anyhow!("cannot set up TLS for SMTP ({e})"))?;
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(url.host.clone())
-            .port(url.port)
-            .timeout(Some(Duration::from_secs(15)))
-            .pool_config(PoolConfig::new().max_size(16))
-            .tls(match url.security {
-                Security::StartTls => Tls::Required(tls),
-                Security::ImplicitTls => Tls::Wrapper(tls),
-                Security::Plain => Tls::None,
-            });
-        if let (Some(user), Some(password)) = (&url.user, &url.password) {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                password.expose_secret().to_owned(),
-            ));
-        }
+        let tls_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| anyhow::anyhow!("cannot set up TLS for SMTP ({e})"))?
+        .with_root_certificates(root_store(ca_pem.as_deref())?)
+        .with_no_client_auth();
         if url.security == Security::Plain && !is_loopback(&url.host) {
             tracing::warn!(
                 host = %url.host,
                 "SMTP without TLS to a host that is not loopback: codes travel in clear"
             );
         }
+        let credentials = match (&url.user, &url.password) {
+            (Some(user), Some(password)) => Some(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            )),
+            _ => None,
+        };
         Ok(SmtpProvider {
-            transport: builder.build(),
+            host: url.host,
+            port: url.port,
+            security: url.security,
+            credentials,
+            starttls,
+            connector: tokio_rustls::TlsConnector::from(Arc::new(tls_config)),
+            hello: ClientId::default(),
             from,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(POOL_SIZE),
         })
+    }
+
+    /// A new connection: TCP (no Nagle), TLS as configured, EHLO, AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| SmtpFailure::Connection("connecting timed out".into()))?
+        .map_err(|e| SmtpFailure::Connection(format!("cannot connect: {e}")))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| SmtpFailure::Connection(format!("cannot set TCP_NODELAY: {e}")))?;
+        let mut connection = match self.security {
+            Security::ImplicitTls => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| SmtpFailure::Connection(format!("bad server name: {e}")))?;
+                let tls = self
+                    .connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| SmtpFailure::Connection(format!("TLS failed: {e}")))?;
+                AsyncSmtpConnection::connect_with_transport(
+                    Box::new(ImplicitTlsStream(tls)),
+                    &self.hello,
+                )
+                .await
+                .map_err(SmtpFailure::Smtp)?
+            }
+            Security::StartTls | Security::Plain => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                    .await
+                    .map_err(SmtpFailure::Smtp)?
+            }
+        };
+        if self.security == Security::StartTls {
+            if !connection.can_starttls() {
+                return Err(SmtpFailure::Connection(
+                    "the server does not offer STARTTLS, which is required (smtp://); use \
+                     smtps:// or, for a loopback relay only, ?tls=none"
+                        .into(),
+                ));
+            }
+            connection
+                .starttls(self.starttls.clone(), &self.hello)
+                .await
+                .map_err(SmtpFailure::Smtp)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(SmtpFailure::Smtp)?;
+        }
+        Ok(connection)
+    }
+
+    /// An idle connection young enough to reuse, or a new one; and whether it was reused.
+    async fn connection(&self) -> Result<(AsyncSmtpConnection, bool), SmtpFailure> {
+        let mut idle = self.idle.lock().await;
+        while let Some((connection, since)) = idle.pop() {
+            if since.elapsed() < IDLE_LIFETIME && !connection.has_broken() {
+                return Ok((connection, true));
+            }
+        }
+        drop(idle);
+        Ok((self.connect().await?, false))
+    }
+
+    /// Sends one mail, on a pooled connection; a reused connection that the server had closed
+    /// is replaced once.
+    async fn deliver(
+        &self,
+        mail: &Message,
+    ) -> Result<lettre::transport::smtp::response::Response, SmtpFailure> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| SmtpFailure::Connection("closed".into()))?;
+        let body = mail.formatted();
+        for _ in 0..2 {
+            let (mut connection, reused) = self.connection().await?;
+            match connection.send(mail.envelope(), &body).await {
+                Ok(response) => {
+                    if !connection.has_broken() {
+                        self.idle.lock().await.push((connection, Instant::now()));
+                    }
+                    return Ok(response);
+                }
+                Err(error) if reused && !error.is_response() => continue,
+                Err(error) => {
+                    connection.abort().await;
+                    return Err(SmtpFailure::Smtp(error));
+                }
+            }
+        }
+        Err(SmtpFailure::Connection(
+            "the server closed the connection".into(),
+        ))
     }
 
     /// Connects and says hello (and authenticates), for `providers check`.
     pub async fn check(&self) -> anyhow::Result<()> {
-        match self.transport.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => bail!("the SMTP server did not accept the connection"),
-            Err(e) => bail!("cannot reach the SMTP server: {e}"),
+        match self.connect().await {
+            Ok(mut connection) => {
+                let _ = connection.quit().await;
+                Ok(())
+            }
+            Err(SmtpFailure::Smtp(e)) => bail!("the SMTP server refused: {e}"),
+            Err(SmtpFailure::Connection(e)) => bail!("cannot reach the SMTP server: {e}"),
         }
     }
 }
@@ -237,7 +453,10 @@ impl Provider for SmtpProvider {
                     format!("cannot build the email ({e})"),
                 )
             })?;
-        let response = self.transport.send(mail).await.map_err(|e| classify(&e))?;
+        let response = self.deliver(&mail).await.map_err(|failure| match failure {
+            SmtpFailure::Smtp(error) => classify(&error),
+            SmtpFailure::Connection(detail) => ProviderError::transient(detail),
+        })?;
         // The relay's queue ID, when it gives one ("250 2.0.0 Ok: queued as 4F2A1"), helps
         // an operator find the mail in its logs.
         let id = response
