@@ -4,27 +4,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::http::StatusCode;
 use common::{TestApp, wrong};
 use serde_json::json;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
-
-/// Everything the subscriber writes, from every thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const EMAIL: &str = "user@example.com";
 const PHONE: &str = "+14155550100";
@@ -32,14 +15,7 @@ const WHATSAPP: &str = "+218911234567";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_code_in_logs_or_outside_the_outbox() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .without_time()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = common::capture_logs();
 
     let app = TestApp::new().await;
     let mut codes = Vec::new();
@@ -114,7 +90,7 @@ async fn no_code_in_logs_or_outside_the_outbox() {
         .await;
     assert_eq!(verified.status, StatusCode::OK);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(
         log.contains("messages stored"),
         "the flow was logged:\n{log}"

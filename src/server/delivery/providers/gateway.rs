@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{http_error, retry_after};
+use super::{http_error, is_transient, retry_after};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
 use crate::server::delivery::templates::sms_text;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
@@ -92,7 +92,7 @@ impl Provider for GatewayProvider {
         if status.is_success() {
             return Ok(Accepted::default());
         }
-        if status.is_server_error() || status.as_u16() == 429 {
+        if is_transient(status) {
             return Err(ProviderError::Transient {
                 detail,
                 retry_after: wait,

@@ -75,6 +75,51 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .filter(|s| *s >= 0)
 }
 
+/// What a JSON API answered to a request otpgate sent.
+pub enum JsonAnswer<T, E> {
+    /// 2xx with a readable body.
+    Accepted(T),
+    /// Anything else: the status, the provider's `Retry-After`, and its error body if readable.
+    Refused {
+        status: reqwest::StatusCode,
+        retry_after: Option<i64>,
+        error: Option<E>,
+    },
+}
+
+/// Sends `request` and reads the answer of a JSON API (`who` names it in errors). No answer at
+/// all, or an unreadable success body, is worth another try.
+pub async fn json_answer<T, E>(
+    request: reqwest::RequestBuilder,
+    who: &str,
+) -> Result<JsonAnswer<T, E>, ProviderError>
+where
+    T: serde::de::DeserializeOwned,
+    E: serde::de::DeserializeOwned,
+{
+    let response = request.send().await.map_err(|e| http_error(&e))?;
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    if status.is_success() {
+        let body = response.json().await.map_err(|e| {
+            ProviderError::transient(format!(
+                "{who} answered {status} with an unreadable body ({e})"
+            ))
+        })?;
+        return Ok(JsonAnswer::Accepted(body));
+    }
+    Ok(JsonAnswer::Refused {
+        status,
+        retry_after,
+        error: response.json().await.ok(),
+    })
+}
+
+/// Whether a refusal with this status is worth another try (the provider is down or busy).
+pub fn is_transient(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost",

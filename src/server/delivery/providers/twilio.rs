@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{http_error, retry_after};
+use super::{JsonAnswer, is_transient, json_answer};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
 use crate::server::delivery::templates::sms_text;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
@@ -100,27 +100,24 @@ impl Provider for TwilioProvider {
         if let Some(callback) = &message.receipt_url {
             form.push(("StatusCallback", callback));
         }
-        let response = self
+        let request = self
             .client
             .post(self.endpoint.clone())
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        if status.is_success() {
-            let created: Created = response.json().await.map_err(|e| {
-                ProviderError::transient(format!(
-                    "Twilio answered {status} with an unreadable body ({e})"
-                ))
-            })?;
-            return Ok(Accepted {
-                provider_message_id: created.sid,
-            });
-        }
-        let error: Option<TwilioError> = response.json().await.ok();
+            .form(&form);
+        let (status, retry_after, error) =
+            match json_answer::<Created, TwilioError>(request, "Twilio").await? {
+                JsonAnswer::Accepted(created) => {
+                    return Ok(Accepted {
+                        provider_message_id: created.sid,
+                    });
+                }
+                JsonAnswer::Refused {
+                    status,
+                    retry_after,
+                    error,
+                } => (status, retry_after, error),
+            };
         let code = error.as_ref().and_then(|e| e.code);
         let detail = format!(
             "Twilio answered {status}{}{}",
@@ -130,10 +127,10 @@ impl Provider for TwilioProvider {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         );
-        if status.as_u16() == 429 || status.is_server_error() || code == Some(20429) {
+        if is_transient(status) || code == Some(20429) {
             return Err(ProviderError::Transient {
                 detail,
-                retry_after: wait,
+                retry_after,
             });
         }
         Err(ProviderError::permanent(

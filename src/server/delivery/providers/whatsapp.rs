@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use super::{http_error, retry_after};
+use super::{JsonAnswer, is_transient, json_answer};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
 
@@ -127,34 +127,27 @@ impl Provider for WhatsappProvider {
                 ]
             }
         });
-        let response = self
+        let request = self
             .client
             .post(self.endpoint.clone())
             .bearer_auth(self.token.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        if status.is_success() {
-            let sent: Sent = response.json().await.map_err(|e| {
-                ProviderError::transient(format!(
-                    "the Cloud API answered {status} with an unreadable body ({e})"
-                ))
-            })?;
-            return Ok(Accepted {
-                provider_message_id: sent
-                    .messages
-                    .and_then(|m| m.into_iter().next())
-                    .map(|m| m.id),
-            });
-        }
-        let error = response
-            .json::<ErrorEnvelope>()
-            .await
-            .ok()
-            .and_then(|e| e.error);
+            .json(&body);
+        let (status, retry_after, error) =
+            match json_answer::<Sent, ErrorEnvelope>(request, "the Cloud API").await? {
+                JsonAnswer::Accepted(sent) => {
+                    return Ok(Accepted {
+                        provider_message_id: sent
+                            .messages
+                            .and_then(|m| m.into_iter().next())
+                            .map(|m| m.id),
+                    });
+                }
+                JsonAnswer::Refused {
+                    status,
+                    retry_after,
+                    error,
+                } => (status, retry_after, error.and_then(|e| e.error)),
+            };
         let code = error.as_ref().and_then(|e| e.code);
         let detail = format!(
             "the Cloud API answered {status}{}{}",
@@ -164,17 +157,17 @@ impl Provider for WhatsappProvider {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         );
-        if status.is_server_error() || status.as_u16() == 429 {
+        if is_transient(status) {
             return Err(ProviderError::Transient {
                 detail,
-                retry_after: wait,
+                retry_after,
             });
         }
         match code.map(failure_of) {
             // A code Meta documents as temporary (a rate limit, say), whatever the status.
             Some(None) => Err(ProviderError::Transient {
                 detail,
-                retry_after: wait,
+                retry_after,
             }),
             Some(Some(failure)) => Err(ProviderError::permanent(failure, detail)),
             None => Err(ProviderError::permanent(
