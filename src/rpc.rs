@@ -14,6 +14,16 @@ pub async fn service_status() -> Result<ServiceInfo, PageError> {
     crate::server::http::pages::service_info(&state).await
 }
 
+/// The client's address, as the router resolved it (see `server::http::client_ip`).
+#[cfg(feature = "ssr")]
+async fn client_ip() -> Option<std::net::IpAddr> {
+    use crate::server::http::client_ip::ClientIp;
+    leptos_axum::extract::<axum::Extension<ClientIp>>()
+        .await
+        .ok()
+        .and_then(|axum::Extension(ClientIp(ip))| ip)
+}
+
 /// The request's `Accept-Language`, for pages whose session names no language.
 #[cfg(feature = "ssr")]
 async fn accept_language() -> Option<String> {
@@ -39,6 +49,7 @@ pub async fn submit_widget_code(
         channel,
         &code,
         language.as_deref(),
+        client_ip().await,
     )
     .await
 }
@@ -88,6 +99,7 @@ pub async fn start_demo(
         phone_number,
         &mode,
         locale,
+        client_ip().await,
     )
     .await
 }

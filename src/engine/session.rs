@@ -33,6 +33,8 @@ pub struct Session {
     pub failed_attempts: u32,
     pub expires_at: UnixSeconds,
     pub channels: Vec<ChannelState>,
+    /// Resends so far (each accepted resend call counts one, whatever its channels).
+    pub resends: u32,
 }
 
 /// Where a session stands, as `status` reports it.
@@ -163,6 +165,8 @@ pub enum ResendError {
     NothingToResend,
     #[error("a code was sent on this channel less than 30 seconds ago")]
     CoolingDown { retry_after: i64 },
+    #[error("this session had all the resends it may have")]
+    TooManyResends,
 }
 
 impl Session {
@@ -185,6 +189,7 @@ impl Session {
                     last_sent_at: now,
                 })
                 .collect(),
+            resends: 0,
         }
     }
 
@@ -369,11 +374,13 @@ impl Session {
 
     /// Marks the channels to resend at `now` and returns them. `requested` of `None` means every
     /// channel still waiting for a code. All or nothing: when any of them is inside its 30 s
-    /// cooldown, nothing is sent and the wait is returned.
+    /// cooldown, nothing is sent and the wait is returned. A session gets at most `max_resends`
+    /// resends (a cap on what one session can cost, whatever door it is driven through).
     pub fn resend(
         &mut self,
         now: UnixSeconds,
         requested: Option<&[Channel]>,
+        max_resends: u32,
     ) -> Result<Vec<Channel>, ResendError> {
         let wanted: Vec<usize> = match requested {
             Some(channels) => {
@@ -405,6 +412,10 @@ impl Session {
         if retry_after > 0 {
             return Err(ResendError::CoolingDown { retry_after });
         }
+        if self.resends >= max_resends {
+            return Err(ResendError::TooManyResends);
+        }
+        self.resends += 1;
         for &i in &due {
             self.channels[i].last_sent_at = now;
         }

@@ -279,7 +279,7 @@ proptest! {
                         .as_ref()
                         .map(|w| w.iter().map(|&i| channels[i]).collect())
                         .unwrap_or_default();
-                    let result = session.resend(now, which.as_ref().map(|_| wanted.as_slice()));
+                    let result = session.resend(now, which.as_ref().map(|_| wanted.as_slice()), u32::MAX);
                     let indices: Vec<usize> = match &which {
                         Some(w) => w.clone(),
                         None => (0..channels.len()).collect(),

@@ -415,7 +415,7 @@ fn resend_marks_unverified_channels() {
     let mut s = email_sms(VerificationMode::Any);
     let now = T0 + 30;
     assert_eq!(
-        s.resend(now, None).unwrap(),
+        s.resend(now, None, 5).unwrap(),
         vec![Channel::Email, Channel::Sms]
     );
     assert_eq!(s.channels[0].last_sent_at, now);
@@ -427,25 +427,45 @@ fn resend_marks_unverified_channels() {
 fn resend_cooldown_is_30_seconds_per_channel() {
     let mut s = email_sms(VerificationMode::Any);
     assert_eq!(
-        s.resend(T0 + 29, Some(&[Channel::Sms])),
+        s.resend(T0 + 29, Some(&[Channel::Sms]), 5),
         Err(ResendError::CoolingDown { retry_after: 1 })
     );
     assert_eq!(
-        s.resend(T0 + 5, None),
+        s.resend(T0 + 5, None, 5),
         Err(ResendError::CoolingDown { retry_after: 25 })
     );
     assert_eq!(
-        s.resend(T0 + 30, Some(&[Channel::Sms])).unwrap(),
+        s.resend(T0 + 30, Some(&[Channel::Sms]), 5).unwrap(),
         vec![Channel::Sms]
     );
     // SMS is cooling again, email is not: asking for both sends neither.
     assert_eq!(
-        s.resend(T0 + 31, None),
+        s.resend(T0 + 31, None, 5),
         Err(ResendError::CoolingDown { retry_after: 29 })
     );
     assert_eq!(
-        s.resend(T0 + 31, Some(&[Channel::Email])).unwrap(),
+        s.resend(T0 + 31, Some(&[Channel::Email]), 5).unwrap(),
         vec![Channel::Email]
+    );
+}
+
+#[test]
+fn a_session_gets_at_most_its_resends() {
+    let mut s = email_sms(VerificationMode::Any);
+    for n in 1..=3 {
+        s.resend(T0 + 30 * n, Some(&[Channel::Sms]), 3).unwrap();
+        assert_eq!(s.resends, n as u32);
+    }
+    let before = s.clone();
+    assert_eq!(
+        s.resend(T0 + 120, Some(&[Channel::Email]), 3),
+        Err(ResendError::TooManyResends)
+    );
+    assert_eq!(s, before, "a refused resend changes nothing");
+    // The cooldown is told first: it ends, the cap does not.
+    assert_eq!(
+        s.resend(T0 + 100, Some(&[Channel::Sms]), 3),
+        Err(ResendError::CoolingDown { retry_after: 20 })
     );
 }
 
@@ -453,14 +473,18 @@ fn resend_cooldown_is_30_seconds_per_channel() {
 fn resend_skips_verified_channels() {
     let mut s = email_sms(VerificationMode::Any);
     s.verify(T0, &[(Channel::Email, "111111")], right).unwrap();
-    assert_eq!(s.resend(T0 + 40, None).unwrap(), vec![Channel::Sms]);
+    assert_eq!(s.resend(T0 + 40, None, 5).unwrap(), vec![Channel::Sms]);
     assert_eq!(
-        s.resend(T0 + 80, Some(&[Channel::Email])),
+        s.resend(T0 + 80, Some(&[Channel::Email]), 5),
         Err(ResendError::NothingToResend)
     );
     assert_eq!(
-        s.resend(T0 + 80, Some(&[Channel::Email, Channel::Sms, Channel::Sms]))
-            .unwrap(),
+        s.resend(
+            T0 + 80,
+            Some(&[Channel::Email, Channel::Sms, Channel::Sms]),
+            5
+        )
+        .unwrap(),
         vec![Channel::Sms]
     );
 }
@@ -469,7 +493,7 @@ fn resend_skips_verified_channels() {
 fn resend_keeps_the_attempts_used() {
     let mut s = email_sms(VerificationMode::Any);
     s.verify(T0, &[(Channel::Sms, "0")], right).unwrap();
-    s.resend(T0 + 30, Some(&[Channel::Sms])).unwrap();
+    s.resend(T0 + 30, Some(&[Channel::Sms]), 5).unwrap();
     assert_eq!(s.failed_attempts, 1);
     assert_eq!(s.channels[1].failed_attempts, 1);
 }
@@ -478,11 +502,11 @@ fn resend_keeps_the_attempts_used() {
 fn resend_is_refused_on_closed_sessions() {
     let mut s = email_sms(VerificationMode::Any);
     assert_eq!(
-        s.resend(s.expires_at, None),
+        s.resend(s.expires_at, None, 5),
         Err(ResendError::Session(SessionError::Expired))
     );
     assert_eq!(
-        s.resend(T0 + 30, Some(&[Channel::Whatsapp])),
+        s.resend(T0 + 30, Some(&[Channel::Whatsapp]), 5),
         Err(ResendError::Session(SessionError::ChannelNotInSession(
             Channel::Whatsapp
         )))
@@ -491,7 +515,7 @@ fn resend_is_refused_on_closed_sessions() {
         s.verify(T0, &[(Channel::Sms, "0")], right).unwrap();
     }
     assert_eq!(
-        s.resend(T0 + 30, None),
+        s.resend(T0 + 30, None, 5),
         Err(ResendError::Session(SessionError::Locked))
     );
 }

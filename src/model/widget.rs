@@ -49,6 +49,9 @@ pub enum CodeResult {
     ChannelLocked,
     /// Too long to be a code: refused as malformed, no attempt counted.
     Malformed,
+    /// Not checked: a limit refused it (too many codes from this address, or a contact locked
+    /// after failed verifications). No attempt counted; retry after this many seconds.
+    Throttled(i64),
 }
 
 /// The answer to a code submitted from the page. `result` is `None` when the session could
@@ -65,6 +68,8 @@ pub enum ResendAnswer {
     Sent(WidgetSession),
     /// Too soon: try again after this many seconds.
     CoolingDown(i64),
+    /// A limit refused it (the session had its resends, or the contact its codes).
+    Refused,
     /// The session takes no more codes (expired, locked or verified): refresh the state.
     Closed(WidgetSession),
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), tenant and key administration, and `purge`.
+//! The command line: `serve` (the default), tenant, key and limit administration, and `purge`.
 //! Settings come from Leptos.toml and `OTPGATE_*` variables, the same for every command.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
 use super::crypto;
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// The limits in force, and the refusals they made.
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
     /// Delete expired sessions, requests and their outbox messages now.
     Purge,
     /// Check the delivery providers' settings, and optionally send a test message.
@@ -78,8 +84,28 @@ enum TenantCommand {
         #[arg(long = "origin")]
         origins: Vec<String>,
     },
-    /// List tenants with their origins and keys.
+    /// List tenants with their origins, keys and own limits.
     List,
+    /// Set some of a tenant's own limits (the server's apply to the others).
+    Set {
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LimitsCommand {
+    /// The limits in force: the server's, or a tenant's (the server's with its own over them).
+    Show {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// The refusals of the last hours, by tenant, rule and channel.
+    Report {
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,7 +181,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             let kind = if key.is_test { "test" } else { "live" };
                             println!("  key {}… {kind} {state}", key.prefix);
                         }
+                        println!(
+                            "  limits {}",
+                            cli_limits::describe_overrides(&tenant.limits)
+                        );
                     }
+                    Ok(())
+                }
+                TenantCommand::Set { name, limits } => {
+                    cli_limits::set_tenant(&store, &settings.limits, &name, &limits).await
+                }
+            }
+        }
+        Command::Limits { command } => {
+            let store = Store::open(&settings.database_url()).await?;
+            match command {
+                LimitsCommand::Show { tenant: None } => {
+                    println!("{}", cli_limits::describe_policy(&settings.limits));
+                    Ok(())
+                }
+                LimitsCommand::Show { tenant: Some(name) } => {
+                    let tenants = store.list_tenants().await?;
+                    let tenant = tenants
+                        .iter()
+                        .find(|t| t.name == name)
+                        .with_context(|| format!("no tenant named `{name}`"))?;
+                    let policy = tenant.limits.over(&settings.limits);
+                    println!("{}", cli_limits::describe_policy(&policy));
+                    Ok(())
+                }
+                LimitsCommand::Report { hours } => {
+                    let since = clock.now() - i64::from(hours) * 3600;
+                    let report = store.refusal_report(since).await?;
+                    cli_limits::print_report(&report, hours);
                     Ok(())
                 }
             }
@@ -328,7 +386,9 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         settings.mode.as_str(),
         listener.local_addr().unwrap_or(addr)
     );
-    axum::serve(listener, crate::router(state))
+    // The peer's address reaches the handlers: the widget's doors limit by client IP.
+    let app = crate::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

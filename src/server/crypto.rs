@@ -26,6 +26,7 @@ pub struct ServerKeys {
     seal_key: [u8; 32],
     delivery_key: [u8; 32],
     receipt_key: [u8; 32],
+    subject_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -69,6 +70,7 @@ impl ServerKeys {
             seal_key: derive("idempotency seal"),
             delivery_key: derive("delivery seal"),
             receipt_key: derive("receipt token"),
+            subject_key: derive("limit subject"),
         }
     }
 
@@ -211,6 +213,35 @@ impl ServerKeys {
             given.as_bytes(),
         ))
         .then_some(id)
+    }
+}
+
+/// Keyed hashes of what limits count (a destination, a number prefix, a client IP): the limit
+/// tables can tell two subjects apart and count them, but not say who they are.
+#[derive(Clone)]
+pub struct Subjects {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Subjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subjects")
+    }
+}
+
+impl Subjects {
+    /// The hash of `value` in `scope` (`destination`, `prefix`, `ip`).
+    pub fn of(&self, scope: &str, value: &str) -> Vec<u8> {
+        let mac = hmac(&self.key, &[scope.as_bytes(), b":", value.as_bytes()]).finalize();
+        mac.into_bytes()[..16].to_vec()
+    }
+}
+
+impl ServerKeys {
+    pub fn subjects(&self) -> Subjects {
+        Subjects {
+            key: self.subject_key,
+        }
     }
 }
 

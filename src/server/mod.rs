@@ -4,6 +4,7 @@
 //! Nothing here imports the UI (`app`); the crate root hands the pages to `http::router`.
 
 pub mod cli;
+mod cli_limits;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -41,13 +42,14 @@ pub async fn build_state(
     let delivery = delivery::providers::build(&settings.providers, settings.mode)
         .context("invalid delivery provider settings")?;
     let public_url = delivery::providers::public_url(&settings.providers)?;
-    let service = VerificationService::new(store, keys, delivery, clock);
+    let service = VerificationService::new(store, keys, delivery, clock, settings.limits.clone());
     Ok(AppState {
         leptos_options,
         service,
         mode: settings.mode,
         public_url,
         providers: Arc::new(settings.providers.clone()),
+        trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     })
 }
 

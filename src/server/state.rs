@@ -18,4 +18,6 @@ pub struct AppState {
     pub public_url: Option<url::Url>,
     /// The providers' settings, for the receipt hooks' secrets.
     pub providers: Arc<ProviderSettings>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<super::config::ProxyNet>>,
 }

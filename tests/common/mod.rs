@@ -1,5 +1,8 @@
 //! Test harness: the real router (`otpgate::router`) on a real SQLite file in a temporary
-//! directory, a manual clock, and tenants with test and live keys.
+//! directory, a manual clock, and tenants with test and live keys. "Acme" and "Globex" have
+//! their limits raised (as an integrator's test suite raises its tenant's through the CLI), so
+//! tests about other things may send freely; "Initech" keeps the server's defaults, for the
+//! limits' own tests.
 
 #![allow(
     dead_code,
@@ -16,6 +19,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use otpgate::engine::limits::LimitOverrides;
 use otpgate::server::clock::ManualClock;
 use otpgate::server::config::providers::ProviderSettings;
 use otpgate::server::config::{Mode, Settings};
@@ -36,6 +40,9 @@ pub struct TestApp {
     pub live_key: String,
     /// Tenant "Globex": a test key, for isolation tests.
     pub other_key: String,
+    /// Tenant "Initech", held to the server's default limits: test and live keys.
+    pub limited_test_key: String,
+    pub limited_live_key: String,
     pub dir: tempfile::TempDir,
     /// Where the app listens, when it is served on a port (`TestApp::served`).
     pub base_url: Option<String>,
@@ -94,7 +101,8 @@ impl TestApp {
         .await;
         let router = app.router.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, service).await;
         });
         app.base_url = Some(base);
         app
@@ -136,8 +144,24 @@ impl TestApp {
             .create_tenant("Globex", &[], START)
             .await
             .expect("tenant");
+        store
+            .create_tenant("Initech", &["https://initech.test".to_owned()], START)
+            .await
+            .expect("tenant");
+        for tenant in ["Acme", "Globex"] {
+            store
+                .set_tenant_limits(tenant, &raised_limits(), false)
+                .await
+                .expect("limits");
+        }
         let mut keys = Vec::new();
-        for (tenant, test) in [("Acme", true), ("Acme", false), ("Globex", true)] {
+        for (tenant, test) in [
+            ("Acme", true),
+            ("Acme", false),
+            ("Globex", true),
+            ("Initech", true),
+            ("Initech", false),
+        ] {
             let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
             store
                 .create_key(
@@ -152,13 +176,17 @@ impl TestApp {
             keys.push(key);
         }
         let router = otpgate::router(state.clone());
+        let mut keys = keys.into_iter();
+        let mut next = || keys.next().expect("a key per tenant and kind");
         TestApp {
             router,
             clock,
             state,
-            live_key: keys.remove(1),
-            test_key: keys.remove(0),
-            other_key: keys.remove(0),
+            test_key: next(),
+            live_key: next(),
+            other_key: next(),
+            limited_test_key: next(),
+            limited_live_key: next(),
             dir,
             base_url: None,
         }
@@ -296,6 +324,24 @@ impl TestApp {
             json!({"session_token": token}),
         )
         .await
+    }
+}
+
+/// Limits high enough that no test about something else meets them.
+pub fn raised_limits() -> LimitOverrides {
+    let many = Some(1_000_000);
+    LimitOverrides {
+        destination_per_10min: many,
+        destination_per_day: many,
+        failure_streak: many,
+        prefix_unverified_per_hour: many,
+        email_per_hour: many,
+        sms_per_hour: many,
+        whatsapp_per_hour: many,
+        ip_sends_per_10min: many,
+        ip_submissions_per_minute: many,
+        resends_per_session: many,
+        ..LimitOverrides::default()
     }
 }
 

@@ -40,6 +40,8 @@ pub const TEXTS: Texts = Texts {
     digits_only: "Codes are digits only: remove spaces, dashes and letters.",
     not_a_code: |length| format!("That is not a code. Enter the {length} digits you received."),
     channel_locked: "Too many wrong codes for this contact.",
+    slow_down: "Too many tries. Wait a few minutes, then enter the code again.",
+    no_more_codes: "No more codes can be sent right now. Use the latest code you received, or try again later.",
     resend: "Resend code",
     delivery_queued: "Sending…",
     delivery_sent: "Sent",

@@ -27,6 +27,11 @@ pub struct Texts {
     /// Said of a submission too long to be a code (it cost no attempt).
     pub not_a_code: fn(length: u8) -> String,
     pub channel_locked: &'static str,
+    /// Said when a limit refused the code unchecked (too many tries from here, or for this
+    /// contact): no attempt was spent.
+    pub slow_down: &'static str,
+    /// Said when no more codes can be sent to this contact for now.
+    pub no_more_codes: &'static str,
     pub resend: &'static str,
     /// The channel's latest message: on its way, handed to the provider, arrived, failed.
     pub delivery_queued: &'static str,

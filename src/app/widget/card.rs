@@ -25,6 +25,10 @@ enum CardState {
     NotDigits,
     ChannelLocked,
     Resent,
+    /// A limit refused the code unchecked; no attempt was spent.
+    Throttled,
+    /// A limit refused the resend.
+    NoMoreCodes,
     Failed,
 }
 
@@ -36,6 +40,8 @@ impl CardState {
             Some("malformed") => CardState::Malformed,
             Some("locked") => CardState::ChannelLocked,
             Some("resent") => CardState::Resent,
+            Some("throttled") => CardState::Throttled,
+            Some("no-more-codes") => CardState::NoMoreCodes,
             Some("error") => CardState::Failed,
             _ => CardState::Waiting,
         }
@@ -65,6 +71,8 @@ fn card_message(
         CardState::Malformed => (texts.not_a_code)(code_length),
         CardState::NotDigits => texts.digits_only.to_owned(),
         CardState::Resent => (texts.resent)(channel),
+        CardState::Throttled => texts.slow_down.to_owned(),
+        CardState::NoMoreCodes => texts.no_more_codes.to_owned(),
         CardState::Failed => texts.try_again.to_owned(),
         CardState::Waiting | CardState::ChannelLocked => String::new(),
     }
@@ -151,6 +159,10 @@ pub fn ChannelCard(
                             let length = session.with_untracked(|s| s.code_length);
                             announcement.set((texts.not_a_code)(length));
                         }
+                        Some(CodeResult::Throttled(_)) => {
+                            card.set(CardState::Throttled);
+                            announcement.set(texts.slow_down.to_owned());
+                        }
                         None => card.set(CardState::Waiting),
                     }
                 }
@@ -198,6 +210,10 @@ pub fn ChannelCard(
                     announcement.set((texts.resent)(channel));
                 }
                 Ok(ResendAnswer::CoolingDown(_)) => {}
+                Ok(ResendAnswer::Refused) => {
+                    card.set(CardState::NoMoreCodes);
+                    announcement.set(texts.no_more_codes.to_owned());
+                }
                 Ok(ResendAnswer::Closed(updated)) => session.set(updated),
                 Err(_) => card.set(CardState::Failed),
             }
@@ -220,6 +236,8 @@ pub fn ChannelCard(
                 CardState::Malformed => "malformed",
                 CardState::NotDigits => "not-digits",
                 CardState::ChannelLocked => "locked",
+                CardState::Throttled => "throttled",
+                CardState::NoMoreCodes => "no-more-codes",
                 CardState::Failed => "error",
             }
         }
@@ -317,7 +335,10 @@ pub fn ChannelCard(
                 </form>
             </Show>
             <p class="otp-message" id=format!("msg-{id}") role=move || {
-                matches!(card.get(), CardState::Wrong | CardState::Malformed) && !message().is_empty()
+                matches!(
+                    card.get(),
+                    CardState::Wrong | CardState::Malformed | CardState::Throttled | CardState::NoMoreCodes
+                ) && !message().is_empty()
             }.then_some("alert")>
                 {message}
             </p>
@@ -338,6 +359,8 @@ mod tests {
                     CardState::Malformed,
                     CardState::NotDigits,
                     CardState::Resent,
+                    CardState::Throttled,
+                    CardState::NoMoreCodes,
                     CardState::Failed,
                     CardState::Waiting,
                 ] {
@@ -365,6 +388,14 @@ mod tests {
         assert_eq!(
             CardState::from_notice(Some("malformed")),
             CardState::Malformed
+        );
+        assert_eq!(
+            CardState::from_notice(Some("throttled")),
+            CardState::Throttled
+        );
+        assert_eq!(
+            CardState::from_notice(Some("no-more-codes")),
+            CardState::NoMoreCodes
         );
         assert_eq!(CardState::from_notice(Some("nonsense")), CardState::Waiting);
         assert_eq!(CardState::from_notice(None), CardState::Waiting);

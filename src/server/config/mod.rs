@@ -4,14 +4,17 @@
 
 pub mod providers;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+use crate::engine::limits::{LimitPolicy, list_setting};
 
 /// How strictly the server treats delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,13 @@ pub struct Settings {
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
+    /// Every limit's default (`[otpgate.limits]`, `OTPGATE_LIMITS__<NAME>`); tenants may have
+    /// their own.
+    pub limits: LimitPolicy,
+    /// Proxies whose `X-Forwarded-For` names the client (`OTPGATE_TRUSTED_PROXIES`, CIDRs or
+    /// addresses, comma-separated). Anyone else's header is ignored.
+    #[serde(deserialize_with = "list_setting::required")]
+    pub trusted_proxies: Vec<ProxyNet>,
     /// The delivery providers; read apart (see `providers.rs`).
     #[serde(skip)]
     pub providers: providers::ProviderSettings,
@@ -53,8 +63,47 @@ impl Default for Settings {
             addr: None,
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
+            limits: LimitPolicy::default(),
+            trusted_proxies: Vec::new(),
             providers: providers::ProviderSettings::default(),
         }
+    }
+}
+
+/// A trusted proxy's network: a CIDR (`10.0.0.0/8`) or one address (`127.0.0.1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl FromStr for ProxyNet {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ProxyNet, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+            .map(|net| ProxyNet(net.trunc()))
+            .map_err(|_| format!("`{text}` is not an address or a CIDR network"))
+    }
+}
+
+impl TryFrom<String> for ProxyNet {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<ProxyNet, String> {
+        text.parse()
+    }
+}
+
+impl From<ProxyNet> for String {
+    fn from(net: ProxyNet) -> String {
+        net.0.to_string()
+    }
+}
+
+impl ProxyNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip)
     }
 }
 
@@ -72,13 +121,17 @@ impl Settings {
         // all-digit value (or a `+` phone number) as a number.
         let mut ignored = vec!["secret"];
         ignored.extend_from_slice(providers::KEYS);
+        // `__` nests: OTPGATE_LIMITS__SMS_PER_HOUR is `limits.sms_per_hour`.
         let mut settings: Settings = figment
-            .merge(Env::prefixed("OTPGATE_").ignore(&ignored))
+            .merge(Env::prefixed("OTPGATE_").ignore(&ignored).split("__"))
             .extract()
             .with_context(|| format!("invalid settings in {} or OTPGATE_*", file.display()))?;
         settings.providers = providers::ProviderSettings::load(file)?;
         if settings.purge_grace_secs < 0 {
             bail!("purge_grace_secs must not be negative");
+        }
+        if let Err(problem) = settings.limits.check() {
+            bail!("limits.{problem}");
         }
         check_database_url(&settings.database_url())?;
         Ok(settings)

@@ -3,6 +3,7 @@
 //! how files and pages travel (`assets`).
 
 pub mod assets;
+pub mod client_ip;
 pub mod hooks;
 pub mod pages;
 pub mod reference;
@@ -56,6 +57,10 @@ where
         .layer(middleware::from_fn_with_state(
             state.clone(),
             assets::cache_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_ip::client_ip,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -55,22 +55,17 @@ async fn demo_key(state: &AppState) -> Result<AuthenticatedKey, PageError> {
     if !super::dev_pages_enabled(state.mode) {
         return Err(PageError::DevelopmentOnly);
     }
-    let tenant_id = state
+    state
         .service
         .store()
-        .tenant_id(DEMO_TENANT)
+        .tenant_as_key(DEMO_TENANT, true)
         .await
         .map_err(unavailable)?
         .ok_or_else(|| {
             PageError::Invalid(format!(
                 "There is no tenant `{DEMO_TENANT}`: create it with `otpgate tenant create {DEMO_TENANT} --origin <this address>` (scripts/run does)."
             ))
-        })?;
-    Ok(AuthenticatedKey {
-        tenant_id,
-        tenant_name: DEMO_TENANT.to_owned(),
-        is_test: true,
-    })
+        })
 }
 
 pub async fn start_demo(
@@ -80,6 +75,7 @@ pub async fn start_demo(
     phone: String,
     mode: &str,
     locale: String,
+    client_ip: Option<std::net::IpAddr>,
 ) -> Result<DemoSession, PageError> {
     let key = demo_key(state).await?;
     let recipients: BTreeMap<Channel, String> = channels
@@ -101,13 +97,18 @@ pub async fn start_demo(
         mode: VerificationMode::parse(mode).unwrap_or_default(),
         limits: Default::default(),
         locale: Some(locale),
+        client_ip: client_ip.map(|ip| ip.to_string()),
     };
     match state.service.send(&key, input, None).await {
         Ok(created) => Ok(DemoSession {
             widget_url: format!("/verify/{}", created.session_token),
             token: created.session_token,
         }),
-        Err(ServiceError::InvalidRequest(message)) => Err(PageError::Invalid(message)),
+        Err(
+            ServiceError::InvalidRequest(message)
+            | ServiceError::Forbidden(message)
+            | ServiceError::RateLimited { message, .. },
+        ) => Err(PageError::Invalid(message)),
         Err(error) => Err(unavailable(error)),
     }
 }

@@ -2,6 +2,9 @@
 //! language, allowed origins), code and resend calls by session token, the plain-form path
 //! for browsers without JavaScript, and the security headers of the page.
 
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
@@ -15,6 +18,7 @@ use crate::model::{
     WidgetSession, negotiate,
 };
 use crate::server::crypto::looks_like_session_token;
+use crate::server::http::client_ip::ClientIp;
 use crate::server::service::{ServiceError, SessionView, VerificationService};
 use crate::server::state::AppState;
 
@@ -106,16 +110,17 @@ pub async fn load(
     widget_session(service, &view, accept_language).await
 }
 
-/// A code typed on the page.
+/// A code typed on the page, from `client_ip` (whose submissions per minute are limited).
 pub async fn submit_code(
     service: &VerificationService,
     token: &str,
     channel: Channel,
     code: &str,
     accept_language: Option<&str>,
+    client_ip: Option<IpAddr>,
 ) -> Result<CodeAnswer, PageError> {
     let submitted = [(channel, code.to_owned())];
-    let (result, view) = match service.verify(None, token, &submitted).await {
+    let (result, view) = match service.verify(None, token, &submitted, client_ip).await {
         Ok(report) => {
             let result = match report.outcome.results.first().map(|(_, o)| *o) {
                 Some(ChannelOutcome::Accepted) => CodeResult::Accepted,
@@ -128,6 +133,12 @@ pub async fn submit_code(
         Err(ServiceError::MalformedCode(_)) => {
             return Ok(CodeAnswer {
                 result: Some(CodeResult::Malformed),
+                session: load(service, token, accept_language).await?,
+            });
+        }
+        Err(ServiceError::RateLimited { retry_after, .. }) => {
+            return Ok(CodeAnswer {
+                result: Some(CodeResult::Throttled(retry_after)),
                 session: load(service, token, accept_language).await?,
             });
         }
@@ -150,8 +161,13 @@ pub async fn resend(
         Ok(report) => Ok(ResendAnswer::Sent(
             widget_session(service, &report.view, accept_language).await?,
         )),
-        Err(ServiceError::RateLimited { retry_after }) => {
-            Ok(ResendAnswer::CoolingDown(retry_after))
+        Err(ServiceError::RateLimited {
+            retry_after,
+            refusal: None,
+            ..
+        }) => Ok(ResendAnswer::CoolingDown(retry_after)),
+        Err(ServiceError::RateLimited { .. } | ServiceError::Forbidden(_)) => {
+            Ok(ResendAnswer::Refused)
         }
         Err(ServiceError::Expired(view) | ServiceError::Locked(view)) => Ok(ResendAnswer::Closed(
             widget_session(service, &view, accept_language).await?,
@@ -216,8 +232,10 @@ pub async fn form_post(
     Path(token): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<Extension<ClientIp>>,
     Form(form): Form<FormPost>,
 ) -> Response {
+    let client_ip = client.and_then(|Extension(ClientIp(ip))| ip);
     if !looks_like_session_token(&token) {
         return no_such_page();
     }
@@ -241,17 +259,19 @@ pub async fn form_post(
         match resend(service, &token, channel, language).await {
             Ok(ResendAnswer::Sent(_)) => "resent",
             Ok(ResendAnswer::CoolingDown(_)) => "cooldown",
+            Ok(ResendAnswer::Refused) => "no-more-codes",
             Ok(ResendAnswer::Closed(_)) => "closed",
             Err(PageError::NotFound) => "closed",
             Err(_) => "error",
         }
     } else {
-        match submit_code(service, &token, channel, &form.code, language).await {
+        match submit_code(service, &token, channel, &form.code, language, client_ip).await {
             Ok(CodeAnswer { result, .. }) => match result {
                 Some(CodeResult::Accepted) => "verified",
                 Some(CodeResult::Wrong) => "wrong",
                 Some(CodeResult::Malformed) => "malformed",
                 Some(CodeResult::ChannelLocked) => "locked",
+                Some(CodeResult::Throttled(_)) => "throttled",
                 None => "closed",
             },
             Err(PageError::NotFound) => "closed",

@@ -4,25 +4,27 @@
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::code::generate_code;
+use crate::engine::limits::{DestinationRule, LimitPolicy, Refusal, ip_subject, number_prefix};
 use crate::engine::session::{Summary, VerifyOutcome};
 use crate::engine::single::{SingleError, SingleRequest, SingleSpec};
 use crate::engine::{
     Channel, RequestedLimits, ResendError, Session, SessionError, SessionSpec, VerificationMode,
 };
 use crate::server::clock::Clock;
-use crate::server::crypto::{self, CodeScope, ServerKeys};
+use crate::server::crypto::{self, CodeScope, ServerKeys, Subjects};
 use crate::server::delivery::templates::{Language, code_message};
 use crate::server::delivery::worker::Worker;
 use crate::server::delivery::{Delivery, NoProvider, Route};
 use crate::server::store::{
-    AuthenticatedKey, CreateSession, Deliveries, IdempotencyRecord, NewChannel, NewMessage,
-    NewRoute, NewSingleRequest, OutboxMessage, OutboxQuery, ReceiptKey, ReceiptOutcome, Store,
-    StoreError, StoredSession,
+    AuthenticatedKey, CreateSession, Deliveries, IdempotencyRecord, MessageSubjects, NewChannel,
+    NewMessage, NewRoute, NewSingleRequest, OutboxMessage, OutboxQuery, ReceiptKey, ReceiptOutcome,
+    RefusalRecord, SendPolicy, SessionCall, SessionCreation, Store, StoreError, StoredSession,
 };
 
 /// Why a request failed, in terms the adapters map to their own error shapes.
@@ -41,8 +43,14 @@ pub enum ServiceError {
     Expired(Box<SessionView>),
     #[error("Too many attempts")]
     Locked(Box<SessionView>),
-    #[error("a code was sent on this channel less than 30 seconds ago")]
-    RateLimited { retry_after: i64 },
+    /// Refused for now: a resend inside its cooldown (`refusal` is `None`), or a limit (see
+    /// `From<Refusal>`).
+    #[error("{message}")]
+    RateLimited {
+        retry_after: i64,
+        message: String,
+        refusal: Option<Refusal>,
+    },
     /// A single-SMS verify that did not succeed (always HTTP 400 in that API).
     #[error("{0}")]
     Single(SingleError),
@@ -56,6 +64,40 @@ impl From<NoProvider> for ServiceError {
     }
 }
 
+impl From<Refusal> for ServiceError {
+    /// The answer to a refusal. Every destination rule answers the same words and the same
+    /// wait, so the answer says nothing about what happened to a destination before.
+    fn from(refusal: Refusal) -> Self {
+        let message = match refusal {
+            Refusal::Country(code) => {
+                return ServiceError::Forbidden(format!(
+                    "SMS and WhatsApp to country code +{code} are not allowed for this app"
+                ));
+            }
+            Refusal::Destination(_) => {
+                "Too many codes or attempts for this recipient; try again later".to_owned()
+            }
+            Refusal::TenantBudget(channel) => {
+                format!("This app's hourly budget of {channel} messages is spent; try again later")
+            }
+            Refusal::ClientIp => {
+                "Too many codes were requested from this client IP; try again later".to_owned()
+            }
+            Refusal::WidgetIp => {
+                "Too many codes were submitted from this address; try again in a minute".to_owned()
+            }
+            Refusal::Resends => {
+                "This session had all its resends; start a new verification".to_owned()
+            }
+        };
+        ServiceError::RateLimited {
+            retry_after: refusal.retry_after().unwrap_or(crate::engine::limits::HOUR),
+            message,
+            refusal: Some(refusal),
+        }
+    }
+}
+
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// A request for a new progressive session, with fields as the client sent them.
@@ -66,6 +108,8 @@ pub struct SendInput {
     pub mode: VerificationMode,
     pub limits: RequestedLimits,
     pub locale: Option<String>,
+    /// The end user's IP, as the integrator's backend saw it.
+    pub client_ip: Option<String>,
 }
 
 /// An `Idempotency-Key` with the hash of the body it came with.
@@ -164,8 +208,11 @@ pub struct SingleVerified {
 pub struct VerificationService {
     store: Store,
     keys: Arc<ServerKeys>,
+    subjects: Subjects,
     delivery: Delivery,
     clock: Arc<dyn Clock>,
+    /// The server's limits; each tenant's own go over them.
+    limits: Arc<LimitPolicy>,
 }
 
 /// The stored hash of a session token, or not found for anything that cannot be one (checked
@@ -180,6 +227,28 @@ fn session_token_hash(token: &str) -> ServiceResult<Vec<u8>> {
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> ServiceError {
     ServiceError::InvalidRequest(format!("{field}: {reason}"))
+}
+
+/// The refusal for codes submitted to a destination locked by its run of failed verifications
+/// (only while the session still takes codes: an expired or settled one answers as such).
+fn locked_destination(
+    stored: &StoredSession,
+    codes: &[(Channel, &str)],
+    now: i64,
+) -> Option<RefusalRecord> {
+    if stored.session.ensure_open(now).is_err() {
+        return None;
+    }
+    let channels = &stored.session.channels;
+    codes.iter().find_map(|(channel, _)| {
+        let index = channels.iter().position(|c| c.channel == *channel)?;
+        let locked = !channels[index].is_verified() && stored.streaks[index].is_locked(now);
+        locked.then(|| RefusalRecord {
+            refusal: Refusal::Destination(DestinationRule::FailureLock),
+            subject: stored.destinations[index].clone(),
+            channel: Some(*channel),
+        })
+    })
 }
 
 /// `field` names where the channels came from in the request (`otps` or `channels`).
@@ -207,13 +276,113 @@ fn session_error(
     }
 }
 
+/// The client IP an integrator passed, or the field named.
+fn client_ip(value: Option<&str>) -> ServiceResult<Option<IpAddr>> {
+    value
+        .map(|v| {
+            v.parse::<IpAddr>()
+                .map_err(|_| invalid("client_ip", "must be an IPv4 or IPv6 address"))
+        })
+        .transpose()
+}
+
+/// After a verification: each destination's run of failed verifications moves on (channels to
+/// one destination move its run together).
+fn advance_streaks(
+    before: &StoredSession,
+    after: &mut StoredSession,
+    policy: &LimitPolicy,
+    now: i64,
+) {
+    for index in 0..after.streaks.len() {
+        let Some(destination) = after.destinations[index].clone() else {
+            continue;
+        };
+        let same: Vec<usize> = (0..after.destinations.len())
+            .filter(|&i| after.destinations[i].as_ref() == Some(&destination))
+            .collect();
+        if same[0] != index {
+            continue;
+        }
+        let mut failed = 0;
+        let mut verified = false;
+        for &i in &same {
+            let (old, new) = (&before.session.channels[i], &after.session.channels[i]);
+            failed += new.failed_attempts - old.failed_attempts;
+            verified |= new.is_verified() && !old.is_verified();
+        }
+        let streak = after.streaks[index].after(policy, verified, failed, now);
+        for &i in &same {
+            after.streaks[i] = streak;
+        }
+    }
+}
+
 impl VerificationService {
-    pub fn new(store: Store, keys: ServerKeys, delivery: Delivery, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        keys: ServerKeys,
+        delivery: Delivery,
+        clock: Arc<dyn Clock>,
+        limits: LimitPolicy,
+    ) -> Self {
         VerificationService {
             store,
+            subjects: keys.subjects(),
             keys: Arc::new(keys),
             delivery,
             clock,
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// The server's limits, before any tenant's own.
+    pub fn limits(&self) -> &LimitPolicy {
+        &self.limits
+    }
+
+    /// What the limits count for a message to `recipient` (already validated): the destination
+    /// (an address compared without case, or an E.164 number, whatever the channel), the
+    /// number's country and prefix, and the tenant's budget it spends.
+    fn message_subjects(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        is_test: bool,
+        policy: &LimitPolicy,
+    ) -> MessageSubjects {
+        let (destination, country, prefix) = if channel.uses_phone_number() {
+            let country = phonenumber::parse(None, recipient)
+                .ok()
+                .map(|n| n.code().value());
+            let prefix = country.map(|code| {
+                let prefix = number_prefix(recipient, code, policy.prefix_digits);
+                self.subjects.of("prefix", &prefix)
+            });
+            (self.subjects.of("destination", recipient), country, prefix)
+        } else {
+            let address = recipient.to_lowercase();
+            (self.subjects.of("destination", &address), None, None)
+        };
+        let budget = if is_test {
+            format!("{channel}:test")
+        } else {
+            channel.as_str().to_owned()
+        };
+        MessageSubjects {
+            channel,
+            country,
+            destination,
+            prefix,
+            budget,
+        }
+    }
+
+    /// The limits a send with this key is held to.
+    fn send_policy(&self, key: &AuthenticatedKey, client: Option<IpAddr>) -> SendPolicy {
+        SendPolicy {
+            policy: key.limits.over(&self.limits),
+            client_ip: client.map(|ip| self.subjects.of("ip", &ip_subject(ip))),
         }
     }
 
@@ -274,7 +443,9 @@ impl VerificationService {
             validate::idempotency_key(&idem.key)
                 .map_err(|e| ServiceError::InvalidRequest(e.to_owned()))?;
         }
+        let client = client_ip(input.client_ip.as_deref())?;
         self.delivery.ensure_routable(key.is_test, &spec.channels)?;
+        let send = self.send_policy(key, client);
 
         let now = self.clock.now();
         let session = Session::new(&spec, now);
@@ -306,6 +477,7 @@ impl VerificationService {
                     language,
                     &key.tenant_name,
                     spec.expires_in,
+                    &send.policy,
                 )?);
             }
             let created = SessionCreated {
@@ -352,16 +524,18 @@ impl VerificationService {
                     session: &session,
                     channels,
                     messages,
+                    limits: &send,
                 },
                 record.as_ref(),
             )
             .await?;
         match stored {
-            Ok(_) => {
+            SessionCreation::Stored(_) => {
                 self.stored(&created.channels, queued, key);
                 Ok(created)
             }
-            Err(first) => {
+            SessionCreation::Refused(refusal) => Err(refusal.into()),
+            SessionCreation::Replayed(first) => {
                 let (Some(idem), Some(context)) = (&idempotency, &context) else {
                     return Err(
                         StoreError::Corrupt("idempotency record without a key".into()).into(),
@@ -416,6 +590,7 @@ impl VerificationService {
         language: Language,
         tenant: &str,
         seconds_left: i64,
+        policy: &LimitPolicy,
     ) -> ServiceResult<NewMessage> {
         let route = match self.delivery.route(is_test, channel)? {
             Route::Outbox => NewRoute::Outbox {
@@ -430,6 +605,7 @@ impl VerificationService {
             channel,
             recipient: recipient.to_owned(),
             route,
+            subjects: self.message_subjects(channel, recipient, is_test, policy),
         })
     }
 
@@ -467,20 +643,36 @@ impl VerificationService {
     }
 
     /// Checks submitted codes. `tenant_id` scopes the look-up (`None` only for the widget, where
-    /// the token alone is the credential).
+    /// the token alone is the credential and `widget_ip` is where the codes came from). A code
+    /// for a destination locked by its run of failed verifications is not checked at all.
     pub async fn verify(
         &self,
         tenant_id: Option<i64>,
         token: &str,
         submitted: &[(Channel, String)],
+        widget_ip: Option<IpAddr>,
     ) -> ServiceResult<VerifyReport> {
         let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
         let keys = &self.keys;
         let codes: Vec<(Channel, &str)> = submitted.iter().map(|(c, s)| (*c, s.as_str())).collect();
+        let ip = widget_ip.map(|ip| self.subjects.of("ip", &ip_subject(ip)));
+        let call = SessionCall {
+            tenant_id,
+            token_hash: &token_hash,
+            now,
+            limits: &self.limits,
+            widget_ip: ip.as_deref(),
+        };
         let (stored, result) = self
             .store
-            .update_session(tenant_id, &token_hash, now, |stored| {
+            .update_session(&call, |stored, policy| {
+                if let Some(record) = locked_destination(stored, &codes, now) {
+                    let refusal = record.refusal;
+                    stored.refusal = Some(record);
+                    return Err(ServiceError::from(refusal));
+                }
+                let before = stored.clone();
                 let hashes: Vec<(Channel, Vec<u8>)> = stored
                     .session
                     .channels
@@ -488,7 +680,7 @@ impl VerificationService {
                     .map(|c| c.channel)
                     .zip(stored.code_hashes.iter().cloned())
                     .collect();
-                stored
+                let outcome = stored
                     .session
                     .verify(now, &codes, |channel, code| {
                         hashes.iter().any(|(c, hash)| {
@@ -503,17 +695,17 @@ impl VerificationService {
                                 )
                         })
                     })
-                    .map(|outcome| (outcome, Vec::new()))
+                    .map_err(|error| session_error(error, stored, now, "otps"))?;
+                advance_streaks(&before, stored, policy, now);
+                Ok((outcome, Vec::new()))
             })
             .await?
             .ok_or(ServiceError::NotFound)?;
-        match result {
-            Ok((outcome, _)) => Ok(VerifyReport {
-                outcome,
-                view: SessionView::of(&stored, now),
-            }),
-            Err(error) => Err(session_error(error, &stored, now, "otps")),
-        }
+        let (outcome, _) = result?;
+        Ok(VerifyReport {
+            outcome,
+            view: SessionView::of(&stored, now),
+        })
     }
 
     /// Where a session stands, with each channel's latest message.
@@ -545,14 +737,41 @@ impl VerificationService {
     ) -> ServiceResult<ResendReport> {
         let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
+        let call = SessionCall {
+            tenant_id,
+            token_hash: &token_hash,
+            now,
+            limits: &self.limits,
+            widget_ip: None,
+        };
         let (stored, result) = self
             .store
-            .update_session(tenant_id, &token_hash, now, |stored| {
-                let channels = stored.session.resend(now, requested).map_err(|e| match e {
+            .update_session(&call, |stored, policy| {
+                let resent = stored
+                    .session
+                    .resend(now, requested, policy.resends_per_session);
+                let channels = resent.map_err(|e| match e {
                     ResendError::Session(e) => session_error(e, stored, now, "channels"),
                     ResendError::NothingToResend => ServiceError::InvalidRequest(e.to_string()),
-                    ResendError::CoolingDown { retry_after } => {
-                        ServiceError::RateLimited { retry_after }
+                    ResendError::CoolingDown { retry_after } => ServiceError::RateLimited {
+                        retry_after,
+                        message: format!(
+                            "A code was sent on this channel recently; retry in {retry_after} seconds"
+                        ),
+                        refusal: None,
+                    },
+                    ResendError::TooManyResends => {
+                        stored.refusal = Some(RefusalRecord {
+                            refusal: Refusal::Resends,
+                            subject: None,
+                            channel: None,
+                        });
+                        ServiceError::RateLimited {
+                            // Never sooner than the session's end: it gets no more.
+                            retry_after: stored.session.expires_at - now,
+                            message: ServiceError::from(Refusal::Resends).to_string(),
+                            refusal: Some(Refusal::Resends),
+                        }
                     }
                 })?;
                 self.delivery.ensure_routable(stored.is_test, &channels)?;
@@ -583,6 +802,7 @@ impl VerificationService {
                         language,
                         &stored.tenant_name,
                         seconds_left,
+                        policy,
                     )?);
                 }
                 let queued = messages
@@ -600,6 +820,7 @@ impl VerificationService {
                 tenant_id: stored.tenant_id,
                 tenant_name: stored.tenant_name.clone(),
                 is_test: stored.is_test,
+                limits: stored.limits.clone(),
             },
         );
         let mut view = SessionView::of(&stored, now);
@@ -627,12 +848,15 @@ impl VerificationService {
         phone_number: &str,
         code_length: Option<i64>,
         expires_in: Option<i64>,
+        client: Option<&str>,
     ) -> ServiceResult<SingleCreated> {
         let phone = validate::phone_e164(phone_number).map_err(|r| invalid("phone_number", r))?;
         let spec =
             SingleSpec::new(code_length, expires_in).map_err(ServiceError::InvalidRequest)?;
+        let client = client_ip(client)?;
         self.delivery
             .ensure_routable(key.is_test, &[Channel::Sms])?;
+        let send = self.send_policy(key, client);
         let now = self.clock.now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let scope = CodeScope::SingleRequest {
@@ -652,6 +876,7 @@ impl VerificationService {
                 Language::English,
                 &key.tenant_name,
                 spec.expires_in,
+                &send.policy,
             )?;
             (code_hash, message)
         };
@@ -667,8 +892,9 @@ impl VerificationService {
                 created_at: now,
                 request: &request,
                 message,
+                limits: &send,
             })
-            .await?;
+            .await??;
         self.stored(&[Channel::Sms], queued, key);
         Ok(SingleCreated {
             request_id,
@@ -693,18 +919,39 @@ impl VerificationService {
         let keys = &self.keys;
         let (stored, result) = self
             .store
-            .update_single_request(tenant_id, &canonical, now, |stored| {
-                let scope = CodeScope::SingleRequest {
-                    request_id: &canonical,
-                };
-                let hash = &stored.code_hash;
-                stored
-                    .request
-                    .verify(now, code, |code| keys.code_matches(scope, code, hash))
-            })
+            .update_single_request(
+                tenant_id,
+                &canonical,
+                now,
+                &self.limits,
+                |stored, policy| {
+                    let open =
+                        stored.request.verified_at.is_none() && now < stored.request.expires_at;
+                    if open && stored.streak.is_locked(now) {
+                        let refusal = Refusal::Destination(DestinationRule::FailureLock);
+                        stored.refusal = Some(RefusalRecord {
+                            refusal,
+                            subject: stored.destination.clone(),
+                            channel: Some(Channel::Sms),
+                        });
+                        return Err(ServiceError::from(refusal));
+                    }
+                    let scope = CodeScope::SingleRequest {
+                        request_id: &canonical,
+                    };
+                    let hash = stored.code_hash.clone();
+                    let failed_before = stored.request.failed_attempts;
+                    let result = stored
+                        .request
+                        .verify(now, code, |code| keys.code_matches(scope, code, &hash));
+                    let failed = stored.request.failed_attempts - failed_before;
+                    stored.streak = stored.streak.after(policy, result.is_ok(), failed, now);
+                    result.map_err(ServiceError::Single)
+                },
+            )
             .await?
             .ok_or(ServiceError::NotFound)?;
-        result.map_err(ServiceError::Single)?;
+        result?;
         Ok(SingleVerified {
             phone_number: stored.phone_number,
             verified_at: stored.request.verified_at.unwrap_or(now),

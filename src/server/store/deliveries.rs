@@ -14,12 +14,13 @@ use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, exp
 /// process that is killed) leaves the lease to run out, and the message is claimed again.
 pub const LEASE_SECS: i64 = 60;
 
-/// A message to store with its session or request.
+/// A message to store with its session or request, and what the limits count for it.
 #[derive(Clone)]
 pub struct NewMessage {
     pub channel: Channel,
     pub recipient: String,
     pub route: NewRoute,
+    pub subjects: super::MessageSubjects,
 }
 
 impl NewMessage {

@@ -4,6 +4,7 @@
 //! Reads use a separate pool so status and look-ups never queue behind writes (WAL mode).
 
 pub mod deliveries;
+mod limits;
 mod outbox;
 mod sessions;
 mod single;
@@ -19,9 +20,11 @@ use sqlx::sqlite::{
 pub use deliveries::{
     ClaimedDelivery, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
 };
+pub use limits::{MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
 pub use outbox::{OutboxMessage, OutboxQuery};
 pub use sessions::{
-    CreateSession, Deliveries, IdempotencyRecord, NewChannel, StoredIdempotency, StoredSession,
+    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionCall, SessionCreation,
+    StoredIdempotency, StoredSession,
 };
 pub use single::{NewSingleRequest, StoredSingleRequest};
 pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo};
@@ -131,6 +134,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let limit_records = limits::purge(&mut tx, now).await?;
         tx.commit().await?;
         Ok(PurgeCounts {
             sessions,
@@ -138,6 +142,7 @@ impl Store {
             idempotency,
             codes_erased,
             deliveries_expired,
+            limit_records,
         })
     }
 }
@@ -152,4 +157,6 @@ pub struct PurgeCounts {
     pub codes_erased: u64,
     /// Queued messages given up (codes erased) because their session or request expired.
     pub deliveries_expired: u64,
+    /// Limit counters and refusal records no window or report looks at any more.
+    pub limit_records: u64,
 }

@@ -7,8 +7,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::deliveries::{self, NewMessage, Owner};
+use super::limits::{self, MessageSubjects, RefusalRecord, SendPolicy};
 use super::{Store, StoreError, StoreResult, flag};
 use crate::engine::delivery::DeliveryView;
+use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak, decide_send};
 use crate::engine::policy::SessionLimits;
 use crate::engine::{Channel, ChannelState, Session, VerificationMode};
 
@@ -37,6 +39,32 @@ pub struct CreateSession<'a> {
     pub channels: Vec<NewChannel>,
     /// One message per channel, written in the same transaction.
     pub messages: Vec<NewMessage>,
+    /// The limits this send is held to.
+    pub limits: &'a SendPolicy,
+}
+
+/// What `create_session` did.
+#[derive(Clone, Debug)]
+pub enum SessionCreation {
+    /// Stored, with each channel's message as it stands.
+    Stored(Deliveries),
+    /// The idempotency key was used within its window: nothing stored, the first answer.
+    Replayed(StoredIdempotency),
+    /// A limit refused it: nothing stored but the refusal's record.
+    Refused(Refusal),
+}
+
+/// How a call reaches a session: through a tenant's key (`tenant_id`) or by token alone (the
+/// widget, which also names the IP a submitted code came from).
+#[derive(Clone, Copy, Debug)]
+pub struct SessionCall<'a> {
+    pub tenant_id: Option<i64>,
+    pub token_hash: &'a [u8],
+    pub now: i64,
+    /// The server's limits (the tenant's own go over them).
+    pub limits: &'a LimitPolicy,
+    /// The widget's client IP (hashed), when the call submits codes through a widget door.
+    pub widget_ip: Option<&'a [u8]>,
 }
 
 /// The first answer to an idempotent send, sealed.
@@ -69,10 +97,17 @@ pub struct StoredSession {
     /// Per channel, in the session's channel order.
     pub recipients: Vec<String>,
     pub code_hashes: Vec<Vec<u8>>,
+    /// Per channel: the destination's keyed hash and its run of failed verifications.
+    pub destinations: Vec<Option<Vec<u8>>>,
+    pub streaks: Vec<Streak>,
+    /// The tenant's own limits.
+    pub limits: LimitOverrides,
+    /// Set by a decision that refuses the call under a limit, to be recorded.
+    pub refusal: Option<RefusalRecord>,
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, s.is_test, s.mode, s.code_length,
-     s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.locale, s.token_hash, s.expires_at";
+const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode, s.code_length,
+     s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash, s.expires_at";
 
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
@@ -84,14 +119,15 @@ fn u32_column(row: &SqliteRow, column: &str) -> StoreResult<u32> {
 
 impl Store {
     /// Stores a session with its messages, or, when `idempotency` names a key this tenant
-    /// already used within the window, stores nothing and returns that record. Checked and
-    /// written in one transaction, so two concurrent sends with the same key create one session,
-    /// and no session exists without its messages.
+    /// already used within the window, stores nothing and returns that record, or, when a limit
+    /// refuses the send, stores only the refusal. Checked, counted and written in one
+    /// transaction, so two concurrent sends with the same key create one session, concurrent
+    /// sends never pass a limit together, and no session exists without its messages.
     pub async fn create_session(
         &self,
         new: &CreateSession<'_>,
         idempotency: Option<&IdempotencyRecord<'_>>,
-    ) -> StoreResult<Result<(i64, Deliveries), StoredIdempotency>> {
+    ) -> StoreResult<SessionCreation> {
         let mut tx = self.begin_write().await?;
         if let Some(record) = idempotency {
             let existing = sqlx::query(
@@ -104,12 +140,31 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = existing {
-                return Ok(Err(StoredIdempotency {
+                return Ok(SessionCreation::Replayed(StoredIdempotency {
                     body_hash: row.get("body_hash"),
                     nonce: row.get("nonce"),
                     sealed: row.get("sealed"),
                 }));
             }
+        }
+        let subjects: Vec<MessageSubjects> =
+            new.messages.iter().map(|m| m.subjects.clone()).collect();
+        let send = new.limits;
+        let client_ip = send.client_ip.as_deref();
+        let counts = limits::count_send(
+            &mut tx,
+            new.tenant_id,
+            &send.policy,
+            &subjects,
+            client_ip,
+            new.created_at,
+        )
+        .await?;
+        if let Some(refused) = decide_send(&send.policy, &counts, new.created_at) {
+            let record = RefusalRecord::of_send(refused, &subjects, client_ip);
+            limits::record_refusal(&mut tx, new.tenant_id, &record, new.created_at).await?;
+            tx.commit().await?;
+            return Ok(SessionCreation::Refused(refused.refusal));
         }
         let session = new.session;
         let id: i64 = sqlx::query_scalar(
@@ -130,10 +185,12 @@ impl Store {
         .bind(session.expires_at)
         .fetch_one(&mut *tx)
         .await?;
-        for (position, (state, channel)) in session.channels.iter().zip(&new.channels).enumerate() {
+        let rows = session.channels.iter().zip(&new.channels).zip(&subjects);
+        for (position, ((state, channel), subject)) in rows.enumerate() {
             sqlx::query(
-                "INSERT INTO session_channels (session_id, position, channel, recipient, code_hash, last_sent_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO session_channels (session_id, position, channel, recipient, code_hash,
+                     last_sent_at, destination)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(position as i64)
@@ -141,9 +198,20 @@ impl Store {
             .bind(&channel.recipient)
             .bind(&channel.code_hash)
             .bind(state.last_sent_at)
+            .bind(&subject.destination)
             .execute(&mut *tx)
             .await?;
         }
+        limits::record_send(
+            &mut tx,
+            new.tenant_id,
+            Owner::Session(id),
+            &subjects,
+            send,
+            &counts,
+            new.created_at,
+        )
+        .await?;
         let views = deliveries::insert_messages(
             &mut tx,
             new.tenant_id,
@@ -170,7 +238,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(Ok((id, views)))
+        Ok(SessionCreation::Stored(views))
     }
 
     /// Loads a live (not cancelled) session by its token hash, scoped to `tenant_id` when given.
@@ -183,46 +251,91 @@ impl Store {
         fetch_session(&mut conn, tenant_id, token_hash).await
     }
 
-    /// Loads the session under the write lock, lets `apply` decide, and when it returns `Ok`
-    /// writes back what changed together with the messages it asks for (a resend's new codes,
-    /// which replace the channels' queued ones), in one transaction. `None` when there is no
-    /// such live session for this tenant.
-    pub async fn update_session<T, E>(
+    /// Loads the session under the write lock, lets `apply` decide (with the tenant's limits),
+    /// and when it returns `Ok` writes back what changed together with the messages it asks for
+    /// (a resend's new codes, which replace the channels' queued ones), in one transaction. New
+    /// messages are held to the send limits, and a widget submission to its IP's minute; a
+    /// refusal is recorded and nothing else is written. `None` when there is no such live
+    /// session for this tenant.
+    pub async fn update_session<T, E: From<Refusal>>(
         &self,
-        tenant_id: Option<i64>,
-        token_hash: &[u8],
-        now: i64,
-        apply: impl FnOnce(&mut StoredSession) -> Result<(T, Vec<NewMessage>), E>,
+        call: &SessionCall<'_>,
+        apply: impl FnOnce(&mut StoredSession, &LimitPolicy) -> Result<(T, Vec<NewMessage>), E>,
     ) -> StoreResult<Option<(StoredSession, Result<(T, Deliveries), E>)>> {
+        let now = call.now;
         let mut tx = self.begin_write().await?;
-        let Some(before) = fetch_session(&mut tx, tenant_id, token_hash).await? else {
+        let Some(before) = fetch_session(&mut tx, call.tenant_id, call.token_hash).await? else {
             return Ok(None);
         };
+        let policy = before.limits.over(call.limits);
+        if let Some(ip) = call.widget_ip
+            && !limits::take_submission(&mut tx, before.tenant_id, ip, &policy, now).await?
+        {
+            let record = RefusalRecord {
+                refusal: Refusal::WidgetIp,
+                subject: Some(ip.to_vec()),
+                channel: None,
+            };
+            limits::record_refusal(&mut tx, before.tenant_id, &record, now).await?;
+            tx.commit().await?;
+            return Ok(Some((before, Err(Refusal::WidgetIp.into()))));
+        }
         let mut after = before.clone();
-        let result = match apply(&mut after) {
-            Ok((value, messages)) => {
-                // Changes first: they erase the replaced codes, not the new ones below.
-                write_changes(&mut tx, &before, &after, now).await?;
-                for message in &messages {
-                    deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now)
-                        .await?;
+        let (value, messages) = match apply(&mut after, &policy) {
+            Ok(decided) => decided,
+            Err(error) => {
+                // A refusal is recorded; a submission through a widget door counts whatever
+                // became of it.
+                if let Some(record) = after.refusal.take() {
+                    limits::record_refusal(&mut tx, before.tenant_id, &record, now).await?;
                 }
-                let views = deliveries::insert_messages(
-                    &mut tx,
-                    after.tenant_id,
-                    after.is_test,
-                    Owner::Session(after.id),
-                    after.session.expires_at,
-                    now,
-                    &messages,
-                )
-                .await?;
                 tx.commit().await?;
-                Ok((value, views))
+                return Ok(Some((after, Err(error))));
             }
-            Err(error) => Err(error),
         };
-        Ok(Some((after, result)))
+        let subjects: Vec<MessageSubjects> = messages.iter().map(|m| m.subjects.clone()).collect();
+        if !subjects.is_empty() {
+            let counts =
+                limits::count_send(&mut tx, after.tenant_id, &policy, &subjects, None, now).await?;
+            if let Some(refused) = decide_send(&policy, &counts, now) {
+                let record = RefusalRecord::of_send(refused, &subjects, None);
+                limits::record_refusal(&mut tx, after.tenant_id, &record, now).await?;
+                tx.commit().await?;
+                return Ok(Some((before, Err(refused.refusal.into()))));
+            }
+            let send = SendPolicy {
+                policy: policy.clone(),
+                client_ip: None,
+            };
+            let owner = Owner::Session(after.id);
+            limits::record_send(
+                &mut tx,
+                after.tenant_id,
+                owner,
+                &subjects,
+                &send,
+                &counts,
+                now,
+            )
+            .await?;
+        }
+        // Changes first: they erase the replaced codes, not the new ones below.
+        write_changes(&mut tx, &before, &after, now).await?;
+        for message in &messages {
+            deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now).await?;
+        }
+        let views = deliveries::insert_messages(
+            &mut tx,
+            after.tenant_id,
+            after.is_test,
+            Owner::Session(after.id),
+            after.session.expires_at,
+            now,
+            &messages,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((after, Ok((value, views)))))
     }
 
     /// Cancels a live session and erases its codes from the outbox; false when there is no
@@ -261,10 +374,12 @@ async fn fetch_session(
     // One row per channel, the session's columns repeated: one round trip instead of two.
     let sql = format!(
         "SELECT {SESSION_COLUMNS}, c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
-                c.verified_rank, c.verified_at, c.last_sent_at
+                c.verified_rank, c.verified_at, c.last_sent_at, c.destination,
+                d.failures AS streak_failures, d.locked_until AS streak_locked_until
          FROM sessions s
          JOIN tenants t ON t.id = s.tenant_id
          JOIN session_channels c ON c.session_id = s.id
+         LEFT JOIN destination_streaks d ON d.tenant_id = s.tenant_id AND d.subject = c.destination
          WHERE s.token_hash = ? AND s.cancelled_at IS NULL AND (?2 IS NULL OR s.tenant_id = ?2)
          ORDER BY c.position"
     );
@@ -286,12 +401,27 @@ async fn write_changes(
     after: &StoredSession,
     now: i64,
 ) -> StoreResult<()> {
-    if before.session.failed_attempts != after.session.failed_attempts {
-        sqlx::query("UPDATE sessions SET failed_attempts = ? WHERE id = ?")
+    if before.session.failed_attempts != after.session.failed_attempts
+        || before.session.resends != after.session.resends
+    {
+        sqlx::query("UPDATE sessions SET failed_attempts = ?, resends = ? WHERE id = ?")
             .bind(i64::from(after.session.failed_attempts))
+            .bind(i64::from(after.session.resends))
             .bind(after.id)
             .execute(&mut *conn)
             .await?;
+    }
+    // Channels to one destination share its streak: each destination is written once.
+    let mut saved: Vec<&[u8]> = Vec::new();
+    let streaks = before.streaks.iter().zip(&after.streaks);
+    for ((old, new), destination) in streaks.zip(&after.destinations) {
+        if let Some(destination) = destination
+            && old != new
+            && !saved.contains(&destination.as_slice())
+        {
+            limits::save_streak(conn, after.tenant_id, destination, *new).await?;
+            saved.push(destination);
+        }
     }
     let rows = before
         .session
@@ -317,6 +447,9 @@ async fn write_changes(
         .bind(position as i64)
         .execute(&mut *conn)
         .await?;
+        if new.is_verified() && !old.is_verified() {
+            limits::mark_verified(conn, Owner::Session(after.id), new.channel).await?;
+        }
         // A verified channel's code is used up and a replaced one is dead: neither stays in clear.
         if new.is_verified() != old.is_verified() || new_hash != old_hash {
             super::outbox::erase_session_codes(conn, after.id, Some(new.channel.as_str())).await?;
@@ -341,6 +474,8 @@ fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult
     let mut channels = Vec::with_capacity(channel_rows.len());
     let mut recipients = Vec::with_capacity(channel_rows.len());
     let mut code_hashes = Vec::with_capacity(channel_rows.len());
+    let mut destinations = Vec::with_capacity(channel_rows.len());
+    let mut streaks = Vec::with_capacity(channel_rows.len());
     for c in channel_rows {
         let name: String = c.get("channel");
         channels.push(ChannelState {
@@ -355,7 +490,20 @@ fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult
         });
         recipients.push(c.get("recipient"));
         code_hashes.push(c.get("code_hash"));
+        destinations.push(c.get("destination"));
+        streaks.push(Streak {
+            failures: c
+                .get::<Option<i64>, _>("streak_failures")
+                .map_or(Ok(0), |n| {
+                    u32::try_from(n).map_err(|_| corrupt("streak failures"))
+                })?,
+            locked_until: c.get("streak_locked_until"),
+        });
     }
+    let limits = match row.get::<Option<String>, _>("limits") {
+        Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(format!("limits: {e}")))?,
+        None => LimitOverrides::default(),
+    };
     if channels.is_empty() {
         return Err(corrupt("session without channels"));
     }
@@ -376,8 +524,13 @@ fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult
             failed_attempts: u32_column(row, "failed_attempts")?,
             expires_at: row.get("expires_at"),
             channels,
+            resends: u32_column(row, "resends")?,
         },
         recipients,
         code_hashes,
+        destinations,
+        streaks,
+        limits,
+        refusal: None,
     })
 }

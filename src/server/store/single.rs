@@ -3,7 +3,10 @@
 use sqlx::Row;
 
 use super::deliveries::{self, NewMessage, Owner};
+use super::limits::{self, RefusalRecord, SendPolicy};
 use super::{Store, StoreError, StoreResult, flag};
+use crate::engine::Channel;
+use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak, decide_send};
 use crate::engine::single::SingleRequest;
 
 /// A single-SMS request to store.
@@ -18,6 +21,8 @@ pub struct NewSingleRequest<'a> {
     pub request: &'a SingleRequest,
     /// The SMS, written in the same transaction.
     pub message: NewMessage,
+    /// The limits this send is held to.
+    pub limits: &'a SendPolicy,
 }
 
 /// A single-SMS request as loaded for a decision.
@@ -29,16 +34,46 @@ pub struct StoredSingleRequest {
     pub phone_number: String,
     pub code_hash: Vec<u8>,
     pub request: SingleRequest,
+    /// The number's keyed hash and its run of failed verifications.
+    pub destination: Option<Vec<u8>>,
+    pub streak: Streak,
+    /// The tenant's own limits.
+    pub limits: LimitOverrides,
+    /// Set by a decision that refuses the call under a limit, to be recorded.
+    pub refusal: Option<RefusalRecord>,
 }
 
 impl Store {
-    /// Stores a request with its message, in one transaction.
-    pub async fn create_single_request(&self, new: &NewSingleRequest<'_>) -> StoreResult<i64> {
+    /// Stores a request with its message, in one transaction, unless a limit refuses it (then
+    /// only the refusal is recorded).
+    pub async fn create_single_request(
+        &self,
+        new: &NewSingleRequest<'_>,
+    ) -> StoreResult<Result<i64, Refusal>> {
         let mut tx = self.begin_write().await?;
+        let subjects = std::slice::from_ref(&new.message.subjects);
+        let send = new.limits;
+        let client_ip = send.client_ip.as_deref();
+        let now = new.created_at;
+        let counts = limits::count_send(
+            &mut tx,
+            new.tenant_id,
+            &send.policy,
+            subjects,
+            client_ip,
+            now,
+        )
+        .await?;
+        if let Some(refused) = decide_send(&send.policy, &counts, now) {
+            let record = RefusalRecord::of_send(refused, subjects, client_ip);
+            limits::record_refusal(&mut tx, new.tenant_id, &record, now).await?;
+            tx.commit().await?;
+            return Ok(Err(refused.refusal));
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sms_requests (tenant_id, request_id, phone_number, code_hash, is_test,
-                 failed_attempts, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 failed_attempts, created_at, expires_at, destination)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.tenant_id)
         .bind(new.request_id)
@@ -48,7 +83,18 @@ impl Store {
         .bind(i64::from(new.request.failed_attempts))
         .bind(new.created_at)
         .bind(new.request.expires_at)
+        .bind(&new.message.subjects.destination)
         .fetch_one(&mut *tx)
+        .await?;
+        limits::record_send(
+            &mut tx,
+            new.tenant_id,
+            Owner::Request(id),
+            subjects,
+            send,
+            &counts,
+            now,
+        )
         .await?;
         deliveries::insert_messages(
             &mut tx,
@@ -61,24 +107,28 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Ok(id))
     }
 
-    /// Loads the request under the write lock, lets `apply` decide, and writes back the counters
-    /// whatever `apply` returned (a wrong code is an error that still counts). `None` when this
+    /// Loads the request under the write lock, lets `apply` decide (with the tenant's limits),
+    /// and writes back the counters and the number's streak whatever `apply` returned (a wrong
+    /// code is an error that still counts), and the refusal it made, if any. `None` when this
     /// tenant has no such request.
     pub async fn update_single_request<T>(
         &self,
         tenant_id: i64,
         request_id: &str,
         now: i64,
-        apply: impl FnOnce(&mut StoredSingleRequest) -> T,
+        defaults: &LimitPolicy,
+        apply: impl FnOnce(&mut StoredSingleRequest, &LimitPolicy) -> T,
     ) -> StoreResult<Option<(StoredSingleRequest, T)>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT r.id, r.tenant_id, t.name AS tenant_name, r.phone_number, r.code_hash,
-                    r.failed_attempts, r.expires_at, r.verified_at
+            "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number, r.code_hash,
+                    r.failed_attempts, r.expires_at, r.verified_at, r.destination,
+                    d.failures AS streak_failures, d.locked_until AS streak_locked_until
              FROM sms_requests r JOIN tenants t ON t.id = r.tenant_id
+             LEFT JOIN destination_streaks d ON d.tenant_id = r.tenant_id AND d.subject = r.destination
              WHERE r.request_id = ? AND r.tenant_id = ?",
         )
         .bind(request_id)
@@ -88,8 +138,13 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
+        let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
         let failed_attempts = u32::try_from(row.get::<i64, _>("failed_attempts"))
-            .map_err(|_| StoreError::Corrupt("failed_attempts".into()))?;
+            .map_err(|_| corrupt("failed_attempts"))?;
+        let limits = match row.get::<Option<String>, _>("limits") {
+            Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("tenant limits"))?,
+            None => LimitOverrides::default(),
+        };
         let mut stored = StoredSingleRequest {
             id: row.get("id"),
             tenant_id: row.get("tenant_id"),
@@ -101,10 +156,30 @@ impl Store {
                 expires_at: row.get("expires_at"),
                 verified_at: row.get("verified_at"),
             },
+            destination: row.get("destination"),
+            streak: Streak {
+                failures: row
+                    .get::<Option<i64>, _>("streak_failures")
+                    .map_or(Ok(0), |n| u32::try_from(n).map_err(|_| corrupt("streak")))?,
+                locked_until: row.get("streak_locked_until"),
+            },
+            limits,
+            refusal: None,
         };
-        let before = stored.request.clone();
-        let result = apply(&mut stored);
-        if stored.request != before {
+        let policy = stored.limits.over(defaults);
+        let before = (stored.request.clone(), stored.streak);
+        let result = apply(&mut stored, &policy);
+        if let Some(record) = stored.refusal.take() {
+            limits::record_refusal(&mut tx, stored.tenant_id, &record, now).await?;
+            tx.commit().await?;
+            return Ok(Some((stored, result)));
+        }
+        if let Some(destination) = &stored.destination
+            && stored.streak != before.1
+        {
+            limits::save_streak(&mut tx, stored.tenant_id, destination, stored.streak).await?;
+        }
+        if stored.request != before.0 {
             sqlx::query(
                 "UPDATE sms_requests SET failed_attempts = ?, verified_at = ? WHERE id = ?",
             )
@@ -117,8 +192,11 @@ impl Store {
                 super::outbox::erase_request_codes(&mut tx, stored.id).await?;
                 deliveries::end_messages(&mut tx, Owner::Request(stored.id), now).await?;
             }
-            tx.commit().await?;
+            if stored.request.verified_at.is_some() && before.0.verified_at.is_none() {
+                limits::mark_verified(&mut tx, Owner::Request(stored.id), Channel::Sms).await?;
+            }
         }
+        tx.commit().await?;
         Ok(Some((stored, result)))
     }
 }

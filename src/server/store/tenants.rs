@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, flag};
+use crate::engine::limits::LimitOverrides;
 
 /// The tenant behind a valid, unrevoked key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,6 +11,8 @@ pub struct AuthenticatedKey {
     pub tenant_id: i64,
     pub tenant_name: String,
     pub is_test: bool,
+    /// The tenant's own limits, over the server's.
+    pub limits: LimitOverrides,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +21,16 @@ pub struct TenantInfo {
     pub origins: Vec<String>,
     pub created_at: i64,
     pub keys: Vec<KeyInfo>,
+    pub limits: LimitOverrides,
+}
+
+/// A tenant's limits as stored (JSON, absent when it has none of its own).
+fn parse_limits(stored: Option<String>) -> StoreResult<LimitOverrides> {
+    match stored {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}"))),
+        None => Ok(LimitOverrides::default()),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +76,7 @@ impl Store {
     }
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>> {
-        let tenants = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name")
+        let tenants = sqlx::query("SELECT id, name, created_at, limits FROM tenants ORDER BY name")
             .fetch_all(&self.read)
             .await?;
         let mut out = Vec::with_capacity(tenants.len());
@@ -88,6 +101,7 @@ impl Store {
                 origins: self.tenant_origins(id).await?,
                 created_at: row.get("created_at"),
                 keys,
+                limits: parse_limits(row.get("limits"))?,
             });
         }
         Ok(out)
@@ -147,17 +161,82 @@ impl Store {
     /// The tenant of an unrevoked key, by the key's hash.
     pub async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>> {
         let row = sqlx::query(
-            "SELECT k.tenant_id, k.is_test, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+            "SELECT k.tenant_id, k.is_test, t.name, t.limits
+             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.key_hash = ? AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|row| AuthenticatedKey {
-            tenant_id: row.get("tenant_id"),
-            tenant_name: row.get("name"),
-            is_test: row.get::<i64, _>("is_test") == 1,
-        }))
+        row.map(|row| {
+            Ok(AuthenticatedKey {
+                tenant_id: row.get("tenant_id"),
+                tenant_name: row.get("name"),
+                is_test: row.get::<i64, _>("is_test") == 1,
+                limits: parse_limits(row.get("limits"))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
+    /// back to the server's) and returns them all.
+    pub async fn set_tenant_limits(
+        &self,
+        name: &str,
+        changes: &LimitOverrides,
+        reset: bool,
+    ) -> StoreResult<LimitOverrides> {
+        let mut tx = self.begin_write().await?;
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT limits FROM tenants WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let stored =
+            stored.ok_or_else(|| StoreError::Conflict(format!("no tenant named `{name}`")))?;
+        let base = if reset {
+            LimitOverrides::default()
+        } else {
+            parse_limits(stored)?
+        };
+        let limits = base.merged_with(changes);
+        let json = if limits.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&limits)
+                    .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}")))?,
+            )
+        };
+        sqlx::query("UPDATE tenants SET limits = ? WHERE name = ?")
+            .bind(json)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(limits)
+    }
+
+    /// A tenant acting as if through one of its keys (the demo page's development tenant).
+    pub async fn tenant_as_key(
+        &self,
+        name: &str,
+        is_test: bool,
+    ) -> StoreResult<Option<AuthenticatedKey>> {
+        let row = sqlx::query("SELECT id, limits FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|row| {
+            Ok(AuthenticatedKey {
+                tenant_id: row.get("id"),
+                tenant_name: name.to_owned(),
+                is_test,
+                limits: parse_limits(row.get("limits"))?,
+            })
+        })
+        .transpose()
     }
 
     /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).

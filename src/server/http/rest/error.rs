@@ -26,6 +26,7 @@ pub enum ApiError {
     TooManyAttempts(Option<Box<SessionFields>>),
     RateLimited {
         retry_after: i64,
+        message: String,
     },
     /// A failed single-SMS verify: always 400, with the contract's message.
     Single(SingleError),
@@ -105,9 +106,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Request body is larger than 16 KiB".into(),
             ApiError::UnsupportedMediaType => "Request body must be application/json".into(),
             ApiError::TooManyAttempts(_) => "Too many attempts".into(),
-            ApiError::RateLimited { retry_after } => {
-                format!("A code was sent on this channel recently; retry in {retry_after} seconds")
-            }
+            ApiError::RateLimited { message, .. } => message.clone(),
             ApiError::Single(e) => e.to_string(),
             ApiError::Internal => "Internal server error".into(),
         }
@@ -128,7 +127,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Locked(view) => {
                 ApiError::TooManyAttempts(Some(Box::new(SessionFields::from(&*view))))
             }
-            ServiceError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            ServiceError::RateLimited {
+                retry_after,
+                message,
+                ..
+            } => ApiError::RateLimited {
+                retry_after,
+                message,
+            },
             ServiceError::Single(e) => ApiError::Single(e),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "storage failed");
@@ -155,7 +161,7 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), self.message().into());
         body.insert("code".into(), self.code().into());
         let mut response = (status, Json(serde_json::Value::Object(body))).into_response();
-        if let ApiError::RateLimited { retry_after } = self
+        if let ApiError::RateLimited { retry_after, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -184,7 +190,10 @@ mod tests {
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType,
             ApiError::TooManyAttempts(None),
-            ApiError::RateLimited { retry_after: 1 },
+            ApiError::RateLimited {
+                retry_after: 1,
+                message: String::new(),
+            },
             ApiError::Single(SingleError::AlreadyVerified),
             ApiError::Single(SingleError::TooManyAttempts),
             ApiError::Single(SingleError::Expired),

@@ -57,6 +57,7 @@ pub async fn send(
             max_attempts_per_channel: request.max_attempts_per_channel,
         },
         locale: request.locale,
+        client_ip: request.client_ip,
     };
     let created = service.send(&key, input, idempotency).await?;
     Ok(Json(created.into()))
@@ -95,7 +96,12 @@ pub async fn verify(
 ) -> ApiResult<Json<VerifyResponse>> {
     let submitted = submitted_codes(&body.value.otps)?;
     let report = service
-        .verify(Some(key.tenant_id), &body.value.session_token, &submitted)
+        .verify(
+            Some(key.tenant_id),
+            &body.value.session_token,
+            &submitted,
+            None,
+        )
         .await?;
     let response = VerifyResponse::from(&report);
     match report.outcome.verdict() {

@@ -32,6 +32,7 @@ pub async fn initiate(
             &request.phone_number,
             request.code_length,
             request.expires_in,
+            request.client_ip.as_deref(),
         )
         .await?;
     Ok(Json(InitiateResponse {

@@ -82,6 +82,9 @@ pub struct SendRequest {
     pub max_attempts_per_channel: Option<i64>,
     /// Language of the messages and the page: `en` (default) or `ar`; other tags fall back to English.
     pub locale: Option<String>,
+    /// The end user's IP address, as your backend saw it (IPv4 or IPv6). When given, sends
+    /// from one IP are limited (10 per 10 minutes by default).
+    pub client_ip: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -259,6 +262,9 @@ pub struct InitiateRequest {
     pub code_length: Option<i64>,
     /// Seconds, 1 to 600, default 300.
     pub expires_in: Option<i64>,
+    /// The end user's IP address, as your backend saw it (IPv4 or IPv6). When given, sends
+    /// from one IP are limited (10 per 10 minutes by default).
+    pub client_ip: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

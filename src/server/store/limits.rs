@@ -1,0 +1,504 @@
+//! The counters behind the limits, in SQLite: events in time windows (sends per destination,
+//! prefix and client IP; widget submissions per IP), tenants' budgets per minute, destinations'
+//! runs of failed verifications, prefixes cooling down, and every refusal. They are read and
+//! written inside the transaction of the send or verify they count; the decisions are the
+//! engine's.
+
+use sqlx::{Row, SqliteConnection};
+
+use super::deliveries::Owner;
+use super::{Store, StoreResult};
+use crate::engine::Channel;
+use crate::engine::limits::{
+    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, Refusal, Refused, SendCounts, Streak,
+    TEN_MINUTES, prefix_starts_cooling, submission_allowed,
+};
+
+/// What one message's limits count, as keyed hashes.
+#[derive(Clone, Debug)]
+pub struct MessageSubjects {
+    pub channel: Channel,
+    /// The number's country calling code (SMS, WhatsApp).
+    pub country: Option<u16>,
+    pub destination: Vec<u8>,
+    /// The number's prefix (SMS, WhatsApp).
+    pub prefix: Option<Vec<u8>>,
+    /// The tenant's budget this message spends: its channel, live and test keys apart.
+    pub budget: String,
+}
+
+/// The limits a send is held to: the tenant's policy and, when the integrator gave one, the
+/// client's IP (hashed).
+#[derive(Clone, Debug)]
+pub struct SendPolicy {
+    pub policy: LimitPolicy,
+    pub client_ip: Option<Vec<u8>>,
+}
+
+/// A refusal to record: the rule, and the subject (hashed) and channel it was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub refusal: Refusal,
+    pub subject: Option<Vec<u8>>,
+    pub channel: Option<Channel>,
+}
+
+impl RefusalRecord {
+    /// The record of a refused send: the message that broke the rule, or the client IP.
+    pub fn of_send(
+        refused: Refused,
+        messages: &[MessageSubjects],
+        client_ip: Option<&[u8]>,
+    ) -> RefusalRecord {
+        let message = refused.message.and_then(|i| messages.get(i));
+        let subject = match refused.refusal {
+            Refusal::ClientIp | Refusal::WidgetIp => client_ip.map(<[u8]>::to_vec),
+            // A budget is the tenant's, not a person's.
+            Refusal::TenantBudget(_) => None,
+            _ => message.map(|m| m.destination.clone()),
+        };
+        RefusalRecord {
+            refusal: refused.refusal,
+            subject,
+            channel: message.map(|m| m.channel),
+        }
+    }
+}
+
+/// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
+/// to know whether the limit is reached, not by how much, so the work stays bounded.
+async fn count_events(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    scope: &str,
+    subject: &[u8],
+    since: i64,
+    up_to: u32,
+) -> StoreResult<u32> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM limit_events
+         WHERE tenant_id = ? AND scope = ? AND subject = ? AND at > ? LIMIT ?)",
+    )
+    .bind(tenant_id)
+    .bind(scope)
+    .bind(subject)
+    .bind(since)
+    .bind(i64::from(up_to))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Sends to a prefix after `since` whose channel (or request) has not been verified, counted up
+/// to `up_to`.
+async fn count_unverified(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    prefix: &[u8],
+    since: i64,
+    up_to: u32,
+) -> StoreResult<u32> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM limit_events
+         WHERE tenant_id = ? AND scope = 'prefix' AND subject = ? AND at > ? AND verified = 0
+         LIMIT ?)",
+    )
+    .bind(tenant_id)
+    .bind(prefix)
+    .bind(since)
+    .bind(i64::from(up_to))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// The minute a time falls in, as budgets are counted.
+fn minute(at: i64) -> i64 {
+    at.div_euclid(MINUTE)
+}
+
+/// A tenant's sends on one budget in the hour up to `now`, in whole minutes: the minutes after
+/// the one an hour ago, this one included.
+async fn count_budget(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    budget: &str,
+    now: i64,
+) -> StoreResult<u32> {
+    let sends: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(sends), 0) FROM limit_buckets
+         WHERE tenant_id = ? AND budget = ? AND minute > ?",
+    )
+    .bind(tenant_id)
+    .bind(budget)
+    .bind(minute(now - HOUR))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u32::try_from(sends).unwrap_or(u32::MAX))
+}
+
+/// How many earlier messages of the same send share something with this one.
+fn earlier_alike(earlier: &[MessageSubjects], alike: impl Fn(&MessageSubjects) -> bool) -> u32 {
+    u32::try_from(earlier.iter().filter(|m| alike(m)).count()).unwrap_or(u32::MAX)
+}
+
+/// Counts everything a send's rules look at (the same queries whatever the outcome). Messages
+/// of the same send to the same destination, prefix or budget count each other, so a send with
+/// SMS and WhatsApp to one number is two sends to it.
+pub(super) async fn count_send(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    messages: &[MessageSubjects],
+    client_ip: Option<&[u8]>,
+    now: i64,
+) -> StoreResult<SendCounts> {
+    let mut counts = SendCounts::default();
+    for (index, message) in messages.iter().enumerate() {
+        let earlier = &messages[..index];
+        let streak = load_streak(conn, tenant_id, &message.destination).await?;
+        let (prefix_unverified, cooling) = match &message.prefix {
+            Some(prefix) => {
+                let until: Option<i64> = sqlx::query_scalar(
+                    "SELECT until FROM prefix_cooldowns WHERE tenant_id = ? AND subject = ?",
+                )
+                .bind(tenant_id)
+                .bind(prefix.as_slice())
+                .fetch_optional(&mut *conn)
+                .await?;
+                let counted = count_unverified(
+                    conn,
+                    tenant_id,
+                    prefix,
+                    now - HOUR,
+                    policy.prefix_unverified_per_hour,
+                )
+                .await?;
+                let alike = earlier_alike(earlier, |m| m.prefix.as_ref() == Some(prefix));
+                (counted.saturating_add(alike), until)
+            }
+            None => (0, None),
+        };
+        let same_destination = earlier_alike(earlier, |m| m.destination == message.destination);
+        let last_10min = count_events(
+            conn,
+            tenant_id,
+            "destination",
+            &message.destination,
+            now - TEN_MINUTES,
+            policy.destination_per_10min,
+        )
+        .await?;
+        let last_day = count_events(
+            conn,
+            tenant_id,
+            "destination",
+            &message.destination,
+            now - DAY,
+            policy.destination_per_day,
+        )
+        .await?;
+        let budget = count_budget(conn, tenant_id, &message.budget, now).await?;
+        counts.messages.push(MessageCounts {
+            channel: message.channel,
+            country: message.country,
+            destination_last_10min: last_10min.saturating_add(same_destination),
+            destination_last_day: last_day.saturating_add(same_destination),
+            destination_locked_until: streak.locked_until,
+            prefix_unverified_last_hour: prefix_unverified,
+            prefix_cooling_until: cooling,
+            tenant_channel_last_hour: budget
+                .saturating_add(earlier_alike(earlier, |m| m.budget == message.budget)),
+        });
+    }
+    if let Some(ip) = client_ip {
+        let used = count_events(
+            conn,
+            tenant_id,
+            "client_ip",
+            ip,
+            now - TEN_MINUTES,
+            policy.ip_sends_per_10min,
+        )
+        .await?;
+        counts.ip_last_10min = Some(used);
+    }
+    Ok(counts)
+}
+
+async fn insert_event(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    scope: &str,
+    subject: &[u8],
+    at: i64,
+    owner: Option<(Owner, Channel)>,
+) -> StoreResult<()> {
+    let (session_id, request_id) = match owner.map(|(owner, _)| owner) {
+        Some(Owner::Session(id)) => (Some(id), None),
+        Some(Owner::Request(id)) => (None, Some(id)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO limit_events (tenant_id, scope, subject, at, session_id, request_id, channel)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant_id)
+    .bind(scope)
+    .bind(subject)
+    .bind(at)
+    .bind(session_id)
+    .bind(request_id)
+    .bind(owner.map(|(_, channel)| channel.as_str()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts an accepted send: an event per message for its destination and prefix, a send on its
+/// budget, one event for the client IP; a prefix that reaches its threshold starts cooling.
+pub(super) async fn record_send(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    owner: Owner,
+    messages: &[MessageSubjects],
+    send: &SendPolicy,
+    counts: &SendCounts,
+    now: i64,
+) -> StoreResult<()> {
+    for (message, counted) in messages.iter().zip(&counts.messages) {
+        insert_event(
+            conn,
+            tenant_id,
+            "destination",
+            &message.destination,
+            now,
+            None,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO limit_buckets (tenant_id, budget, minute, sends) VALUES (?, ?, ?, 1)
+             ON CONFLICT (tenant_id, budget, minute) DO UPDATE SET sends = sends + 1",
+        )
+        .bind(tenant_id)
+        .bind(&message.budget)
+        .bind(minute(now))
+        .execute(&mut *conn)
+        .await?;
+        if let Some(prefix) = &message.prefix {
+            let owner = Some((owner, message.channel));
+            insert_event(conn, tenant_id, "prefix", prefix, now, owner).await?;
+            if prefix_starts_cooling(&send.policy, counted.prefix_unverified_last_hour) {
+                sqlx::query(
+                    "INSERT INTO prefix_cooldowns (tenant_id, subject, until) VALUES (?, ?, ?)
+                     ON CONFLICT (tenant_id, subject) DO UPDATE SET until = excluded.until",
+                )
+                .bind(tenant_id)
+                .bind(prefix.as_slice())
+                .bind(now + send.policy.prefix_cooldown_secs)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+    if let Some(ip) = &send.client_ip {
+        insert_event(conn, tenant_id, "client_ip", ip, now, None).await?;
+    }
+    Ok(())
+}
+
+/// A verified channel (or request): its sends stop counting as unverified for their prefix.
+pub(super) async fn mark_verified(
+    conn: &mut SqliteConnection,
+    owner: Owner,
+    channel: Channel,
+) -> StoreResult<()> {
+    let (column, id) = match owner {
+        Owner::Session(id) => ("session_id", id),
+        Owner::Request(id) => ("request_id", id),
+    };
+    sqlx::query(&format!(
+        "UPDATE limit_events SET verified = 1
+         WHERE {column} = ? AND channel = ? AND scope = 'prefix' AND verified = 0"
+    ))
+    .bind(id)
+    .bind(channel.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a refusal: which rule, for which tenant and subject, when.
+pub(super) async fn record_refusal(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    record: &RefusalRecord,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO limit_refusals (at, tenant_id, rule, subject, channel) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .bind(record.refusal.rule())
+    .bind(record.subject.as_deref())
+    .bind(record.channel.map(Channel::as_str))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts one code submitted through a widget door from `ip`, unless the IP already used its
+/// minute (then `false`, and nothing is counted).
+pub(super) async fn take_submission(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    ip: &[u8],
+    policy: &LimitPolicy,
+    now: i64,
+) -> StoreResult<bool> {
+    let used = count_events(
+        conn,
+        tenant_id,
+        "widget_ip",
+        ip,
+        now - MINUTE,
+        policy.ip_submissions_per_minute,
+    )
+    .await?;
+    if !submission_allowed(policy, used) {
+        return Ok(false);
+    }
+    insert_event(conn, tenant_id, "widget_ip", ip, now, None).await?;
+    Ok(true)
+}
+
+pub(super) async fn load_streak(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    subject: &[u8],
+) -> StoreResult<Streak> {
+    let row = sqlx::query(
+        "SELECT failures, locked_until FROM destination_streaks WHERE tenant_id = ? AND subject = ?",
+    )
+    .bind(tenant_id)
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map_or(Streak::default(), |row| Streak {
+        failures: u32::try_from(row.get::<i64, _>("failures")).unwrap_or(u32::MAX),
+        locked_until: row.get("locked_until"),
+    }))
+}
+
+pub(super) async fn save_streak(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    subject: &[u8],
+    streak: Streak,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
+             locked_until = excluded.locked_until",
+    )
+    .bind(tenant_id)
+    .bind(subject)
+    .bind(i64::from(streak.failures))
+    .bind(streak.locked_until)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets what no window looks at any more: events older than a day, budget minutes older than
+/// an hour, refusals older than 30 days, finished cool-downs and locks.
+pub(super) async fn purge(conn: &mut SqliteConnection, now: i64) -> StoreResult<u64> {
+    let mut removed = sqlx::query("DELETE FROM limit_events WHERE at <= ?")
+        .bind(now - DAY)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    removed += sqlx::query("DELETE FROM limit_refusals WHERE at <= ?")
+        .bind(now - 30 * DAY)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    removed += sqlx::query("DELETE FROM limit_buckets WHERE minute <= ?")
+        .bind(minute(now - HOUR))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM prefix_cooldowns WHERE until <= ?")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "DELETE FROM destination_streaks WHERE failures = 0 AND (locked_until IS NULL OR locked_until <= ?)",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(removed)
+}
+
+/// One line of `otpgate limits report`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalSummary {
+    pub tenant: Option<String>,
+    pub rule: String,
+    pub channel: Option<String>,
+    pub refusals: i64,
+    /// Distinct subjects refused (destinations, IPs).
+    pub subjects: i64,
+    pub first: i64,
+    pub last: i64,
+    /// The most refused subject (hex of its hash prefix) and how often.
+    pub top_subject: Option<(String, i64)>,
+}
+
+impl Store {
+    /// Refusals since `since`, by tenant, rule and channel, most frequent first.
+    pub async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>> {
+        let rows = sqlx::query(
+            "SELECT t.name AS tenant, r.rule, r.channel, count(*) AS refusals,
+                    count(DISTINCT r.subject) AS subjects, min(r.at) AS first, max(r.at) AS last,
+                    r.tenant_id
+             FROM limit_refusals r LEFT JOIN tenants t ON t.id = r.tenant_id
+             WHERE r.at >= ?
+             GROUP BY r.tenant_id, r.rule, r.channel
+             ORDER BY refusals DESC",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        let mut summaries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let rule: String = row.get("rule");
+            let channel: Option<String> = row.get("channel");
+            let top: Option<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT subject, count(*) AS n FROM limit_refusals
+                 WHERE at >= ? AND tenant_id IS ? AND rule = ? AND channel IS ? AND subject IS NOT NULL
+                 GROUP BY subject ORDER BY n DESC LIMIT 1",
+            )
+            .bind(since)
+            .bind(row.get::<Option<i64>, _>("tenant_id"))
+            .bind(&rule)
+            .bind(&channel)
+            .fetch_optional(&self.read)
+            .await?;
+            summaries.push(RefusalSummary {
+                tenant: row.get("tenant"),
+                rule,
+                channel,
+                refusals: row.get("refusals"),
+                subjects: row.get("subjects"),
+                first: row.get("first"),
+                last: row.get("last"),
+                top_subject: top
+                    .map(|(subject, n)| (hex::encode(&subject[..subject.len().min(6)]), n)),
+            });
+        }
+        Ok(summaries)
+    }
+}
