@@ -267,3 +267,141 @@ fn database_urls_of_another_scheme_are_refused_without_showing_the_password() {
     let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(created.is_empty(), "nothing may be created: {created:?}");
 }
+
+#[test]
+fn a_tenants_limits_are_set_by_the_cli_and_shown_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        otpgate(dir.path(), &["tenant", "create", "Acme"])
+            .status
+            .success()
+    );
+    let set = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "set",
+            "Acme",
+            "--allow-countries",
+            "1,44,218",
+            "--sends-per-hour",
+            "sms=500",
+            "--sends-per-hour",
+            "whatsapp=50",
+        ],
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let listed = stdout(&otpgate(dir.path(), &["tenant", "list"]));
+    assert!(
+        listed.contains("limits allowed_countries=1,44,218 sms_per_hour=500 whatsapp_per_hour=50"),
+        "{listed}"
+    );
+    // A later `set` keeps what it does not name.
+    let more = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "set",
+            "Acme",
+            "--destination-per-day",
+            "50",
+            "--allow-countries",
+            "any",
+        ],
+    );
+    assert!(more.status.success(), "{}", stderr(&more));
+    let shown = stdout(&otpgate(
+        dir.path(),
+        &["limits", "show", "--tenant", "Acme"],
+    ));
+    assert!(shown.contains("5 per 10 min, 50 per 24 h"), "{shown}");
+    assert!(shown.contains("sms 500, whatsapp 50"), "{shown}");
+    assert!(
+        shown.contains("countries for SMS and WhatsApp: any"),
+        "{shown}"
+    );
+    // Back to the server's limits.
+    let reset = otpgate(dir.path(), &["tenant", "set", "Acme", "--reset"]);
+    assert!(
+        stdout(&reset).contains("limits: the server's"),
+        "{}",
+        stdout(&reset)
+    );
+
+    for (args, complaint) in [
+        (vec!["--sends-per-hour", "fax=1"], "email, sms or whatsapp"),
+        (vec!["--sends-per-hour", "sms"], "CHANNEL=N"),
+        (vec!["--allow-countries", "1,x"], "`x`"),
+        (vec!["--allow-countries", "1000"], "country calling code"),
+        (vec!["--prefix-digits", "0"], "prefix_digits"),
+        (vec![], "nothing to set"),
+    ] {
+        let mut full = vec!["tenant", "set", "Acme"];
+        full.extend(args.iter());
+        let refused = otpgate(dir.path(), &full);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            stderr(&refused).contains(complaint),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    let unknown = otpgate(
+        dir.path(),
+        &["tenant", "set", "Nobody", "--resends-per-session", "3"],
+    );
+    assert!(
+        stderr(&unknown).contains("no tenant named `Nobody`"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn the_servers_limits_come_from_the_settings_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("settings.toml");
+    std::fs::write(
+        &file,
+        "[otpgate]\n[otpgate.limits]\ndestination_per_10min = 3\nallowed_countries = [1, 44]\n",
+    )
+    .unwrap();
+    let show = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_otpgate"));
+        command
+            .args(["limits", "show"])
+            .env("OTPGATE_DATA_DIR", dir.path())
+            .env("OTPGATE_CONFIG", &file)
+            .env_remove("OTPGATE_DATABASE_URL");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run otpgate")
+    };
+    let from_file = stdout(&show(&[]));
+    assert!(
+        from_file.contains("3 per 10 min, 20 per 24 h"),
+        "{from_file}"
+    );
+    assert!(
+        from_file.contains("countries for SMS and WhatsApp: +1,+44"),
+        "{from_file}"
+    );
+    let from_env = show(&[
+        ("OTPGATE_LIMITS__DESTINATION_PER_10MIN", "7"),
+        ("OTPGATE_LIMITS__ALLOWED_COUNTRIES", "218"),
+        ("OTPGATE_LIMITS__SMS_PER_HOUR", "250"),
+    ]);
+    let text = stdout(&from_env);
+    assert!(text.contains("7 per 10 min"), "{text}{}", stderr(&from_env));
+    assert!(
+        text.contains("countries for SMS and WhatsApp: +218"),
+        "{text}"
+    );
+    assert!(text.contains("sms 250"), "{text}");
+    let several = stdout(&show(&[("OTPGATE_LIMITS__ALLOWED_COUNTRIES", "1, 44,218")]));
+    assert!(several.contains("+1,+44,+218"), "{several}");
+    let bad = show(&[("OTPGATE_LIMITS__PREFIX_DIGITS", "40")]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("prefix_digits"), "{}", stderr(&bad));
+}

@@ -69,21 +69,13 @@ async fn wrong_guesses_consume_exactly_max_attempts(max_attempts: u64) {
     assert_eq!(status["attempts_remaining"], 0);
     assert_eq!(status["status"], "locked");
     let stored: i64 = sqlx::query_scalar("SELECT failed_attempts FROM sessions")
-        .fetch_one(&sqlite(&app).await)
+        .fetch_one(&app.db().await)
         .await
         .unwrap();
     assert_eq!(stored, i64::try_from(max_attempts).unwrap());
     // Locked for good, even with the right code.
     let right = app.verify(&token, json!({"email": code})).await;
     assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
-}
-
-/// A direct connection to the test database, for checking what is stored.
-async fn sqlite(app: &TestApp) -> sqlx::SqlitePool {
-    let path = app.dir.path().join("otpgate.db");
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -148,7 +140,7 @@ async fn concurrent_correct_submissions_verify_a_channel_once() {
     assert_eq!(count(&statuses, StatusCode::OK), 20);
     let ranks: Vec<Option<i64>> =
         sqlx::query_scalar("SELECT verified_rank FROM session_channels ORDER BY position")
-            .fetch_all(&sqlite(&app).await)
+            .fetch_all(&app.db().await)
             .await
             .unwrap();
     assert_eq!(ranks, vec![Some(1), None]);
@@ -240,10 +232,7 @@ async fn requests_abandoned_mid_write_leave_the_store_working() {
     let answer = app.verify(&token, json!({"email": code})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     // Every send that answered left a whole session: one delivery per session.
-    let path = app.dir.path().join("otpgate.db");
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("db");
+    let db = app.db().await;
     let orphans: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.session_id = s.id)",
     )

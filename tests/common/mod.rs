@@ -9,6 +9,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod binary;
 pub mod servers;
 pub mod standins;
 
@@ -20,7 +21,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use otpgate::engine::limits::LimitOverrides;
-use otpgate::server::clock::ManualClock;
+use otpgate::server::clock::{Clock, ManualClock};
 use otpgate::server::config::providers::ProviderSettings;
 use otpgate::server::config::{Mode, Settings};
 use otpgate::server::state::AppState;
@@ -46,6 +47,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// Where the app listens, when it is served on a port (`TestApp::served`).
     pub base_url: Option<String>,
+    pub settings: Settings,
 }
 
 /// An HTTP answer with its JSON body (or `Value::Null` when the body is not JSON).
@@ -84,6 +86,14 @@ impl TestApp {
     /// A production app with these provider settings (by key, as in `OTPGATE_<KEY>`), served
     /// on a loopback port that is also its public URL, so providers can post receipts.
     pub async fn served(providers: &[(&str, String)]) -> TestApp {
+        TestApp::served_with(providers, |_| {}).await
+    }
+
+    /// `served`, with the settings adjusted first (trusted proxies, limits).
+    pub async fn served_with(
+        providers: &[(&str, String)],
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -93,10 +103,11 @@ impl TestApp {
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         values.insert("public_url".to_owned(), base.clone());
-        let mut app = TestApp::build(
+        let mut app = TestApp::build_with(
             Mode::Production,
             LeptosOptions::builder().output_name("otpgate").build(),
             ProviderSettings::from_values(values),
+            adjust,
         )
         .await;
         let router = app.router.clone();
@@ -122,19 +133,55 @@ impl TestApp {
     }
 
     async fn build(mode: Mode, options: LeptosOptions, providers: ProviderSettings) -> TestApp {
+        TestApp::build_with(mode, options, providers, |_| {}).await
+    }
+
+    async fn open_state(
+        settings: &Settings,
+        options: LeptosOptions,
+        clock: Arc<ManualClock>,
+    ) -> AppState {
+        let secret =
+            secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
+        build_state(settings, &secret, options, clock)
+            .await
+            .expect("state")
+    }
+
+    /// The same data directory opened again, as a restarted server would: same database, same
+    /// keys, the clock where it was.
+    pub async fn restarted(self) -> TestApp {
+        let clock = Arc::new(ManualClock::new(self.clock.now()));
+        let options = self.state.leptos_options.clone();
+        let settings = self.settings.clone();
+        drop(self.router);
+        drop(self.state);
+        let state = TestApp::open_state(&settings, options, clock.clone()).await;
+        TestApp {
+            router: otpgate::router(state.clone()),
+            clock,
+            state,
+            settings,
+            ..self
+        }
+    }
+
+    async fn build_with(
+        mode: Mode,
+        options: LeptosOptions,
+        providers: ProviderSettings,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let settings = Settings {
+        let mut settings = Settings {
             mode,
             data_dir: dir.path().to_owned(),
             providers,
             ..Settings::default()
         };
-        let secret =
-            secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
+        adjust(&mut settings);
         let clock = Arc::new(ManualClock::new(START));
-        let state = build_state(&settings, &secret, options, clock.clone())
-            .await
-            .expect("state");
+        let state = TestApp::open_state(&settings, options, clock.clone()).await;
         let store = state.service.store().clone();
         store
             .create_tenant("Acme", &["https://app.acme.test".to_owned()], START)
@@ -189,6 +236,7 @@ impl TestApp {
             limited_live_key: next(),
             dir,
             base_url: None,
+            settings,
         }
     }
 
@@ -216,6 +264,26 @@ impl TestApp {
             body,
             text,
         }
+    }
+
+    /// A direct connection to the test database, for checking what is stored.
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        let path = self.dir.path().join("otpgate.db");
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("the test database")
+    }
+
+    /// How many messages a tenant's sends stored for delivery (caught in the outbox: test keys,
+    /// and every key in development mode).
+    pub async fn stored_messages(&self, tenant: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM outbox o JOIN tenants t ON t.id = o.tenant_id WHERE t.name = ?",
+        )
+        .bind(tenant)
+        .fetch_one(&self.db().await)
+        .await
+        .expect("count")
     }
 
     /// POSTs raw bytes with the given content type and key.
