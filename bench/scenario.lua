@@ -34,8 +34,7 @@ function init(args)
   end
   -- each thread starts at its own slice of the sessions
   if n > 0 then i = math.floor(id * n / nthreads) end
-  -- distinct phone numbers per thread: +1 415 555 xxxx
-  phone = (id * 5000) % 10000
+  phone = 0
   c2xx, c400, c429, cother = 0, 0, 0, 0
 end
 
@@ -51,10 +50,15 @@ local function wrong(code)
 end
 
 local builders = {
+  -- A new UK mobile number each time, spread over 6,000 prefixes (+44 70000 to +44 75999, the
+  -- 5 digits after the country code that the limits count a prefix by): real users' numbers
+  -- are spread, and a run of sequential numbers in one prefix is what the pumping guard refuses.
   send = function()
-    phone = (phone + 1) % 10000
+    phone = phone + 1
+    local k = id * 50000000 + phone
     return wrk.format("POST", "/api/v1/otp/send", headers, string.format(
-      '{"channels":["sms"],"recipients":{"sms":"+1415555%04d"},"max_attempts":20}', phone))
+      '{"channels":["sms"],"recipients":{"sms":"+447%04d%05d"},"max_attempts":20}',
+      k % 6000, math.floor(k / 6000) % 100000))
   end,
   -- An email to a new address each time (bench/delivery: a live key, delivered by SMTP).
   send_email = function()

@@ -72,6 +72,14 @@ const SESSION_NOT_FOUND: Answer = answer(
      tenant's).",
     Body::Error,
 );
+const SEND_LIMITED: Answer = answer(
+    "429",
+    "`rate_limited`: a limit refused the send, before anything was stored or sent: too many \
+     codes or failed attempts for this recipient (one answer whatever the recipient's history), \
+     the app's hourly budget for a channel, or the sends of this `client_ip`. `Retry-After` \
+     says when to try again.",
+    Body::Error,
+);
 const SESSION_EXPIRED: Answer = answer(
     "410",
     "`otp_expired`: the session expired at `expires_at`, whatever the code.",
@@ -86,9 +94,11 @@ fn answers(operation_id: &str) -> Vec<Answer> {
             answer(
                 "403",
                 "`forbidden`: a channel cannot be delivered under this key (no provider \
-                 configured for it); `message` names the channel.",
+                 configured for it; `message` names the channel), or an SMS or WhatsApp number \
+                 is outside the app's allowed countries (`message` names the calling code).",
                 Body::Error,
             ),
+            SEND_LIMITED,
         ],
         "verify_codes" => vec![
             answer(
@@ -103,8 +113,10 @@ fn answers(operation_id: &str) -> Vec<Answer> {
             SESSION_EXPIRED,
             answer(
                 "429",
-                "`too_many_attempts`: the session is locked for good, even for the right code.",
-                Body::SessionError,
+                "`too_many_attempts`: the session is locked for good, even for the right code. \
+                 Or `rate_limited`: the recipient had too many failed verifications across \
+                 sessions; no code was checked and no attempt counted (`Retry-After`).",
+                Body::ErrorOrSessionError,
             ),
         ],
         "session_status" | "cancel_session" => vec![INVALID_REQUEST, SESSION_NOT_FOUND],
@@ -117,16 +129,17 @@ fn answers(operation_id: &str) -> Vec<Answer> {
             ),
             answer(
                 "403",
-                "`forbidden`: a channel cannot be delivered under this key.",
+                "`forbidden`: a channel cannot be delivered under this key, or its number is \
+                 outside the app's allowed countries.",
                 Body::Error,
             ),
             SESSION_NOT_FOUND,
             SESSION_EXPIRED,
             answer(
                 "429",
-                "`rate_limited`: a channel was sent less than 30 s ago (`Retry-After` says \
-                 when to try again; nothing was sent), or `too_many_attempts`: the session is \
-                 locked.",
+                "`rate_limited`: a channel was sent less than 30 s ago, the session had all its \
+                 resends, or a send limit refused it (`Retry-After` says when to try again; \
+                 nothing was sent), or `too_many_attempts`: the session is locked.",
                 Body::ErrorOrSessionError,
             ),
         ],
@@ -134,9 +147,11 @@ fn answers(operation_id: &str) -> Vec<Answer> {
             INVALID_REQUEST,
             answer(
                 "403",
-                "`forbidden`: SMS cannot be delivered under this key.",
+                "`forbidden`: SMS cannot be delivered under this key, or the number is outside \
+                 the app's allowed countries (`message` names the calling code).",
                 Body::Error,
             ),
+            SEND_LIMITED,
         ],
         "verify_single" => vec![
             answer(
@@ -149,6 +164,12 @@ fn answers(operation_id: &str) -> Vec<Answer> {
             answer(
                 "404",
                 "`not_found`: unknown, malformed or another tenant's `request_id`.",
+                Body::Error,
+            ),
+            answer(
+                "429",
+                "`rate_limited`: the number had too many failed verifications across requests \
+                 and sessions; the code was not checked and no attempt counted (`Retry-After`).",
                 Body::Error,
             ),
         ],
@@ -423,6 +444,18 @@ fn request_bounds(schemas: &mut Map<String, Value>) {
         json!({"type": ["integer", "null"], "enum": [4, 6, null]}),
     );
     replace(schemas, "SingleVerifyRequest", "code", schema_ref("Code"));
+    for schema in ["SendRequest", "InitiateRequest"] {
+        replace(
+            schemas,
+            schema,
+            "client_ip",
+            json!({"anyOf": [
+                {"type": "string", "format": "ipv4"},
+                {"type": "string", "format": "ipv6"},
+                {"type": "null"}
+            ]}),
+        );
+    }
 }
 
 /// Which recipients a send needs follows from its channels: one variant per set of channels,
