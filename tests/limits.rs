@@ -72,13 +72,47 @@ async fn verify(app: &TestApp, token: &str, otps: Value) -> Answer {
     .await
 }
 
-async fn set_limits(app: &TestApp, tenant: &str, limits: LimitOverrides) {
+/// Sets some of Initech's own limits.
+async fn set_limits(app: &TestApp, limits: LimitOverrides) {
     app.state
         .service
         .store()
-        .set_tenant_limits(tenant, &limits, false)
+        .set_tenant_limits("Initech", &limits, false)
         .await
         .expect("limits");
+}
+
+/// Lets Initech send a destination a hundred codes per ten minutes, for the tests of the rules
+/// that stand behind that one.
+async fn allow_many_sends_per_destination(app: &TestApp) {
+    set_limits(
+        app,
+        LimitOverrides {
+            destination_per_10min: Some(100),
+            ..LimitOverrides::default()
+        },
+    )
+    .await;
+}
+
+/// Twenty failed codes for `address` in one session: its destination locks.
+async fn lock_by_failures(app: &TestApp, address: &str) {
+    let body = json!({"channels": ["email"], "recipients": {"email": address}, "max_attempts": 20});
+    let session = token(&send(app, body).await);
+    for _ in 0..20 {
+        let answer = verify(app, &session, json!({"email": "000000"})).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    }
+}
+
+/// A day's twenty sends to `address`, five every ten minutes from `START`.
+async fn send_twenty_over_forty_minutes(app: &TestApp, address: &str) {
+    for round in 0..4 {
+        app.clock.set(START + round * 600);
+        for _ in 0..5 {
+            token(&send(app, email(address)).await);
+        }
+    }
 }
 
 #[tokio::test]
@@ -124,12 +158,7 @@ async fn a_destination_gets_five_codes_per_ten_minutes_whatever_the_api_or_chann
 #[tokio::test]
 async fn a_destination_gets_twenty_codes_per_day() {
     let app = TestApp::new().await;
-    for round in 0..4 {
-        app.clock.set(START + round * 600);
-        for _ in 0..5 {
-            token(&send(&app, email("day@example.com")).await);
-        }
-    }
+    send_twenty_over_forty_minutes(&app, "day@example.com").await;
     app.clock.set(START + 2400);
     assert_limited(&send(&app, email("day@example.com")).await, "600");
     app.clock.set(START + 86_399);
@@ -144,27 +173,12 @@ async fn a_refusal_reads_the_same_whatever_happened_to_the_destination() {
     let app = TestApp::new().await;
     // Twenty sends over the day, five in the last ten minutes, twenty failed codes, a cooling
     // prefix: four histories, one answer.
-    for round in 0..4 {
-        app.clock.set(START + round * 600);
-        for _ in 0..5 {
-            token(&send(&app, email("day@example.com")).await);
-        }
-    }
+    send_twenty_over_forty_minutes(&app, "day@example.com").await;
     app.clock.set(START + 2400);
     for _ in 0..5 {
         token(&send(&app, email("ten@example.com")).await);
     }
-    let session = token(
-        &send(
-            &app,
-            json!({"channels": ["email"], "recipients": {"email": "lock@example.com"}, "max_attempts": 20}),
-        )
-        .await,
-    );
-    for _ in 0..20 {
-        let answer = verify(&app, &session, json!({"email": "000000"})).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-    }
+    lock_by_failures(&app, "lock@example.com").await;
     for n in 0..10 {
         token(&send(&app, sms(&format!("+4479111234{n:02}"))).await);
     }
@@ -233,7 +247,6 @@ async fn a_tenants_country_allowlist_refuses_other_numbers_before_anything_is_st
     let app = TestApp::new().await;
     set_limits(
         &app,
-        "Initech",
         LimitOverrides {
             allowed_countries: Some(vec![1, 44]),
             ..LimitOverrides::default()
@@ -279,7 +292,6 @@ async fn a_tenants_hourly_budget_caps_each_channel() {
     let app = TestApp::new().await;
     set_limits(
         &app,
-        "Initech",
         LimitOverrides {
             sms_per_hour: Some(3),
             ..LimitOverrides::default()
@@ -361,15 +373,7 @@ async fn sends_for_one_client_ip_stop_at_ten_per_ten_minutes() {
 #[tokio::test]
 async fn a_session_gets_five_resends() {
     let app = TestApp::new().await;
-    set_limits(
-        &app,
-        "Initech",
-        LimitOverrides {
-            destination_per_10min: Some(100),
-            ..LimitOverrides::default()
-        },
-    )
-    .await;
+    allow_many_sends_per_destination(&app).await;
     let session = token(&send(&app, email("r@example.com")).await);
     let resend = |at: i64| {
         let app = &app;
@@ -436,7 +440,6 @@ async fn five_hundred_sessions_to_one_number_lock_it_after_twenty_failures() {
     // Let the attacker open all the sessions they want: only the streak stands in the way.
     set_limits(
         &app,
-        "Initech",
         LimitOverrides {
             destination_per_10min: Some(1_000),
             destination_per_day: Some(1_000),
@@ -491,7 +494,6 @@ async fn a_locked_number_refuses_codes_of_sessions_already_open_at_every_door() 
     let app = TestApp::new().await;
     set_limits(
         &app,
-        "Initech",
         LimitOverrides {
             destination_per_10min: Some(100),
             destination_per_day: Some(100),
@@ -572,15 +574,7 @@ async fn a_locked_number_refuses_codes_of_sessions_already_open_at_every_door() 
 #[tokio::test]
 async fn a_success_resets_the_streak() {
     let app = TestApp::new().await;
-    set_limits(
-        &app,
-        "Initech",
-        LimitOverrides {
-            destination_per_10min: Some(100),
-            ..LimitOverrides::default()
-        },
-    )
-    .await;
+    allow_many_sends_per_destination(&app).await;
     let guess = |body: Value| {
         let app = &app;
         async move {
@@ -620,16 +614,7 @@ async fn counters_survive_a_restart() {
     for _ in 0..5 {
         token(&send(&app, email("restart@example.com")).await);
     }
-    let session = token(
-        &send(
-            &app,
-            json!({"channels": ["email"], "recipients": {"email": "lock@example.com"}, "max_attempts": 20}),
-        )
-        .await,
-    );
-    for _ in 0..20 {
-        verify(&app, &session, json!({"email": "000000"})).await;
-    }
+    lock_by_failures(&app, "lock@example.com").await;
     let app = app.restarted().await;
     assert_limited(&send(&app, email("restart@example.com")).await, "600");
     assert_limited(&send(&app, email("lock@example.com")).await, "600");
