@@ -912,3 +912,40 @@ async fn refusals_are_reported_by_the_cli() {
         "destinations are never shown"
     );
 }
+
+#[tokio::test]
+async fn counters_are_purged_once_no_window_looks_at_them() {
+    let app = TestApp::new().await;
+    lock_by_failures(&app, "old@example.com").await;
+    for n in 0..10 {
+        token(&send(&app, sms(&format!("+4479111234{n:02}"))).await);
+    }
+    assert_limited(&send(&app, email("old@example.com")).await, "600");
+    let store = app.state.service.store().clone();
+    let db = app.db().await;
+    let rows = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&db)
+                .await
+                .expect("count")
+        }
+    };
+    // An hour on, the lock and the cool-down are over; the day's sends still count.
+    store.purge(START + 3600, 86_400).await.expect("purge");
+    assert_eq!(rows("destination_streaks").await, 0);
+    assert_eq!(rows("prefix_cooldowns").await, 0);
+    assert_eq!(rows("limit_buckets").await, 0);
+    assert_eq!(rows("limit_events").await, 21);
+    let counts = store.purge(START + 86_400, 86_400).await.expect("purge");
+    assert_eq!(rows("limit_events").await, 0);
+    assert!(counts.limit_records >= 21);
+    // Refusals are kept 30 days for the report.
+    assert_eq!(rows("limit_refusals").await, 1);
+    store
+        .purge(START + 30 * 86_400, 86_400)
+        .await
+        .expect("purge");
+    assert_eq!(rows("limit_refusals").await, 0);
+}
