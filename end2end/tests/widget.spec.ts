@@ -290,6 +290,50 @@ test('Arabic: wrong code, locked and expired states are accessible too', async (
   await expectAccessible(page, 'expired (ar)');
 });
 
+test('a contact locked by failed codes in other sessions: the page says to wait, nothing spent', async ({ page, request }) => {
+  // A tenant with the server's default limits (scripts/test): 20 failed codes for one address,
+  // in any sessions, stop every code for it for an hour, the right one included.
+  const limitedKey = process.env.OTPGATE_LIMITED_KEY ?? '';
+  test.skip(!limitedKey, 'OTPGATE_LIMITED_KEY is not set (scripts/test sets it)');
+  const headers = { 'X-API-Key': limitedKey };
+  const email = `locked-${Date.now()}@example.com`;
+  const send = async (extra: Record<string, unknown> = {}): Promise<{ token: string; code: string }> => {
+    const res = await request.post('/api/v1/otp/send', {
+      headers,
+      data: { channels: ['email'], recipients: { email }, ...extra },
+    });
+    expect(res.status(), await res.text()).toBe(200);
+    const messages = await (await request.get(`/api/v1/test/messages?to=${encodeURIComponent(email)}`, { headers })).json();
+    return { token: (await res.json()).session_token, code: messages[0].code };
+  };
+  const person = await send();
+  const personAr = await send({ locale: 'ar' });
+  const attacker = await send({ max_attempts: 20 });
+  for (let i = 0; i < 20; i++) {
+    const res = await request.post('/api/v1/otp/verify', {
+      headers,
+      data: { session_token: attacker.token, otps: { email: wrong(attacker.code) } },
+    });
+    expect(res.status()).toBe(400);
+  }
+  await open(page, person.token);
+  await page.getByLabel('Email code').fill(person.code);
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'throttled');
+  await expect(card(page, 'email').locator('.otp-message')).toHaveText(
+    'Too many tries. Wait a few minutes, then enter the code again.',
+  );
+  await expect(page.locator('#otp-live')).toHaveText('Too many tries. Wait a few minutes, then enter the code again.');
+  await expect(page.locator('#otp-attempts')).toHaveText('5 attempts left');
+  await expectAccessible(page, 'throttled');
+  await page.screenshot({ path: path.join(shots, 'throttled.png'), fullPage: true });
+
+  await open(page, personAr.token);
+  await page.getByLabel('رمز البريد الإلكتروني').fill(personAr.code);
+  await expect(card(page, 'email')).toHaveAttribute('data-state', 'throttled');
+  await expect(card(page, 'email').locator('.otp-message')).toHaveText('محاولات كثيرة. انتظر بضع دقائق ثم أدخل الرمز مرة أخرى.');
+  await expectAccessible(page, 'throttled (ar)');
+});
+
 test('Arabic by Accept-Language', async ({ browser, request }) => {
   const context = await browser.newContext({ locale: 'ar-LY' });
   const page = await context.newPage();
