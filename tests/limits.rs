@@ -645,6 +645,56 @@ async fn concurrent_sends_to_one_destination_never_pass_the_limit() {
     assert_eq!(app.stored_messages("Initech").await, 5);
 }
 
+/// Decisions are made on copies read without the write lock and written only over the state
+/// they were made on: wrong codes racing in many sessions of one number still lock it at
+/// exactly the twentieth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_codes_across_sessions_lock_at_exactly_twenty() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    set_limits(
+        &app,
+        LimitOverrides {
+            destination_per_10min: Some(100),
+            destination_per_day: Some(100),
+            prefix_unverified_per_hour: Some(100),
+            ..LimitOverrides::default()
+        },
+    )
+    .await;
+    let number = "+14155550123";
+    let mut sessions = Vec::new();
+    for _ in 0..30 {
+        sessions.push(token(&send(&app, sms(number)).await));
+    }
+    let mut tasks = Vec::new();
+    for session in sessions {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = verify(&app, &session, json!({"sms": "000000"})).await;
+            (
+                answer.status,
+                answer.body["code"].as_str().map(str::to_owned),
+            )
+        }));
+    }
+    let (mut rejected, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            (StatusCode::BAD_REQUEST, Some(code)) if code == "invalid_otp" => rejected += 1,
+            (StatusCode::TOO_MANY_REQUESTS, Some(code)) if code == "rate_limited" => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((rejected, refused), (20, 10));
+    let db = app.db().await;
+    let attempts: i64 = sqlx::query_scalar("SELECT sum(failed_attempts) FROM sessions")
+        .fetch_one(&db)
+        .await
+        .expect("sum");
+    assert_eq!(attempts, 20);
+    assert_limited(&send(&app, sms(number)).await, "600");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_database_share_the_limits() {
     use common::binary::{Otpgate, sigkill};

@@ -24,7 +24,8 @@ use crate::server::delivery::{Delivery, NoProvider, Route};
 use crate::server::store::{
     AuthenticatedKey, CreateSession, Deliveries, IdempotencyRecord, MessageSubjects, NewChannel,
     NewMessage, NewRoute, NewSingleRequest, OutboxMessage, OutboxQuery, ReceiptKey, ReceiptOutcome,
-    RefusalRecord, SendPolicy, SessionCall, SessionCreation, Store, StoreError, StoredSession,
+    RefusalRecord, SendPolicy, SessionChange, SessionCommit, SessionCreation, Store, StoreError,
+    StoredSession, StoredSingleRequest,
 };
 
 /// Why a request failed, in terms the adapters map to their own error shapes.
@@ -225,6 +226,17 @@ fn session_token_hash(token: &str) -> ServiceResult<Vec<u8>> {
     }
 }
 
+/// How many times a call decides again when the session it decided on changed before its write.
+/// Each stale answer means another call's write went through, so this is reached only when far
+/// more calls than this race on one session.
+const STALE_RETRIES: u32 = 100;
+
+fn too_much_contention() -> ServiceError {
+    ServiceError::Store(StoreError::Conflict(format!(
+        "the record changed under this call {STALE_RETRIES} times in a row"
+    )))
+}
+
 fn invalid(field: &str, reason: impl std::fmt::Display) -> ServiceError {
     ServiceError::InvalidRequest(format!("{field}: {reason}"))
 }
@@ -384,6 +396,53 @@ impl VerificationService {
             policy: key.limits.over(&self.limits),
             client_ip: client.map(|ip| self.subjects.of("ip", &ip_subject(ip))),
         }
+    }
+
+    /// Loads a session without the write lock, lets `decide` change a copy (under the tenant's
+    /// limits over the server's), and writes what changed only if the session is still as it
+    /// was loaded; otherwise decides again on a fresh copy. Calls that change nothing (a code
+    /// for an expired, locked or verified session, an unknown token) write nothing. A widget
+    /// submission (`widget_ip`) always counts against its IP's minute.
+    async fn decide_on_session<T>(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+        widget_ip: Option<&[u8]>,
+        now: i64,
+        mut decide: impl FnMut(&mut StoredSession, &LimitPolicy) -> ServiceResult<(T, Vec<NewMessage>)>,
+    ) -> ServiceResult<(StoredSession, T, Deliveries)> {
+        for _ in 0..STALE_RETRIES {
+            let before = self
+                .store
+                .load_session(tenant_id, token_hash)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            let policy = before.limits.over(&self.limits);
+            let mut after = before.clone();
+            let decision = decide(&mut after, &policy);
+            let messages = decision.as_ref().map_or(&[][..], |(_, m)| m.as_slice());
+            let change = SessionChange {
+                before: &before,
+                after: &after,
+                messages,
+                policy: &policy,
+                widget_ip,
+                decided: decision.is_ok(),
+                now,
+            };
+            let views = if change.writes_anything() {
+                match self.store.commit_session(&change).await? {
+                    SessionCommit::Written(views) => views,
+                    SessionCommit::Refused(refusal) => return Err(refusal.into()),
+                    SessionCommit::Stale => continue,
+                }
+            } else {
+                Deliveries::new()
+            };
+            let (value, _) = decision?;
+            return Ok((after, value, views));
+        }
+        Err(too_much_contention())
     }
 
     pub fn store(&self) -> &Store {
@@ -657,51 +716,47 @@ impl VerificationService {
         let keys = &self.keys;
         let codes: Vec<(Channel, &str)> = submitted.iter().map(|(c, s)| (*c, s.as_str())).collect();
         let ip = widget_ip.map(|ip| self.subjects.of("ip", &ip_subject(ip)));
-        let call = SessionCall {
-            tenant_id,
-            token_hash: &token_hash,
-            now,
-            limits: &self.limits,
-            widget_ip: ip.as_deref(),
-        };
-        let (stored, result) = self
-            .store
-            .update_session(&call, |stored, policy| {
-                if let Some(record) = locked_destination(stored, &codes, now) {
-                    let refusal = record.refusal;
-                    stored.refusal = Some(record);
-                    return Err(ServiceError::from(refusal));
-                }
-                let before = stored.clone();
-                let hashes: Vec<(Channel, Vec<u8>)> = stored
-                    .session
-                    .channels
-                    .iter()
-                    .map(|c| c.channel)
-                    .zip(stored.code_hashes.iter().cloned())
-                    .collect();
-                let outcome = stored
-                    .session
-                    .verify(now, &codes, |channel, code| {
-                        hashes.iter().any(|(c, hash)| {
-                            *c == channel
-                                && keys.code_matches(
-                                    CodeScope::SessionChannel {
-                                        token_hash: &token_hash,
-                                        channel: channel.as_str(),
-                                    },
-                                    code,
-                                    hash,
-                                )
+        let (stored, outcome, _) = self
+            .decide_on_session(
+                tenant_id,
+                &token_hash,
+                ip.as_deref(),
+                now,
+                |stored, policy| {
+                    if let Some(record) = locked_destination(stored, &codes, now) {
+                        let refusal = record.refusal;
+                        stored.refusal = Some(record);
+                        return Err(ServiceError::from(refusal));
+                    }
+                    let before = stored.clone();
+                    let hashes: Vec<(Channel, Vec<u8>)> = stored
+                        .session
+                        .channels
+                        .iter()
+                        .map(|c| c.channel)
+                        .zip(stored.code_hashes.iter().cloned())
+                        .collect();
+                    let outcome = stored
+                        .session
+                        .verify(now, &codes, |channel, code| {
+                            hashes.iter().any(|(c, hash)| {
+                                *c == channel
+                                    && keys.code_matches(
+                                        CodeScope::SessionChannel {
+                                            token_hash: &token_hash,
+                                            channel: channel.as_str(),
+                                        },
+                                        code,
+                                        hash,
+                                    )
+                            })
                         })
-                    })
-                    .map_err(|error| session_error(error, stored, now, "otps"))?;
-                advance_streaks(&before, stored, policy, now);
-                Ok((outcome, Vec::new()))
-            })
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let (outcome, _) = result?;
+                        .map_err(|error| session_error(error, stored, now, "otps"))?;
+                    advance_streaks(&before, stored, policy, now);
+                    Ok((outcome, Vec::new()))
+                },
+            )
+            .await?;
         Ok(VerifyReport {
             outcome,
             view: SessionView::of(&stored, now),
@@ -737,16 +792,8 @@ impl VerificationService {
     ) -> ServiceResult<ResendReport> {
         let token_hash = session_token_hash(token)?;
         let now = self.clock.now();
-        let call = SessionCall {
-            tenant_id,
-            token_hash: &token_hash,
-            now,
-            limits: &self.limits,
-            widget_ip: None,
-        };
-        let (stored, result) = self
-            .store
-            .update_session(&call, |stored, policy| {
+        let (stored, (resent, queued), _) = self
+            .decide_on_session(tenant_id, &token_hash, None, now, |stored, policy| {
                 let resent = stored
                     .session
                     .resend(now, requested, policy.resends_per_session);
@@ -808,11 +855,9 @@ impl VerificationService {
                 let queued = messages
                     .iter()
                     .any(|m| matches!(m.route, NewRoute::Provider { .. }));
-                Ok::<_, ServiceError>(((channels, queued), messages))
+                Ok(((channels, queued), messages))
             })
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let ((resent, queued), _) = result?;
+            .await?;
         self.stored(
             &resent,
             queued,
@@ -917,40 +962,56 @@ impl VerificationService {
         let canonical = parsed.to_string();
         let now = self.clock.now();
         let keys = &self.keys;
-        let (stored, result) = self
-            .store
-            .update_single_request(
-                tenant_id,
-                &canonical,
-                now,
-                &self.limits,
-                |stored, policy| {
-                    let open =
-                        stored.request.verified_at.is_none() && now < stored.request.expires_at;
-                    if open && stored.streak.is_locked(now) {
-                        let refusal = Refusal::Destination(DestinationRule::FailureLock);
-                        stored.refusal = Some(RefusalRecord {
-                            refusal,
-                            subject: stored.destination.clone(),
-                            channel: Some(Channel::Sms),
-                        });
-                        return Err(ServiceError::from(refusal));
-                    }
-                    let scope = CodeScope::SingleRequest {
-                        request_id: &canonical,
-                    };
-                    let hash = stored.code_hash.clone();
-                    let failed_before = stored.request.failed_attempts;
-                    let result = stored
-                        .request
-                        .verify(now, code, |code| keys.code_matches(scope, code, &hash));
-                    let failed = stored.request.failed_attempts - failed_before;
-                    stored.streak = stored.streak.after(policy, result.is_ok(), failed, now);
-                    result.map_err(ServiceError::Single)
-                },
-            )
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let decide = |stored: &mut StoredSingleRequest, policy: &LimitPolicy| {
+            let open = stored.request.verified_at.is_none() && now < stored.request.expires_at;
+            if open && stored.streak.is_locked(now) {
+                let refusal = Refusal::Destination(DestinationRule::FailureLock);
+                stored.refusal = Some(RefusalRecord {
+                    refusal,
+                    subject: stored.destination.clone(),
+                    channel: Some(Channel::Sms),
+                });
+                return Err(ServiceError::from(refusal));
+            }
+            let scope = CodeScope::SingleRequest {
+                request_id: &canonical,
+            };
+            let hash = stored.code_hash.clone();
+            let failed_before = stored.request.failed_attempts;
+            let result = stored
+                .request
+                .verify(now, code, |code| keys.code_matches(scope, code, &hash));
+            let failed = stored.request.failed_attempts - failed_before;
+            stored.streak = stored.streak.after(policy, result.is_ok(), failed, now);
+            result.map_err(ServiceError::Single)
+        };
+        let mut stale = 0;
+        let (stored, result) = loop {
+            let before = self
+                .store
+                .load_single_request(tenant_id, &canonical)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            let policy = before.limits.over(&self.limits);
+            let mut after = before.clone();
+            let result = decide(&mut after, &policy);
+            // A wrong code is an error that still counts: whatever moved is written.
+            let writes = after.refusal.is_some()
+                || after.request != before.request
+                || after.streak != before.streak;
+            if !writes
+                || self
+                    .store
+                    .commit_single_request(&before, &after, now)
+                    .await?
+            {
+                break (after, result);
+            }
+            stale += 1;
+            if stale == STALE_RETRIES {
+                return Err(too_much_contention());
+            }
+        };
         result?;
         Ok(SingleVerified {
             phone_number: stored.phone_number,

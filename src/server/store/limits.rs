@@ -348,24 +348,45 @@ pub(super) async fn take_submission(
     Ok(true)
 }
 
-pub(super) async fn save_streak(
+/// Moves a destination's run of failed verifications from `old` (as it was loaded) to `new`,
+/// only if it still stands at `old`: a conditional write, so two decisions made on one copy
+/// cannot both count. A destination with no row stands at the empty streak. False when it had
+/// moved meanwhile (nothing written).
+pub(super) async fn move_streak(
     conn: &mut SqliteConnection,
     tenant_id: i64,
     subject: &[u8],
-    streak: Streak,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
-         ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
-             locked_until = excluded.locked_until",
-    )
-    .bind(tenant_id)
-    .bind(subject)
-    .bind(i64::from(streak.failures))
-    .bind(streak.locked_until)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    old: Streak,
+    new: Streak,
+) -> StoreResult<bool> {
+    let moved = if old == Streak::default() {
+        sqlx::query(
+            "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
+             ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
+                 locked_until = excluded.locked_until
+             WHERE failures = 0 AND locked_until IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(subject)
+        .bind(i64::from(new.failures))
+        .bind(new.locked_until)
+        .execute(&mut *conn)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE destination_streaks SET failures = ?, locked_until = ?
+             WHERE tenant_id = ? AND subject = ? AND failures = ? AND locked_until IS ?",
+        )
+        .bind(i64::from(new.failures))
+        .bind(new.locked_until)
+        .bind(tenant_id)
+        .bind(subject)
+        .bind(i64::from(old.failures))
+        .bind(old.locked_until)
+        .execute(&mut *conn)
+        .await?
+    };
+    Ok(moved.rows_affected() == 1)
 }
 
 /// Forgets what no window looks at any more: events older than a day, budget minutes older than

@@ -23,8 +23,8 @@ pub use deliveries::{
 pub use limits::{MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
 pub use outbox::{OutboxMessage, OutboxQuery};
 pub use sessions::{
-    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionCall, SessionCreation,
-    StoredIdempotency, StoredSession,
+    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionChange, SessionCommit,
+    SessionCreation, StoredIdempotency, StoredSession,
 };
 pub use single::{NewSingleRequest, StoredSingleRequest};
 pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo};

@@ -54,17 +54,51 @@ pub enum SessionCreation {
     Refused(Refusal),
 }
 
-/// How a call reaches a session: through a tenant's key (`tenant_id`) or by token alone (the
-/// widget, which also names the IP a submitted code came from).
+/// What a decision on a loaded session asks the store to write.
 #[derive(Clone, Copy, Debug)]
-pub struct SessionCall<'a> {
-    pub tenant_id: Option<i64>,
-    pub token_hash: &'a [u8],
-    pub now: i64,
-    /// The server's limits (the tenant's own go over them).
-    pub limits: &'a LimitPolicy,
+pub struct SessionChange<'a> {
+    /// The session as it was loaded (its version is the condition of the write).
+    pub before: &'a StoredSession,
+    /// The session as the decision left it (with the refusal to record, if it made one).
+    pub after: &'a StoredSession,
+    /// New messages (a resend's codes), which replace the channels' queued ones.
+    pub messages: &'a [NewMessage],
+    /// The limits the decision was made under: the tenant's over the server's.
+    pub policy: &'a LimitPolicy,
     /// The widget's client IP (hashed), when the call submits codes through a widget door.
     pub widget_ip: Option<&'a [u8]>,
+    /// False when the decision refused the call: then only its refusal record is written.
+    pub decided: bool,
+    pub now: i64,
+}
+
+impl SessionChange<'_> {
+    /// Whether the decision moved anything of the session: counters, channels, codes, streaks.
+    pub fn writes_session(&self) -> bool {
+        let (before, after) = (self.before, self.after);
+        before.session != after.session
+            || before.code_hashes != after.code_hashes
+            || before.streaks != after.streaks
+            || !self.messages.is_empty()
+    }
+
+    /// Whether committing would write anything at all.
+    pub fn writes_anything(&self) -> bool {
+        self.widget_ip.is_some()
+            || self.after.refusal.is_some()
+            || (self.decided && self.writes_session())
+    }
+}
+
+/// What `commit_session` did.
+#[derive(Clone, Debug)]
+pub enum SessionCommit {
+    /// Written, with the new messages as they stand.
+    Written(Deliveries),
+    /// A limit refused the call: nothing written but the refusal's record.
+    Refused(Refusal),
+    /// The session or a streak changed since it was loaded: nothing written.
+    Stale,
 }
 
 /// The first answer to an idempotent send, sealed.
@@ -93,6 +127,8 @@ pub struct StoredSession {
     pub is_test: bool,
     pub locale: Option<String>,
     pub token_hash: Vec<u8>,
+    /// Bumped by every write; a decision is written only over the version it was made on.
+    pub version: i64,
     pub session: Session,
     /// Per channel, in the session's channel order.
     pub recipients: Vec<String>,
@@ -107,7 +143,7 @@ pub struct StoredSession {
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode, s.code_length,
-     s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash, s.expires_at";
+     s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash, s.expires_at, s.version";
 
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
@@ -251,91 +287,95 @@ impl Store {
         fetch_session(&mut conn, tenant_id, token_hash).await
     }
 
-    /// Loads the session under the write lock, lets `apply` decide (with the tenant's limits),
-    /// and when it returns `Ok` writes back what changed together with the messages it asks for
-    /// (a resend's new codes, which replace the channels' queued ones), in one transaction. New
-    /// messages are held to the send limits, and a widget submission to its IP's minute; a
-    /// refusal is recorded and nothing else is written. `None` when there is no such live
-    /// session for this tenant.
-    pub async fn update_session<T, E: From<Refusal>>(
-        &self,
-        call: &SessionCall<'_>,
-        apply: impl FnOnce(&mut StoredSession, &LimitPolicy) -> Result<(T, Vec<NewMessage>), E>,
-    ) -> StoreResult<Option<(StoredSession, Result<(T, Deliveries), E>)>> {
-        let now = call.now;
+    /// Writes what a decision on a session loaded without the write lock changed, if the
+    /// session is still as it was loaded: its version is claimed with a conditional `UPDATE`,
+    /// and each destination streak the decision moved must still hold the value it was moved
+    /// from; otherwise nothing is written and the answer is `Stale` (load and decide again).
+    /// A widget submission counts against its IP's minute first; new messages are held to the
+    /// send limits. A refusal is recorded and nothing else is written.
+    pub async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit> {
+        let SessionChange {
+            before,
+            after,
+            messages,
+            policy,
+            widget_ip,
+            decided,
+            now,
+        } = *change;
+        let tenant_id = before.tenant_id;
         let mut tx = self.begin_write().await?;
-        let Some(before) = fetch_session(&mut tx, call.tenant_id, call.token_hash).await? else {
-            return Ok(None);
-        };
-        let policy = before.limits.over(call.limits);
-        if let Some(ip) = call.widget_ip
-            && !limits::take_submission(&mut tx, before.tenant_id, ip, &policy, now).await?
+        if let Some(ip) = widget_ip
+            && !limits::take_submission(&mut tx, tenant_id, ip, policy, now).await?
         {
             let record = RefusalRecord {
                 refusal: Refusal::WidgetIp,
                 subject: Some(ip.to_vec()),
                 channel: None,
             };
-            limits::record_refusal(&mut tx, before.tenant_id, &record, now).await?;
+            limits::record_refusal(&mut tx, tenant_id, &record, now).await?;
             tx.commit().await?;
-            return Ok(Some((before, Err(Refusal::WidgetIp.into()))));
+            return Ok(SessionCommit::Refused(Refusal::WidgetIp));
         }
-        let mut after = before.clone();
-        let (value, messages) = match apply(&mut after, &policy) {
-            Ok(decided) => decided,
-            Err(error) => {
-                // A refusal is recorded; a submission through a widget door counts whatever
-                // became of it.
-                if let Some(record) = after.refusal.take() {
-                    limits::record_refusal(&mut tx, before.tenant_id, &record, now).await?;
-                }
-                tx.commit().await?;
-                return Ok(Some((after, Err(error))));
+        if !decided || !change.writes_session() {
+            if let Some(record) = &after.refusal {
+                limits::record_refusal(&mut tx, tenant_id, record, now).await?;
             }
-        };
+            tx.commit().await?;
+            return Ok(SessionCommit::Written(Deliveries::new()));
+        }
+        let claimed = sqlx::query(
+            "UPDATE sessions SET failed_attempts = ?, resends = ?, version = version + 1
+             WHERE id = ? AND version = ? AND cancelled_at IS NULL",
+        )
+        .bind(i64::from(after.session.failed_attempts))
+        .bind(i64::from(after.session.resends))
+        .bind(after.id)
+        .bind(before.version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Dropping the transaction rolls back whatever it did (the widget's count included).
+        if claimed == 0 || !save_streaks(&mut tx, before, after).await? {
+            return Ok(SessionCommit::Stale);
+        }
         let subjects: Vec<MessageSubjects> = messages.iter().map(|m| m.subjects.clone()).collect();
         if !subjects.is_empty() {
             let counts =
-                limits::count_send(&mut tx, after.tenant_id, &policy, &subjects, None, now).await?;
-            if let Some(refused) = decide_send(&policy, &counts, now) {
+                limits::count_send(&mut tx, tenant_id, policy, &subjects, None, now).await?;
+            if let Some(refused) = decide_send(policy, &counts, now) {
+                // Nothing of the decision is kept; only the refusal, in a transaction of its own.
+                tx.rollback().await?;
                 let record = RefusalRecord::of_send(refused, &subjects, None);
-                limits::record_refusal(&mut tx, after.tenant_id, &record, now).await?;
+                let mut tx = self.begin_write().await?;
+                limits::record_refusal(&mut tx, tenant_id, &record, now).await?;
                 tx.commit().await?;
-                return Ok(Some((before, Err(refused.refusal.into()))));
+                return Ok(SessionCommit::Refused(refused.refusal));
             }
             let send = SendPolicy {
                 policy: policy.clone(),
                 client_ip: None,
             };
             let owner = Owner::Session(after.id);
-            limits::record_send(
-                &mut tx,
-                after.tenant_id,
-                owner,
-                &subjects,
-                &send,
-                &counts,
-                now,
-            )
-            .await?;
+            limits::record_send(&mut tx, tenant_id, owner, &subjects, &send, &counts, now).await?;
         }
         // Changes first: they erase the replaced codes, not the new ones below.
-        write_changes(&mut tx, &before, &after, now).await?;
-        for message in &messages {
+        write_channels(&mut tx, before, after, now).await?;
+        for message in messages {
             deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now).await?;
         }
         let views = deliveries::insert_messages(
             &mut tx,
-            after.tenant_id,
+            tenant_id,
             after.is_test,
             Owner::Session(after.id),
             after.session.expires_at,
             now,
-            &messages,
+            messages,
         )
         .await?;
         tx.commit().await?;
-        Ok(Some((after, Ok((value, views)))))
+        Ok(SessionCommit::Written(views))
     }
 
     /// Cancels a live session and erases its codes from the outbox; false when there is no
@@ -348,7 +388,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let cancelled: Option<i64> = sqlx::query_scalar(
-            "UPDATE sessions SET cancelled_at = ?
+            "UPDATE sessions SET cancelled_at = ?, version = version + 1
              WHERE token_hash = ? AND tenant_id = ? AND cancelled_at IS NULL RETURNING id",
         )
         .bind(now)
@@ -394,24 +434,14 @@ async fn fetch_session(
     }
 }
 
-/// Writes the counters and channels that `apply` changed.
-async fn write_changes(
+/// Moves each destination streak the decision changed, only from the value it was loaded with
+/// (channels to one destination share its streak: each is written once). False when one had
+/// moved meanwhile.
+async fn save_streaks(
     conn: &mut sqlx::SqliteConnection,
     before: &StoredSession,
     after: &StoredSession,
-    now: i64,
-) -> StoreResult<()> {
-    if before.session.failed_attempts != after.session.failed_attempts
-        || before.session.resends != after.session.resends
-    {
-        sqlx::query("UPDATE sessions SET failed_attempts = ?, resends = ? WHERE id = ?")
-            .bind(i64::from(after.session.failed_attempts))
-            .bind(i64::from(after.session.resends))
-            .bind(after.id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    // Channels to one destination share its streak: each destination is written once.
+) -> StoreResult<bool> {
     let mut saved: Vec<&[u8]> = Vec::new();
     let streaks = before.streaks.iter().zip(&after.streaks);
     for ((old, new), destination) in streaks.zip(&after.destinations) {
@@ -419,10 +449,23 @@ async fn write_changes(
             && old != new
             && !saved.contains(&destination.as_slice())
         {
-            limits::save_streak(conn, after.tenant_id, destination, *new).await?;
+            if !limits::move_streak(conn, after.tenant_id, destination, *old, *new).await? {
+                return Ok(false);
+            }
             saved.push(destination);
         }
     }
+    Ok(true)
+}
+
+/// Writes the channels the decision changed, and what follows from them: used-up codes erased,
+/// verified sends marked, a settled session's messages ended.
+async fn write_channels(
+    conn: &mut sqlx::SqliteConnection,
+    before: &StoredSession,
+    after: &StoredSession,
+    now: i64,
+) -> StoreResult<()> {
     let rows = before
         .session
         .channels
@@ -514,6 +557,7 @@ fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult
         is_test: row.get::<i64, _>("is_test") == 1,
         locale: row.get("locale"),
         token_hash: row.get("token_hash"),
+        version: row.get("version"),
         session: Session {
             mode,
             limits: SessionLimits {

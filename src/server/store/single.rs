@@ -6,7 +6,7 @@ use super::deliveries::{self, NewMessage, Owner};
 use super::limits::{self, RefusalRecord, SendPolicy};
 use super::{Store, StoreError, StoreResult, flag};
 use crate::engine::Channel;
-use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak, decide_send};
+use crate::engine::limits::{LimitOverrides, Refusal, Streak, decide_send};
 use crate::engine::single::SingleRequest;
 
 /// A single-SMS request to store.
@@ -110,19 +110,12 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Loads the request under the write lock, lets `apply` decide (with the tenant's limits),
-    /// and writes back the counters and the number's streak whatever `apply` returned (a wrong
-    /// code is an error that still counts), and the refusal it made, if any. `None` when this
-    /// tenant has no such request.
-    pub async fn update_single_request<T>(
+    /// Loads a request by its canonical ID, scoped to its tenant, without the write lock.
+    pub async fn load_single_request(
         &self,
         tenant_id: i64,
         request_id: &str,
-        now: i64,
-        defaults: &LimitPolicy,
-        apply: impl FnOnce(&mut StoredSingleRequest, &LimitPolicy) -> T,
-    ) -> StoreResult<Option<(StoredSingleRequest, T)>> {
-        let mut tx = self.begin_write().await?;
+    ) -> StoreResult<Option<StoredSingleRequest>> {
         let row = sqlx::query(
             "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number, r.code_hash,
                     r.failed_attempts, r.expires_at, r.verified_at, r.destination,
@@ -133,7 +126,7 @@ impl Store {
         )
         .bind(request_id)
         .bind(tenant_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -145,7 +138,7 @@ impl Store {
             Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("tenant limits"))?,
             None => LimitOverrides::default(),
         };
-        let mut stored = StoredSingleRequest {
+        Ok(Some(StoredSingleRequest {
             id: row.get("id"),
             tenant_id: row.get("tenant_id"),
             tenant_name: row.get("tenant_name"),
@@ -165,38 +158,63 @@ impl Store {
             },
             limits,
             refusal: None,
-        };
-        let policy = stored.limits.over(defaults);
-        let before = (stored.request.clone(), stored.streak);
-        let result = apply(&mut stored, &policy);
-        if let Some(record) = stored.refusal.take() {
-            limits::record_refusal(&mut tx, stored.tenant_id, &record, now).await?;
+        }))
+    }
+
+    /// Writes what a decision on a request loaded without the write lock changed (its counters
+    /// and its number's streak, or only the refusal it made), if the request and the streak
+    /// still stand as they were loaded. False when one had moved: nothing written, load and
+    /// decide again.
+    pub async fn commit_single_request(
+        &self,
+        before: &StoredSingleRequest,
+        after: &StoredSingleRequest,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if let Some(record) = &after.refusal {
+            limits::record_refusal(&mut tx, after.tenant_id, record, now).await?;
             tx.commit().await?;
-            return Ok(Some((stored, result)));
+            return Ok(true);
         }
-        if let Some(destination) = &stored.destination
-            && stored.streak != before.1
-        {
-            limits::save_streak(&mut tx, stored.tenant_id, destination, stored.streak).await?;
-        }
-        if stored.request != before.0 {
-            sqlx::query(
-                "UPDATE sms_requests SET failed_attempts = ?, verified_at = ? WHERE id = ?",
+        if let Some(destination) = &after.destination
+            && after.streak != before.streak
+            && !limits::move_streak(
+                &mut tx,
+                after.tenant_id,
+                destination,
+                before.streak,
+                after.streak,
             )
-            .bind(i64::from(stored.request.failed_attempts))
-            .bind(stored.request.verified_at)
-            .bind(stored.id)
+            .await?
+        {
+            return Ok(false);
+        }
+        if after.request != before.request {
+            let claimed = sqlx::query(
+                "UPDATE sms_requests SET failed_attempts = ?, verified_at = ?
+                 WHERE id = ? AND failed_attempts = ? AND verified_at IS ?",
+            )
+            .bind(i64::from(after.request.failed_attempts))
+            .bind(after.request.verified_at)
+            .bind(after.id)
+            .bind(i64::from(before.request.failed_attempts))
+            .bind(before.request.verified_at)
             .execute(&mut *tx)
-            .await?;
-            if stored.request.is_settled() {
-                super::outbox::erase_request_codes(&mut tx, stored.id).await?;
-                deliveries::end_messages(&mut tx, Owner::Request(stored.id), now).await?;
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                return Ok(false);
             }
-            if stored.request.verified_at.is_some() && before.0.verified_at.is_none() {
-                limits::mark_verified(&mut tx, Owner::Request(stored.id), Channel::Sms).await?;
+            if after.request.is_settled() {
+                super::outbox::erase_request_codes(&mut tx, after.id).await?;
+                deliveries::end_messages(&mut tx, Owner::Request(after.id), now).await?;
+            }
+            if after.request.verified_at.is_some() && before.request.verified_at.is_none() {
+                limits::mark_verified(&mut tx, Owner::Request(after.id), Channel::Sms).await?;
             }
         }
         tx.commit().await?;
-        Ok(Some((stored, result)))
+        Ok(true)
     }
 }
