@@ -44,7 +44,7 @@ pub async fn build_state(
     let public_url = delivery::providers::public_url(&settings.providers)?;
     let service = VerificationService::new(store, keys, delivery, clock, settings.limits.clone());
     Ok(AppState {
-        leptos_options,
+        leptos_options: Arc::new(leptos_options),
         service,
         mode: settings.mode,
         public_url,

@@ -9,9 +9,12 @@ use super::config::Mode;
 use super::config::providers::ProviderSettings;
 use super::service::VerificationService;
 
+/// Axum clones the state for every request: everything in it is a reference count or a copy.
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    /// Behind an `Arc` (its strings would be copied per request); the pages take a copy.
+    #[from_ref(skip)]
+    pub leptos_options: Arc<LeptosOptions>,
     pub service: VerificationService,
     pub mode: Mode,
     /// Where providers reach otpgate (`OTPGATE_PUBLIC_URL`); receipts are checked against it.
@@ -20,4 +23,10 @@ pub struct AppState {
     pub providers: Arc<ProviderSettings>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<super::config::ProxyNet>>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> LeptosOptions {
+        (*state.leptos_options).clone()
+    }
 }

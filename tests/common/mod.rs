@@ -152,7 +152,7 @@ impl TestApp {
     /// keys, the clock where it was.
     pub async fn restarted(self) -> TestApp {
         let clock = Arc::new(ManualClock::new(self.clock.now()));
-        let options = self.state.leptos_options.clone();
+        let options = (*self.state.leptos_options).clone();
         let settings = self.settings.clone();
         drop(self.router);
         drop(self.state);

@@ -40,7 +40,12 @@ where
         .merge(rest::routes())
         .merge(hooks::routes())
         .route("/verify/{token}", post(widget::form_post))
-        .leptos_routes_with_context(&state, routes, || {}, move || page_shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            || {},
+            move || page_shell((*options).clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -204,9 +204,13 @@ pub struct SingleVerified {
     pub max_attempts: u32,
 }
 
-/// The verification service, cheap to clone.
+/// The verification service. Axum hands each request its own clone of the state, so a clone
+/// is one reference count.
 #[derive(Clone)]
-pub struct VerificationService {
+pub struct VerificationService(Arc<ServiceParts>);
+
+/// What the verification service is made of.
+pub struct ServiceParts {
     store: Store,
     keys: Arc<ServerKeys>,
     subjects: Subjects,
@@ -218,6 +222,14 @@ pub struct VerificationService {
 
 /// The stored hash of a session token, or not found for anything that cannot be one (checked
 /// before any look-up, so a hostile value never reaches the database or a log line).
+impl std::ops::Deref for VerificationService {
+    type Target = ServiceParts;
+
+    fn deref(&self) -> &ServiceParts {
+        &self.0
+    }
+}
+
 fn session_token_hash(token: &str) -> ServiceResult<Vec<u8>> {
     if crypto::looks_like_session_token(token) {
         Ok(crypto::sha256(token.as_bytes()))
@@ -338,14 +350,14 @@ impl VerificationService {
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
     ) -> Self {
-        VerificationService {
+        VerificationService(Arc::new(ServiceParts {
             store,
             subjects: keys.subjects(),
             keys: Arc::new(keys),
             delivery,
             clock,
             limits: Arc::new(limits),
-        }
+        }))
     }
 
     /// The server's limits, before any tenant's own.
