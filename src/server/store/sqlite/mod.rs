@@ -1,0 +1,162 @@
+//! Storage on SQLite through sqlx. Writes go through a single-connection pool and every
+//! read-modify-write runs inside `BEGIN IMMEDIATE`, so attempt counting and code consumption are
+//! serialised by SQLite's write lock, across threads and across processes (the CLI) alike.
+//! Reads use a separate pool so status and look-ups never queue behind writes (WAL mode).
+
+pub mod deliveries;
+mod limits;
+mod outbox;
+mod sessions;
+mod single;
+mod tenants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use deliveries::{
+    ClaimedDelivery, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
+};
+pub use limits::{MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
+pub use outbox::{OutboxMessage, OutboxQuery};
+pub use sessions::{
+    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionChange, SessionCommit,
+    SessionCreation, StoredIdempotency, StoredSession,
+};
+pub use single::{NewSingleRequest, StoredSingleRequest};
+pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo};
+
+/// Storage failures. Answered to clients as a generic 500, logged with detail.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The SQLite store: a reader pool and a one-connection writer pool on the same file.
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// SQLite stores booleans as 0/1; `STRICT` tables keep them integers.
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// A failed migration is an error: the server must not start on a schema it does not know.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL still never corrupts; it may lose the last commits on power loss.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            // Sorting and temporary indexes stay in memory; reads map the file instead of copying.
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456");
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Conflict(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store { read, write })
+    }
+
+    /// Begins a write transaction that holds SQLite's write lock from its first statement, so a
+    /// read inside it cannot go stale before the write that depends on it.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                // The writer connection still counts a transaction that was never finished (a
+                // task cancelled mid-write): it can never begin another. Close it; the pool
+                // opens a fresh one, and SQLite rolls back whatever the old one left open.
+                tracing::warn!("the writer connection was left inside a transaction; replacing it");
+                self.write.acquire().await?.close().await?;
+                Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A cheap query, to report health.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
+    /// requests (with their outbox messages) expired more than `grace` seconds before `now`, and
+    /// idempotency records older than 24 hours.
+    pub async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
+        let cutoff = now - grace;
+        let mut tx = self.begin_write().await?;
+        let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
+        let deliveries_expired = deliveries::expire_overdue(&mut tx, now).await?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let requests = sqlx::query("DELETE FROM sms_requests WHERE expires_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let idempotency = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(now - sessions::IDEMPOTENCY_WINDOW_SECS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let limit_records = limits::purge(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(PurgeCounts {
+            sessions,
+            requests,
+            idempotency,
+            codes_erased,
+            deliveries_expired,
+            limit_records,
+        })
+    }
+}
+
+/// What a purge deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub sessions: u64,
+    pub requests: u64,
+    pub idempotency: u64,
+    /// Outbox codes erased because their session or request expired.
+    pub codes_erased: u64,
+    /// Queued messages given up (codes erased) because their session or request expired.
+    pub deliveries_expired: u64,
+    /// Limit counters and refusal records no window or report looks at any more.
+    pub limit_records: u64,
+}
