@@ -13,7 +13,7 @@ use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
 use super::crypto;
-use super::store::{Store, StoreError};
+use super::store::StoreError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config, settings).await,
         Command::Tenant { command } => {
-            let store = Store::open(&settings.database_url()).await?;
+            let store = super::store::open(&settings.database_url()).await?;
             match command {
                 TenantCommand::Create { name, origins } => {
                     let name = tenant_name(&name)?;
@@ -189,12 +189,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 TenantCommand::Set { name, limits } => {
-                    cli_limits::set_tenant(&store, &settings.limits, &name, &limits).await
+                    cli_limits::set_tenant(store.as_ref(), &settings.limits, &name, &limits).await
                 }
             }
         }
         Command::Limits { command } => {
-            let store = Store::open(&settings.database_url()).await?;
+            let store = super::store::open(&settings.database_url()).await?;
             match command {
                 LimitsCommand::Show { tenant: None } => {
                     println!("{}", cli_limits::describe_policy(&settings.limits));
@@ -219,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Key { command } => {
-            let store = Store::open(&settings.database_url()).await?;
+            let store = super::store::open(&settings.database_url()).await?;
             match command {
                 KeyCommand::Create { tenant, test } => {
                     let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
@@ -255,7 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ProvidersCommand::Check { send_to, channel },
         } => check_providers(&settings, send_to.as_deref(), &channel).await,
         Command::Purge => {
-            let store = Store::open(&settings.database_url()).await?;
+            let store = super::store::open(&settings.database_url()).await?;
             let counts = store.purge(clock.now(), settings.purge_grace_secs).await?;
             println!(
                 "purged {} sessions, {} single-SMS requests, {} idempotency records",

@@ -170,7 +170,7 @@ pub fn describe_policy(policy: &LimitPolicy) -> String {
 
 /// `tenant set`: applies the arguments and prints what the tenant now has.
 pub async fn set_tenant(
-    store: &Store,
+    store: &dyn Store,
     defaults: &LimitPolicy,
     name: &str,
     args: &LimitArgs,

@@ -36,7 +36,7 @@ pub async fn build_state(
 ) -> anyhow::Result<AppState> {
     let url = settings.database_url();
     config::check_database_url(&url)?;
-    let store = Store::open(&url).await?;
+    let store = store::open(&url).await?;
     let keys = ServerKeys::from_secret(config::secret_bytes(secret));
     // A configured provider must be valid: refusing to start beats failing every send.
     let delivery = delivery::providers::build(&settings.providers, settings.mode)
@@ -55,7 +55,7 @@ pub async fn build_state(
 
 /// Deletes long-expired sessions and requests in the background. Expiry itself never depends
 /// on this: every check compares against the stored `expires_at`.
-pub fn spawn_purge_task(store: Store, clock: Arc<dyn Clock>, settings: &Settings) {
+pub fn spawn_purge_task(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: &Settings) {
     let grace = settings.purge_grace_secs;
     let every = Duration::from_secs(settings.purge_interval_secs.max(1));
     tokio::spawn(async move {

@@ -14,7 +14,7 @@ use super::{Delivery, OutgoingMessage, ProviderError};
 use crate::engine::delivery::{DeliveryFailure, expiry_failure, next_try};
 use crate::server::clock::Clock;
 use crate::server::crypto::{CodeScope, ServerKeys};
-use crate::server::store::{ClaimedDelivery, Store, TryResult};
+use crate::server::store::{ClaimedDelivery, DeliveryStore, TryResult};
 
 /// How many messages are handed to providers at the same time.
 const IN_FLIGHT: usize = 64;
@@ -26,7 +26,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// Everything the worker needs; cheap to clone.
 #[derive(Clone)]
 pub struct Worker {
-    store: Store,
+    store: Arc<dyn DeliveryStore>,
     keys: Arc<ServerKeys>,
     delivery: Delivery,
     clock: Arc<dyn Clock>,
@@ -36,7 +36,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(
-        store: Store,
+        store: Arc<dyn DeliveryStore>,
         keys: Arc<ServerKeys>,
         delivery: Delivery,
         clock: Arc<dyn Clock>,

@@ -211,7 +211,7 @@ pub struct VerificationService(Arc<ServiceParts>);
 
 /// What the verification service is made of.
 pub struct ServiceParts {
-    store: Store,
+    store: Arc<dyn Store>,
     keys: Arc<ServerKeys>,
     subjects: Subjects,
     delivery: Delivery,
@@ -344,7 +344,7 @@ fn advance_streaks(
 
 impl VerificationService {
     pub fn new(
-        store: Store,
+        store: Arc<dyn Store>,
         keys: ServerKeys,
         delivery: Delivery,
         clock: Arc<dyn Clock>,
@@ -457,7 +457,7 @@ impl VerificationService {
         Err(too_much_contention())
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

@@ -4,66 +4,20 @@
 //! written inside the transaction of the send or verify they count; the decisions are the
 //! engine's.
 
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::server::store::StoreResult;
+use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::*;
+
 use sqlx::{Row, SqliteConnection};
 
-use super::deliveries::Owner;
-use super::{Store, StoreResult};
 use crate::engine::Channel;
 use crate::engine::limits::{
-    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, Refusal, Refused, SendCounts, Streak,
-    TEN_MINUTES, prefix_starts_cooling, submission_allowed,
+    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
+    prefix_starts_cooling, submission_allowed,
 };
-
-/// What one message's limits count, as keyed hashes.
-#[derive(Clone, Debug)]
-pub struct MessageSubjects {
-    pub channel: Channel,
-    /// The number's country calling code (SMS, WhatsApp).
-    pub country: Option<u16>,
-    pub destination: Vec<u8>,
-    /// The number's prefix (SMS, WhatsApp).
-    pub prefix: Option<Vec<u8>>,
-    /// The tenant's budget this message spends: its channel, live and test keys apart.
-    pub budget: String,
-}
-
-/// The limits a send is held to: the tenant's policy and, when the integrator gave one, the
-/// client's IP (hashed).
-#[derive(Clone, Debug)]
-pub struct SendPolicy {
-    pub policy: LimitPolicy,
-    pub client_ip: Option<Vec<u8>>,
-}
-
-/// A refusal to record: the rule, and the subject (hashed) and channel it was about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefusalRecord {
-    pub refusal: Refusal,
-    pub subject: Option<Vec<u8>>,
-    pub channel: Option<Channel>,
-}
-
-impl RefusalRecord {
-    /// The record of a refused send: the message that broke the rule, or the client IP.
-    pub fn of_send(
-        refused: Refused,
-        messages: &[MessageSubjects],
-        client_ip: Option<&[u8]>,
-    ) -> RefusalRecord {
-        let message = refused.message.and_then(|i| messages.get(i));
-        let subject = match refused.refusal {
-            Refusal::ClientIp | Refusal::WidgetIp => client_ip.map(<[u8]>::to_vec),
-            // A budget is the tenant's, not a person's.
-            Refusal::TenantBudget(_) => None,
-            _ => message.map(|m| m.destination.clone()),
-        };
-        RefusalRecord {
-            refusal: refused.refusal,
-            subject,
-            channel: message.map(|m| m.channel),
-        }
-    }
-}
 
 /// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
 /// to know whether the limit is reached, not by how much, so the work stays bounded.
@@ -87,16 +41,6 @@ async fn count_events(
     .fetch_one(&mut *conn)
     .await?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
-}
-
-/// The minute a time falls in, as budgets are counted.
-fn minute(at: i64) -> i64 {
-    at.div_euclid(MINUTE)
-}
-
-/// How many earlier messages of the same send share something with this one.
-fn earlier_alike(earlier: &[MessageSubjects], alike: impl Fn(&MessageSubjects) -> bool) -> u32 {
-    u32::try_from(earlier.iter().filter(|m| alike(m)).count()).unwrap_or(u32::MAX)
 }
 
 fn count_column(row: &sqlx::sqlite::SqliteRow, column: &str) -> u32 {
@@ -420,24 +364,9 @@ pub(super) async fn purge(conn: &mut SqliteConnection, now: i64) -> StoreResult<
     Ok(removed)
 }
 
-/// One line of `otpgate limits report`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefusalSummary {
-    pub tenant: Option<String>,
-    pub rule: String,
-    pub channel: Option<String>,
-    pub refusals: i64,
-    /// Distinct subjects refused (destinations, IPs).
-    pub subjects: i64,
-    pub first: i64,
-    pub last: i64,
-    /// The most refused subject (hex of its hash prefix) and how often.
-    pub top_subject: Option<(String, i64)>,
-}
-
-impl Store {
-    /// Refusals since `since`, by tenant, rule and channel, most frequent first.
-    pub async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>> {
+#[async_trait]
+impl LimitStore for SqliteStore {
+    async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>> {
         let rows = sqlx::query(
             "SELECT t.name AS tenant, r.rule, r.channel, count(*) AS refusals,
                     count(DISTINCT r.subject) AS subjects, min(r.at) AS first, max(r.at) AS last,

@@ -3,7 +3,7 @@
 //! serialised by SQLite's write lock, across threads and across processes (the CLI) alike.
 //! Reads use a separate pool so status and look-ups never queue behind writes (WAL mode).
 
-pub mod deliveries;
+mod deliveries;
 mod limits;
 mod outbox;
 mod sessions;
@@ -17,36 +17,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use deliveries::{
-    ClaimedDelivery, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
-};
-pub use limits::{MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
-pub use outbox::{OutboxMessage, OutboxQuery};
-pub use sessions::{
-    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionChange, SessionCommit,
-    SessionCreation, StoredIdempotency, StoredSession,
-};
-pub use single::{NewSingleRequest, StoredSingleRequest};
-pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo};
+use async_trait::async_trait;
 
-/// Storage failures. Answered to clients as a generic 500, logged with detail.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+use super::{Maintenance, PurgeCounts, StoreError, StoreResult};
 
 /// The SQLite store: a reader pool and a one-connection writer pool on the same file.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
 }
@@ -56,10 +33,10 @@ fn flag(value: bool) -> i64 {
     i64::from(value)
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// A failed migration is an error: the server must not start on a schema it does not know.
-    pub async fn open(url: &str) -> StoreResult<Store> {
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -86,7 +63,7 @@ impl Store {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Store { read, write })
+        Ok(SqliteStore { read, write })
     }
 
     /// Begins a write transaction that holds SQLite's write lock from its first statement, so a
@@ -104,17 +81,16 @@ impl Store {
             other => Ok(other?),
         }
     }
+}
 
-    /// A cheap query, to report health.
-    pub async fn ping(&self) -> StoreResult<()> {
+#[async_trait]
+impl Maintenance for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
-    /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
-    /// requests (with their outbox messages) expired more than `grace` seconds before `now`, and
-    /// idempotency records older than 24 hours.
-    pub async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
+    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
         let cutoff = now - grace;
         let mut tx = self.begin_write().await?;
         let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
@@ -130,7 +106,7 @@ impl Store {
             .await?
             .rows_affected();
         let idempotency = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(now - sessions::IDEMPOTENCY_WINDOW_SECS)
+            .bind(now - super::sessions::IDEMPOTENCY_WINDOW_SECS)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -145,18 +121,4 @@ impl Store {
             limit_records,
         })
     }
-}
-
-/// What a purge deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PurgeCounts {
-    pub sessions: u64,
-    pub requests: u64,
-    pub idempotency: u64,
-    /// Outbox codes erased because their session or request expired.
-    pub codes_erased: u64,
-    /// Queued messages given up (codes erased) because their session or request expired.
-    pub deliveries_expired: u64,
-    /// Limit counters and refusal records no window or report looks at any more.
-    pub limit_records: u64,
 }

@@ -4,12 +4,13 @@
 //! or request is verified, locked or cancelled; once it expires it is no longer shown and the
 //! purge erases it. Rows go with their session or request (ON DELETE CASCADE).
 
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::server::store::StoreResult;
+use crate::server::store::outbox::*;
+
 use sqlx::{QueryBuilder, Row, SqliteConnection};
-
-use super::{Store, StoreResult};
-
-/// What an erased code becomes in the message text.
-const ERASED: &str = "••••••";
 
 /// Erases the codes of a session's messages, or of one of its channels'.
 pub(super) async fn erase_session_codes(
@@ -61,34 +62,9 @@ pub(super) async fn erase_expired_codes(conn: &mut SqliteConnection, now: i64) -
     Ok(erased)
 }
 
-/// A message read back from the outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxMessage {
-    pub tenant_name: String,
-    pub is_test: bool,
-    pub channel: String,
-    pub recipient: String,
-    pub body: String,
-    /// `None` once the code is erased (used up, replaced, expired or its session ended).
-    pub code: Option<String>,
-    pub sent_at: i64,
-}
-
-/// Which messages to list.
-#[derive(Clone, Debug, Default)]
-pub struct OutboxQuery<'a> {
-    pub tenant_id: Option<i64>,
-    pub test_only: bool,
-    pub recipient: Option<&'a str>,
-    pub limit: i64,
-    /// The time of the reading: codes of sessions and requests expired by then are not shown,
-    /// even before the purge has erased them.
-    pub now: i64,
-}
-
-impl Store {
-    /// Newest first.
-    pub async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>> {
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>> {
         let mut sql = QueryBuilder::new(
             "SELECT t.name AS tenant_name, o.is_test, o.channel, o.recipient, o.body, o.code, o.sent_at,
                     coalesce(s.expires_at, r.expires_at) AS expires_at

@@ -1,52 +1,23 @@
 //! Single-SMS requests: creation and atomic verification.
 
+use async_trait::async_trait;
+
+use super::{SqliteStore, flag};
+use super::{deliveries, limits};
+use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::RefusalRecord;
+use crate::server::store::single::*;
+use crate::server::store::{StoreError, StoreResult};
+
 use sqlx::Row;
 
-use super::deliveries::{self, NewMessage, Owner};
-use super::limits::{self, RefusalRecord, SendPolicy};
-use super::{Store, StoreError, StoreResult, flag};
 use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, Refusal, Streak, decide_send};
 use crate::engine::single::SingleRequest;
 
-/// A single-SMS request to store.
-#[derive(Clone, Debug)]
-pub struct NewSingleRequest<'a> {
-    pub tenant_id: i64,
-    pub request_id: &'a str,
-    pub phone_number: &'a str,
-    pub code_hash: &'a [u8],
-    pub is_test: bool,
-    pub created_at: i64,
-    pub request: &'a SingleRequest,
-    /// The SMS, written in the same transaction.
-    pub message: NewMessage,
-    /// The limits this send is held to.
-    pub limits: &'a SendPolicy,
-}
-
-/// A single-SMS request as loaded for a decision.
-#[derive(Clone, Debug)]
-pub struct StoredSingleRequest {
-    pub id: i64,
-    pub tenant_id: i64,
-    pub tenant_name: String,
-    pub phone_number: String,
-    pub code_hash: Vec<u8>,
-    pub request: SingleRequest,
-    /// The number's keyed hash and its run of failed verifications.
-    pub destination: Option<Vec<u8>>,
-    pub streak: Streak,
-    /// The tenant's own limits.
-    pub limits: LimitOverrides,
-    /// Set by a decision that refuses the call under a limit, to be recorded.
-    pub refusal: Option<RefusalRecord>,
-}
-
-impl Store {
-    /// Stores a request with its message, in one transaction, unless a limit refuses it (then
-    /// only the refusal is recorded).
-    pub async fn create_single_request(
+#[async_trait]
+impl SingleRequestStore for SqliteStore {
+    async fn create_single_request(
         &self,
         new: &NewSingleRequest<'_>,
     ) -> StoreResult<Result<i64, Refusal>> {
@@ -110,8 +81,7 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Loads a request by its canonical ID, scoped to its tenant, without the write lock.
-    pub async fn load_single_request(
+    async fn load_single_request(
         &self,
         tenant_id: i64,
         request_id: &str,
@@ -161,11 +131,7 @@ impl Store {
         }))
     }
 
-    /// Writes what a decision on a request loaded without the write lock changed (its counters
-    /// and its number's streak, or only the refusal it made), if the request and the streak
-    /// still stand as they were loaded. False when one had moved: nothing written, load and
-    /// decide again.
-    pub async fn commit_single_request(
+    async fn commit_single_request(
         &self,
         before: &StoredSingleRequest,
         after: &StoredSingleRequest,

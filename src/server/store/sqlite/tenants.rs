@@ -1,53 +1,18 @@
 //! Tenants, their allowed origins and their API keys (stored as SHA-256 hashes).
 
+use async_trait::async_trait;
+
+use super::{SqliteStore, flag};
+use crate::server::store::tenants::*;
+use crate::server::store::{StoreError, StoreResult};
+
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, flag};
 use crate::engine::limits::LimitOverrides;
 
-/// The tenant behind a valid, unrevoked key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthenticatedKey {
-    pub tenant_id: i64,
-    pub tenant_name: String,
-    pub is_test: bool,
-    /// The tenant's own limits, over the server's.
-    pub limits: LimitOverrides,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TenantInfo {
-    pub name: String,
-    pub origins: Vec<String>,
-    pub created_at: i64,
-    pub keys: Vec<KeyInfo>,
-    pub limits: LimitOverrides,
-}
-
-/// A tenant's limits as stored (JSON, absent when it has none of its own).
-fn parse_limits(stored: Option<String>) -> StoreResult<LimitOverrides> {
-    match stored {
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}"))),
-        None => Ok(LimitOverrides::default()),
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub prefix: String,
-    pub is_test: bool,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-impl Store {
-    pub async fn create_tenant(
-        &self,
-        name: &str,
-        origins: &[String],
-        now: i64,
-    ) -> StoreResult<i64> {
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(&self, name: &str, origins: &[String], now: i64) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
             .bind(name)
@@ -75,7 +40,7 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>> {
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>> {
         let tenants = sqlx::query("SELECT id, name, created_at, limits FROM tenants ORDER BY name")
             .fetch_all(&self.read)
             .await?;
@@ -107,7 +72,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>> {
+    async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT origin FROM tenant_origins WHERE tenant_id = ? ORDER BY origin",
         )
@@ -116,8 +81,7 @@ impl Store {
         .await?)
     }
 
-    /// Stores a new key of tenant `tenant_name`; the caller made the key and keeps it.
-    pub async fn create_key(
+    async fn create_key(
         &self,
         tenant_name: &str,
         key_hash: &[u8],
@@ -146,8 +110,7 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes the key with this prefix; false if no unrevoked key has it.
-    pub async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool> {
+    async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
         )
@@ -158,8 +121,7 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// The tenant of an unrevoked key, by the key's hash.
-    pub async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>> {
+    async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>> {
         let row = sqlx::query(
             "SELECT k.tenant_id, k.is_test, t.name, t.limits
              FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
@@ -179,9 +141,7 @@ impl Store {
         .transpose()
     }
 
-    /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
-    /// back to the server's) and returns them all.
-    pub async fn set_tenant_limits(
+    async fn set_tenant_limits(
         &self,
         name: &str,
         changes: &LimitOverrides,
@@ -218,8 +178,7 @@ impl Store {
         Ok(limits)
     }
 
-    /// A tenant acting as if through one of its keys (the demo page's development tenant).
-    pub async fn tenant_as_key(
+    async fn tenant_as_key(
         &self,
         name: &str,
         is_test: bool,
@@ -239,8 +198,7 @@ impl Store {
         .transpose()
     }
 
-    /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).
-    pub async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>> {
+    async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.read)

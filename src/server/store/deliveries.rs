@@ -1,0 +1,200 @@
+//! The delivery queue: messages written with their session or request, claimed by a worker
+//! under a lease, finished with the provider's answer, moved forward by receipts.
+
+use async_trait::async_trait;
+
+use super::*;
+use std::collections::BTreeMap;
+
+use crate::engine::Channel;
+use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView};
+
+/// How long a claimed message belongs to the worker that claimed it. A worker that dies (or a
+/// process that is killed) leaves the lease to run out, and the message is claimed again.
+pub const LEASE_SECS: i64 = 60;
+
+/// A message to store with its session or request, and what the limits count for it.
+#[derive(Clone)]
+pub struct NewMessage {
+    pub channel: Channel,
+    pub recipient: String,
+    pub route: NewRoute,
+    pub subjects: super::MessageSubjects,
+}
+
+impl NewMessage {
+    /// How the message stands once stored at `now`: caught ones are sent, others queued.
+    pub fn first_view(&self, now: i64) -> DeliveryView {
+        DeliveryView {
+            status: match self.route {
+                NewRoute::Outbox { .. } => DeliveryStatus::Sent,
+                NewRoute::Provider { .. } => DeliveryStatus::Queued,
+            },
+            error: None,
+            attempts: 0,
+            updated_at: now,
+        }
+    }
+}
+
+impl std::fmt::Debug for NewMessage {
+    /// Leaves out the code (clear in an outbox route, sealed in a provider route).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("channel", &self.channel)
+            .field(
+                "route",
+                &match self.route {
+                    NewRoute::Outbox { .. } => "outbox",
+                    NewRoute::Provider { .. } => "provider",
+                },
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a new message goes.
+#[derive(Clone)]
+pub enum NewRoute {
+    /// Caught in the outbox at once (test keys, development mode): text and code in clear.
+    Outbox { body: String, code: String },
+    /// Queued for the channel's provider, the code sealed.
+    Provider { sealed_code: Vec<u8> },
+}
+
+/// What the messages belong to.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner {
+    Session(i64),
+    Request(i64),
+}
+
+/// A message claimed by the worker, with everything needed to render and send it.
+#[derive(Clone)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub tenant_name: String,
+    pub channel: Channel,
+    pub recipient: String,
+    pub sealed_code: Option<Vec<u8>>,
+    /// This try's number (1 for the first).
+    pub attempt: u32,
+    pub expires_at: i64,
+    pub locale: Option<String>,
+    /// The session's token hash (sessions) or the request's ID (single SMS): what the code was
+    /// sealed to.
+    pub token_hash: Option<Vec<u8>>,
+    pub request_id: Option<String>,
+    /// The tenant's first allowed origin, for the WebOTP line of an SMS.
+    pub origin: Option<String>,
+}
+
+impl std::fmt::Debug for ClaimedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedDelivery")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a receipt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message moved forward.
+    Applied,
+    /// Known message, but the status would not move forward (late or replayed receipt).
+    Unchanged,
+    /// No such message.
+    Unknown,
+}
+
+/// How a try ended, for [`Store::finish_attempt`].
+#[derive(Clone, Debug)]
+pub enum TryResult {
+    Accepted {
+        provider_message_id: Option<String>,
+    },
+    /// Try again at this time.
+    Retry {
+        at: i64,
+        detail: String,
+    },
+    /// Give up.
+    Failed {
+        failure: DeliveryFailure,
+        detail: String,
+        permanent: bool,
+    },
+}
+
+/// The wall clock in milliseconds, for the measurement columns only (how long a message waited
+/// for its provider); every rule uses the injected clock's seconds.
+pub(super) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(super) fn status_name(status: DeliveryStatus) -> &'static str {
+    status.as_str()
+}
+
+/// The status as the API shows it: a claimed message is still queued.
+pub(super) fn public_status(stored: &str) -> Option<DeliveryStatus> {
+    match stored {
+        "sending" => Some(DeliveryStatus::Queued),
+        other => DeliveryStatus::parse(other),
+    }
+}
+
+/// How a receipt names its message.
+#[derive(Clone, Copy, Debug)]
+pub enum ReceiptKey<'a> {
+    Provider { provider: &'a str, id: &'a str },
+    Delivery(i64),
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Claims up to `limit` due messages for this worker: first gives back the messages of
+    /// workers whose lease ran out (a crash), gives up the overdue ones, then leases the due
+    /// ones in the order they fell due. One transaction, so two workers never share a message.
+    async fn claim_due_deliveries(&self, now: i64, limit: i64)
+    -> StoreResult<Vec<ClaimedDelivery>>;
+
+    /// When the next queued message falls due (`None` when none is queued).
+    async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;
+
+    /// Records how a claimed message's try ended: the attempt row, and the message's new
+    /// state. A message superseded while it was being handed over is not retried.
+    async fn finish_attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+        provider: &str,
+        result: &TryResult,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Applies a provider's receipt to the message it names, only ever moving its status
+    /// forward. `by` is the provider's own message ID (with the provider's name) or otpgate's
+    /// delivery ID (gateway reports carry otpgate's token).
+    async fn apply_receipt(
+        &self,
+        by: ReceiptKey<'_>,
+        status: DeliveryStatus,
+        error: Option<DeliveryFailure>,
+        now: i64,
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// Each channel's latest message of a session: what `deliveries` reports.
+    async fn session_deliveries(
+        &self,
+        session_id: i64,
+    ) -> StoreResult<BTreeMap<Channel, DeliveryView>>;
+
+    /// Gives up the queued messages of everything expired by `now` (the purge calls it too, so
+    /// codes are erased even while no worker runs).
+    async fn expire_deliveries(&self, now: i64) -> StoreResult<u64>;
+}

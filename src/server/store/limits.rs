@@ -1,0 +1,92 @@
+//! Limit records: what a message's limits count, the refusals kept for the report.
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::engine::Channel;
+use crate::engine::limits::{LimitPolicy, MINUTE, Refusal, Refused};
+
+/// What one message's limits count, as keyed hashes.
+#[derive(Clone, Debug)]
+pub struct MessageSubjects {
+    pub channel: Channel,
+    /// The number's country calling code (SMS, WhatsApp).
+    pub country: Option<u16>,
+    pub destination: Vec<u8>,
+    /// The number's prefix (SMS, WhatsApp).
+    pub prefix: Option<Vec<u8>>,
+    /// The tenant's budget this message spends: its channel, live and test keys apart.
+    pub budget: String,
+}
+
+/// The limits a send is held to: the tenant's policy and, when the integrator gave one, the
+/// client's IP (hashed).
+#[derive(Clone, Debug)]
+pub struct SendPolicy {
+    pub policy: LimitPolicy,
+    pub client_ip: Option<Vec<u8>>,
+}
+
+/// A refusal to record: the rule, and the subject (hashed) and channel it was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub refusal: Refusal,
+    pub subject: Option<Vec<u8>>,
+    pub channel: Option<Channel>,
+}
+
+impl RefusalRecord {
+    /// The record of a refused send: the message that broke the rule, or the client IP.
+    pub fn of_send(
+        refused: Refused,
+        messages: &[MessageSubjects],
+        client_ip: Option<&[u8]>,
+    ) -> RefusalRecord {
+        let message = refused.message.and_then(|i| messages.get(i));
+        let subject = match refused.refusal {
+            Refusal::ClientIp | Refusal::WidgetIp => client_ip.map(<[u8]>::to_vec),
+            // A budget is the tenant's, not a person's.
+            Refusal::TenantBudget(_) => None,
+            _ => message.map(|m| m.destination.clone()),
+        };
+        RefusalRecord {
+            refusal: refused.refusal,
+            subject,
+            channel: message.map(|m| m.channel),
+        }
+    }
+}
+
+/// The minute a time falls in, as budgets are counted.
+pub(super) fn minute(at: i64) -> i64 {
+    at.div_euclid(MINUTE)
+}
+
+/// How many earlier messages of the same send share something with this one.
+pub(super) fn earlier_alike(
+    earlier: &[MessageSubjects],
+    alike: impl Fn(&MessageSubjects) -> bool,
+) -> u32 {
+    u32::try_from(earlier.iter().filter(|m| alike(m)).count()).unwrap_or(u32::MAX)
+}
+
+/// One line of `otpgate limits report`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalSummary {
+    pub tenant: Option<String>,
+    pub rule: String,
+    pub channel: Option<String>,
+    pub refusals: i64,
+    /// Distinct subjects refused (destinations, IPs).
+    pub subjects: i64,
+    pub first: i64,
+    pub last: i64,
+    /// The most refused subject (hex of its hash prefix) and how often.
+    pub top_subject: Option<(String, i64)>,
+}
+
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Refusals since `since`, by tenant, rule and channel, most frequent first.
+    async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>>;
+}

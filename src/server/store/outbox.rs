@@ -1,0 +1,39 @@
+//! The outbox: messages caught instead of delivered (test keys, development mode).
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// What an erased code becomes in the message text.
+pub(super) const ERASED: &str = "••••••";
+
+/// A message read back from the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub tenant_name: String,
+    pub is_test: bool,
+    pub channel: String,
+    pub recipient: String,
+    pub body: String,
+    /// `None` once the code is erased (used up, replaced, expired or its session ended).
+    pub code: Option<String>,
+    pub sent_at: i64,
+}
+
+/// Which messages to list.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxQuery<'a> {
+    pub tenant_id: Option<i64>,
+    pub test_only: bool,
+    pub recipient: Option<&'a str>,
+    pub limit: i64,
+    /// The time of the reading: codes of sessions and requests expired by then are not shown,
+    /// even before the purge has erased them.
+    pub now: i64,
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Newest first.
+    async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>>;
+}

@@ -1,0 +1,181 @@
+//! Progressive sessions as stored: creation (with idempotency records), decisions written
+//! over the version they were made on, cancellation.
+
+use async_trait::async_trait;
+
+use super::*;
+use std::collections::BTreeMap;
+
+use crate::engine::delivery::DeliveryView;
+use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak};
+use crate::engine::{Channel, Session};
+
+/// Each channel's delivery, as a send or resend reports it.
+pub type Deliveries = BTreeMap<Channel, DeliveryView>;
+
+/// How long an `Idempotency-Key` answers with the first response.
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// One channel of a new session: where it goes and the hash of its code.
+#[derive(Clone, Debug)]
+pub struct NewChannel {
+    pub recipient: String,
+    pub code_hash: Vec<u8>,
+}
+
+/// Everything needed to store a new session.
+#[derive(Clone, Debug)]
+pub struct CreateSession<'a> {
+    pub tenant_id: i64,
+    pub token_hash: &'a [u8],
+    pub is_test: bool,
+    pub locale: Option<&'a str>,
+    pub created_at: i64,
+    pub session: &'a Session,
+    pub channels: Vec<NewChannel>,
+    /// One message per channel, written in the same transaction.
+    pub messages: Vec<NewMessage>,
+    /// The limits this send is held to.
+    pub limits: &'a SendPolicy,
+}
+
+/// What `create_session` did.
+#[derive(Clone, Debug)]
+pub enum SessionCreation {
+    /// Stored, with each channel's message as it stands.
+    Stored(Deliveries),
+    /// The idempotency key was used within its window: nothing stored, the first answer.
+    Replayed(StoredIdempotency),
+    /// A limit refused it: nothing stored but the refusal's record.
+    Refused(Refusal),
+}
+
+/// What a decision on a loaded session asks the store to write.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionChange<'a> {
+    /// The session as it was loaded (its version is the condition of the write).
+    pub before: &'a StoredSession,
+    /// The session as the decision left it (with the refusal to record, if it made one).
+    pub after: &'a StoredSession,
+    /// New messages (a resend's codes), which replace the channels' queued ones.
+    pub messages: &'a [NewMessage],
+    /// The limits the decision was made under: the tenant's over the server's.
+    pub policy: &'a LimitPolicy,
+    /// The widget's client IP (hashed), when the call submits codes through a widget door.
+    pub widget_ip: Option<&'a [u8]>,
+    /// False when the decision refused the call: then only its refusal record is written.
+    pub decided: bool,
+    pub now: i64,
+}
+
+impl SessionChange<'_> {
+    /// Whether the decision moved anything of the session: counters, channels, codes, streaks.
+    pub fn writes_session(&self) -> bool {
+        let (before, after) = (self.before, self.after);
+        before.session != after.session
+            || before.code_hashes != after.code_hashes
+            || before.streaks != after.streaks
+            || !self.messages.is_empty()
+    }
+
+    /// Whether committing would write anything at all.
+    pub fn writes_anything(&self) -> bool {
+        self.widget_ip.is_some()
+            || self.after.refusal.is_some()
+            || (self.decided && self.writes_session())
+    }
+}
+
+/// What `commit_session` did.
+#[derive(Clone, Debug)]
+pub enum SessionCommit {
+    /// Written, with the new messages as they stand.
+    Written(Deliveries),
+    /// A limit refused the call: nothing written but the refusal's record.
+    Refused(Refusal),
+    /// The session or a streak changed since it was loaded: nothing written.
+    Stale,
+}
+
+/// The first answer to an idempotent send, sealed.
+#[derive(Clone, Debug)]
+pub struct IdempotencyRecord<'a> {
+    pub key: &'a str,
+    pub body_hash: &'a [u8],
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// An idempotency record found in the database.
+#[derive(Clone, Debug)]
+pub struct StoredIdempotency {
+    pub body_hash: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// A session as loaded for a decision, with what the engine does not model.
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub is_test: bool,
+    pub locale: Option<String>,
+    pub token_hash: Vec<u8>,
+    /// Bumped by every write; a decision is written only over the version it was made on.
+    pub version: i64,
+    pub session: Session,
+    /// Per channel, in the session's channel order.
+    pub recipients: Vec<String>,
+    pub code_hashes: Vec<Vec<u8>>,
+    /// Per channel: the destination's keyed hash and its run of failed verifications.
+    pub destinations: Vec<Option<Vec<u8>>>,
+    pub streaks: Vec<Streak>,
+    /// The tenant's own limits.
+    pub limits: LimitOverrides,
+    /// Set by a decision that refuses the call under a limit, to be recorded.
+    pub refusal: Option<RefusalRecord>,
+}
+
+pub(super) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session with its messages, or, when `idempotency` names a key this tenant
+    /// already used within the window, stores nothing and returns that record, or, when a limit
+    /// refuses the send, stores only the refusal. Checked, counted and written in one
+    /// transaction, so two concurrent sends with the same key create one session, concurrent
+    /// sends never pass a limit together, and no session exists without its messages.
+    async fn create_session(
+        &self,
+        new: &CreateSession<'_>,
+        idempotency: Option<&IdempotencyRecord<'_>>,
+    ) -> StoreResult<SessionCreation>;
+
+    /// Loads a live (not cancelled) session by its token hash, scoped to `tenant_id` when given.
+    async fn load_session(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<StoredSession>>;
+
+    /// Writes what a decision on a session loaded without the write lock changed, if the
+    /// session is still as it was loaded: its version is claimed with a conditional `UPDATE`,
+    /// and each destination streak the decision moved must still hold the value it was moved
+    /// from; otherwise nothing is written and the answer is `Stale` (load and decide again).
+    /// A widget submission counts against its IP's minute first; new messages are held to the
+    /// send limits. A refusal is recorded and nothing else is written.
+    async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit>;
+
+    /// Cancels a live session and erases its codes from the outbox; false when there is no
+    /// such session for this tenant.
+    async fn cancel_session(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,86 @@
+//! Tenants, their allowed origins and their API keys (stored as SHA-256 hashes).
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::engine::limits::LimitOverrides;
+
+/// The tenant behind a valid, unrevoked key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthenticatedKey {
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub is_test: bool,
+    /// The tenant's own limits, over the server's.
+    pub limits: LimitOverrides,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantInfo {
+    pub name: String,
+    pub origins: Vec<String>,
+    pub created_at: i64,
+    pub keys: Vec<KeyInfo>,
+    pub limits: LimitOverrides,
+}
+
+/// A tenant's limits as stored (JSON, absent when it has none of its own).
+pub(super) fn parse_limits(stored: Option<String>) -> StoreResult<LimitOverrides> {
+    match stored {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}"))),
+        None => Ok(LimitOverrides::default()),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub prefix: String,
+    pub is_test: bool,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, name: &str, origins: &[String], now: i64) -> StoreResult<i64>;
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>>;
+
+    async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>>;
+
+    /// Stores a new key of tenant `tenant_name`; the caller made the key and keeps it.
+    async fn create_key(
+        &self,
+        tenant_name: &str,
+        key_hash: &[u8],
+        prefix: &str,
+        is_test: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Revokes the key with this prefix; false if no unrevoked key has it.
+    async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool>;
+
+    /// The tenant of an unrevoked key, by the key's hash.
+    async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>>;
+
+    /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
+    /// back to the server's) and returns them all.
+    async fn set_tenant_limits(
+        &self,
+        name: &str,
+        changes: &LimitOverrides,
+        reset: bool,
+    ) -> StoreResult<LimitOverrides>;
+
+    /// A tenant acting as if through one of its keys (the demo page's development tenant).
+    async fn tenant_as_key(
+        &self,
+        name: &str,
+        is_test: bool,
+    ) -> StoreResult<Option<AuthenticatedKey>>;
+
+    /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).
+    async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>>;
+}
