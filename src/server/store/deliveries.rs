@@ -198,3 +198,79 @@ pub trait DeliveryStore: Send + Sync {
     /// codes are erased even while no worker runs).
     async fn expire_deliveries(&self, now: i64) -> StoreResult<u64>;
 }
+
+/// The columns a claimed message is read with (`d` the delivery, `t` its tenant, `s` its
+/// session, `r` its request), the same in every store.
+pub(super) const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
+    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id,
+    (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
+
+/// A claimed message as read with `CLAIMED_COLUMNS`.
+#[derive(sqlx::FromRow)]
+pub(super) struct ClaimedRow {
+    id: i64,
+    tenant_name: String,
+    channel: String,
+    recipient: String,
+    sealed_code: Option<Vec<u8>>,
+    attempts: i64,
+    expires_at: i64,
+    locale: Option<String>,
+    token_hash: Option<Vec<u8>>,
+    request_id: Option<String>,
+    origin: Option<String>,
+}
+
+impl ClaimedRow {
+    pub(super) fn claimed(self) -> StoreResult<ClaimedDelivery> {
+        Ok(ClaimedDelivery {
+            id: self.id,
+            tenant_name: self.tenant_name,
+            channel: Channel::parse(&self.channel)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel `{}`", self.channel)))?,
+            recipient: self.recipient,
+            sealed_code: self.sealed_code,
+            attempt: u32::try_from(self.attempts)
+                .map_err(|_| StoreError::Corrupt("attempts".into()))?,
+            expires_at: self.expires_at,
+            locale: self.locale,
+            token_hash: self.token_hash,
+            request_id: self.request_id,
+            origin: self.origin,
+        })
+    }
+}
+
+/// The latest message of a channel, as status reports it.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    channel: String,
+    status: String,
+    error: Option<String>,
+    attempts: i64,
+    updated_at: i64,
+}
+
+/// Each channel's latest message, from its rows.
+pub(super) fn delivery_views(rows: Vec<DeliveryRow>) -> BTreeMap<Channel, DeliveryView> {
+    let mut views = BTreeMap::new();
+    for row in rows {
+        let (Some(channel), Some(status)) =
+            (Channel::parse(&row.channel), public_status(&row.status))
+        else {
+            // A message cancelled by a resend is always followed by the new one; a cancelled
+            // session is never shown. Anything else here is not reportable.
+            continue;
+        };
+        views.insert(
+            channel,
+            DeliveryView {
+                status,
+                error: row.error.as_deref().and_then(DeliveryFailure::parse),
+                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                updated_at: row.updated_at,
+            },
+        );
+    }
+    views
+}

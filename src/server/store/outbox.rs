@@ -37,3 +37,37 @@ pub trait OutboxStore: Send + Sync {
     /// Newest first.
     async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>>;
 }
+
+/// A caught message as both stores read it, with its session's or request's expiry.
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow {
+    tenant_name: String,
+    is_test: i64,
+    channel: String,
+    recipient: String,
+    body: String,
+    code: String,
+    sent_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl OutboxRow {
+    /// The message as read at `now`: a code erased in storage or expired by then is not shown.
+    pub(super) fn message(self, now: i64) -> OutboxMessage {
+        let expired = self.expires_at.is_some_and(|at| at <= now);
+        let (code, body) = match (self.code.is_empty(), expired) {
+            (true, _) => (None, self.body),
+            (false, true) => (None, self.body.replace(self.code.as_str(), ERASED)),
+            (false, false) => (Some(self.code), self.body),
+        };
+        OutboxMessage {
+            tenant_name: self.tenant_name,
+            is_test: self.is_test == 1,
+            channel: self.channel,
+            recipient: self.recipient,
+            body,
+            code,
+            sent_at: self.sent_at,
+        }
+    }
+}

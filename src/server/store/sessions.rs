@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::engine::delivery::DeliveryView;
 use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak};
-use crate::engine::{Channel, Session};
+use crate::engine::policy::SessionLimits;
+use crate::engine::{Channel, ChannelState, Session, VerificationMode};
 
 /// Each channel's delivery, as a send or resend reports it.
 pub type Deliveries = BTreeMap<Channel, DeliveryView>;
@@ -178,4 +179,110 @@ pub trait SessionStore: Send + Sync {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<bool>;
+}
+
+/// One row of a session as both stores read it: the session's columns repeated on each of its
+/// channels' rows (one round trip), with the channel's destination streak.
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionChannelRow {
+    id: i64,
+    tenant_id: i64,
+    tenant_name: String,
+    limits: Option<String>,
+    is_test: i64,
+    mode: String,
+    code_length: i64,
+    max_attempts: i64,
+    max_attempts_per_channel: Option<i64>,
+    failed_attempts: i64,
+    resends: i64,
+    locale: Option<String>,
+    token_hash: Vec<u8>,
+    expires_at: i64,
+    version: i64,
+    channel: String,
+    recipient: String,
+    code_hash: Vec<u8>,
+    channel_failed: i64,
+    verified_rank: Option<i64>,
+    verified_at: Option<i64>,
+    last_sent_at: i64,
+    destination: Option<Vec<u8>>,
+    streak_failures: Option<i64>,
+    streak_locked_until: Option<i64>,
+}
+
+fn small(value: i64, what: &str) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| corrupt(format!("{what} out of range")))
+}
+
+/// The session its channel rows describe (in channel order), or `None` when there are none.
+pub(super) fn session_from_rows(
+    rows: Vec<SessionChannelRow>,
+) -> StoreResult<Option<StoredSession>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mode = VerificationMode::parse(&first.mode)
+        .ok_or_else(|| corrupt(format!("mode `{}`", first.mode)))?;
+    let code_length = u8::try_from(first.code_length).map_err(|_| corrupt("code_length"))?;
+    let max_attempts_per_channel = first
+        .max_attempts_per_channel
+        .map(|n| small(n, "max_attempts_per_channel"))
+        .transpose()?;
+    let limits = match &first.limits {
+        Some(json) => serde_json::from_str(json).map_err(|e| corrupt(format!("limits: {e}")))?,
+        None => LimitOverrides::default(),
+    };
+    let session = Session {
+        mode,
+        limits: SessionLimits {
+            max_attempts: small(first.max_attempts, "max_attempts")?,
+            max_attempts_per_channel,
+        },
+        code_length,
+        failed_attempts: small(first.failed_attempts, "failed_attempts")?,
+        expires_at: first.expires_at,
+        channels: Vec::with_capacity(rows.len()),
+        resends: small(first.resends, "resends")?,
+    };
+    let mut stored = StoredSession {
+        id: first.id,
+        tenant_id: first.tenant_id,
+        tenant_name: first.tenant_name.clone(),
+        is_test: first.is_test == 1,
+        locale: first.locale.clone(),
+        token_hash: first.token_hash.clone(),
+        version: first.version,
+        session,
+        recipients: Vec::with_capacity(rows.len()),
+        code_hashes: Vec::with_capacity(rows.len()),
+        destinations: Vec::with_capacity(rows.len()),
+        streaks: Vec::with_capacity(rows.len()),
+        limits,
+        refusal: None,
+    };
+    for row in rows {
+        stored.session.channels.push(ChannelState {
+            channel: Channel::parse(&row.channel)
+                .ok_or_else(|| corrupt(format!("channel `{}`", row.channel)))?,
+            failed_attempts: small(row.channel_failed, "channel failed_attempts")?,
+            verified_rank: row
+                .verified_rank
+                .map(|n| small(n, "verified_rank"))
+                .transpose()?,
+            verified_at: row.verified_at,
+            last_sent_at: row.last_sent_at,
+        });
+        stored.recipients.push(row.recipient);
+        stored.code_hashes.push(row.code_hash);
+        stored.destinations.push(row.destination);
+        stored.streaks.push(Streak {
+            failures: row
+                .streak_failures
+                .map_or(Ok(0), |n| small(n, "streak failures"))?,
+            locked_until: row.streak_locked_until,
+        });
+    }
+    Ok(Some(stored))
 }

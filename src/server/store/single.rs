@@ -67,3 +67,49 @@ pub trait SingleRequestStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
 }
+
+/// A single-SMS request as both stores read it, with its number's streak.
+#[derive(sqlx::FromRow)]
+pub(super) struct SingleRequestRow {
+    id: i64,
+    tenant_id: i64,
+    tenant_name: String,
+    limits: Option<String>,
+    phone_number: String,
+    code_hash: Vec<u8>,
+    failed_attempts: i64,
+    expires_at: i64,
+    verified_at: Option<i64>,
+    destination: Option<Vec<u8>>,
+    streak_failures: Option<i64>,
+    streak_locked_until: Option<i64>,
+}
+
+pub(super) fn single_from_row(row: SingleRequestRow) -> StoreResult<StoredSingleRequest> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    Ok(StoredSingleRequest {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        tenant_name: row.tenant_name,
+        phone_number: row.phone_number,
+        code_hash: row.code_hash,
+        request: SingleRequest {
+            failed_attempts: u32::try_from(row.failed_attempts)
+                .map_err(|_| corrupt("failed_attempts"))?,
+            expires_at: row.expires_at,
+            verified_at: row.verified_at,
+        },
+        destination: row.destination,
+        streak: Streak {
+            failures: row
+                .streak_failures
+                .map_or(Ok(0), |n| u32::try_from(n).map_err(|_| corrupt("streak")))?,
+            locked_until: row.streak_locked_until,
+        },
+        limits: match row.limits {
+            Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("tenant limits"))?,
+            None => LimitOverrides::default(),
+        },
+        refusal: None,
+    })
+}

@@ -5,12 +5,12 @@
 use async_trait::async_trait;
 
 use super::{SqliteStore, flag};
+use crate::server::store::StoreResult;
 use crate::server::store::deliveries::*;
-use crate::server::store::{StoreError, StoreResult};
 
 use std::collections::BTreeMap;
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
@@ -160,10 +160,6 @@ pub(super) async fn expire_overdue(conn: &mut SqliteConnection, now: i64) -> Sto
     Ok(overdue.len() as u64)
 }
 
-const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
-    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id,
-    (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
-
 #[async_trait]
 impl DeliveryStore for SqliteStore {
     async fn claim_due_deliveries(
@@ -193,7 +189,7 @@ impl DeliveryStore for SqliteStore {
         .await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query(&format!(
+            let row: ClaimedRow = sqlx::query_as(&format!(
                 "SELECT {CLAIMED_COLUMNS} FROM deliveries d
                  JOIN tenants t ON t.id = d.tenant_id
                  LEFT JOIN sessions s ON s.id = d.session_id
@@ -203,22 +199,7 @@ impl DeliveryStore for SqliteStore {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-            let channel: String = row.get("channel");
-            claimed.push(ClaimedDelivery {
-                id,
-                tenant_name: row.get("tenant_name"),
-                channel: Channel::parse(&channel)
-                    .ok_or_else(|| StoreError::Corrupt(format!("channel `{channel}`")))?,
-                recipient: row.get("recipient"),
-                sealed_code: row.get("sealed_code"),
-                attempt: u32::try_from(row.get::<i64, _>("attempts"))
-                    .map_err(|_| StoreError::Corrupt("attempts".into()))?,
-                expires_at: row.get("expires_at"),
-                locale: row.get("locale"),
-                token_hash: row.get("token_hash"),
-                request_id: row.get("request_id"),
-                origin: row.get("origin"),
-            });
+            claimed.push(row.claimed()?);
         }
         tx.commit().await?;
         Ok(claimed)
@@ -363,37 +344,14 @@ impl DeliveryStore for SqliteStore {
         &self,
         session_id: i64,
     ) -> StoreResult<BTreeMap<Channel, DeliveryView>> {
-        let rows = sqlx::query(
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT channel, status, error, attempts, updated_at FROM deliveries
              WHERE id IN (SELECT max(id) FROM deliveries WHERE session_id = ? GROUP BY channel)",
         )
         .bind(session_id)
         .fetch_all(&self.read)
         .await?;
-        let mut views = BTreeMap::new();
-        for row in rows {
-            let channel: String = row.get("channel");
-            let status: String = row.get("status");
-            let (Some(channel), Some(status)) = (Channel::parse(&channel), public_status(&status))
-            else {
-                // A message cancelled by a resend is always followed by the new one; a
-                // cancelled session is never shown. Anything else here is not reportable.
-                continue;
-            };
-            views.insert(
-                channel,
-                DeliveryView {
-                    status,
-                    error: row
-                        .get::<Option<String>, _>("error")
-                        .as_deref()
-                        .and_then(DeliveryFailure::parse),
-                    attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-                    updated_at: row.get("updated_at"),
-                },
-            );
-        }
-        Ok(views)
+        Ok(delivery_views(rows))
     }
 
     async fn expire_deliveries(&self, now: i64) -> StoreResult<u64> {

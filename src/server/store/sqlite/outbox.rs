@@ -10,7 +10,7 @@ use super::SqliteStore;
 use crate::server::store::StoreResult;
 use crate::server::store::outbox::*;
 
-use sqlx::{QueryBuilder, Row, SqliteConnection};
+use sqlx::{QueryBuilder, SqliteConnection};
 
 /// Erases the codes of a session's messages, or of one of its channels'.
 pub(super) async fn erase_session_codes(
@@ -84,30 +84,7 @@ impl OutboxStore for SqliteStore {
         }
         sql.push(" ORDER BY o.id DESC LIMIT ")
             .push_bind(query.limit);
-        let rows = sql.build().fetch_all(&self.read).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let code: String = row.get("code");
-                let body: String = row.get("body");
-                let expired = row
-                    .get::<Option<i64>, _>("expires_at")
-                    .is_some_and(|at| at <= query.now);
-                let (code, body) = match (code.is_empty(), expired) {
-                    (true, _) => (None, body),
-                    (false, true) => (None, body.replace(code.as_str(), ERASED)),
-                    (false, false) => (Some(code), body),
-                };
-                OutboxMessage {
-                    tenant_name: row.get("tenant_name"),
-                    is_test: row.get::<i64, _>("is_test") == 1,
-                    channel: row.get("channel"),
-                    recipient: row.get("recipient"),
-                    body,
-                    code,
-                    sent_at: row.get("sent_at"),
-                }
-            })
-            .collect())
+        let rows: Vec<OutboxRow> = sql.build_query_as().fetch_all(&self.read).await?;
+        Ok(rows.into_iter().map(|row| row.message(query.now)).collect())
     }
 }

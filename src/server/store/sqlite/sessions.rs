@@ -11,18 +11,11 @@ use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use crate::engine::limits::{LimitOverrides, Refusal, Streak, decide_send};
-use crate::engine::policy::SessionLimits;
-use crate::engine::{Channel, ChannelState, Session, VerificationMode};
+use crate::engine::limits::{Refusal, decide_send};
 
 const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode, s.code_length,
      s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash, s.expires_at, s.version";
-
-fn u32_column(row: &SqliteRow, column: &str) -> StoreResult<u32> {
-    u32::try_from(row.get::<i64, _>(column)).map_err(|_| corrupt(format!("{column} out of range")))
-}
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -280,15 +273,12 @@ async fn fetch_session(
          WHERE s.token_hash = ? AND s.cancelled_at IS NULL AND (?2 IS NULL OR s.tenant_id = ?2)
          ORDER BY c.position"
     );
-    let rows = sqlx::query(&sql)
+    let rows: Vec<SessionChannelRow> = sqlx::query_as(&sql)
         .bind(token_hash)
         .bind(tenant_id)
         .fetch_all(&mut *conn)
         .await?;
-    match rows.first() {
-        None => Ok(None),
-        Some(first) => session_from_rows(first, &rows).map(Some),
-    }
+    session_from_rows(rows)
 }
 
 /// Moves each destination streak the decision changed, only from the value it was loaded with
@@ -360,78 +350,4 @@ async fn write_channels(
         deliveries::end_messages(conn, Owner::Session(after.id), now).await?;
     }
     Ok(())
-}
-
-fn session_from_rows(row: &SqliteRow, channel_rows: &[SqliteRow]) -> StoreResult<StoredSession> {
-    let mode: String = row.get("mode");
-    let mode = VerificationMode::parse(&mode).ok_or_else(|| corrupt(format!("mode `{mode}`")))?;
-    let code_length =
-        u8::try_from(row.get::<i64, _>("code_length")).map_err(|_| corrupt("code_length"))?;
-    let max_attempts_per_channel = row
-        .get::<Option<i64>, _>("max_attempts_per_channel")
-        .map(|n| u32::try_from(n).map_err(|_| corrupt("max_attempts_per_channel")))
-        .transpose()?;
-    let mut channels = Vec::with_capacity(channel_rows.len());
-    let mut recipients = Vec::with_capacity(channel_rows.len());
-    let mut code_hashes = Vec::with_capacity(channel_rows.len());
-    let mut destinations = Vec::with_capacity(channel_rows.len());
-    let mut streaks = Vec::with_capacity(channel_rows.len());
-    for c in channel_rows {
-        let name: String = c.get("channel");
-        channels.push(ChannelState {
-            channel: Channel::parse(&name).ok_or_else(|| corrupt(format!("channel `{name}`")))?,
-            failed_attempts: u32_column(c, "channel_failed")?,
-            verified_rank: c
-                .get::<Option<i64>, _>("verified_rank")
-                .map(|n| u32::try_from(n).map_err(|_| corrupt("verified_rank")))
-                .transpose()?,
-            verified_at: c.get("verified_at"),
-            last_sent_at: c.get("last_sent_at"),
-        });
-        recipients.push(c.get("recipient"));
-        code_hashes.push(c.get("code_hash"));
-        destinations.push(c.get("destination"));
-        streaks.push(Streak {
-            failures: c
-                .get::<Option<i64>, _>("streak_failures")
-                .map_or(Ok(0), |n| {
-                    u32::try_from(n).map_err(|_| corrupt("streak failures"))
-                })?,
-            locked_until: c.get("streak_locked_until"),
-        });
-    }
-    let limits = match row.get::<Option<String>, _>("limits") {
-        Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(format!("limits: {e}")))?,
-        None => LimitOverrides::default(),
-    };
-    if channels.is_empty() {
-        return Err(corrupt("session without channels"));
-    }
-    Ok(StoredSession {
-        id: row.get("id"),
-        tenant_id: row.get("tenant_id"),
-        tenant_name: row.get("tenant_name"),
-        is_test: row.get::<i64, _>("is_test") == 1,
-        locale: row.get("locale"),
-        token_hash: row.get("token_hash"),
-        version: row.get("version"),
-        session: Session {
-            mode,
-            limits: SessionLimits {
-                max_attempts: u32_column(row, "max_attempts")?,
-                max_attempts_per_channel,
-            },
-            code_length,
-            failed_attempts: u32_column(row, "failed_attempts")?,
-            expires_at: row.get("expires_at"),
-            channels,
-            resends: u32_column(row, "resends")?,
-        },
-        recipients,
-        code_hashes,
-        destinations,
-        streaks,
-        limits,
-        refusal: None,
-    })
 }

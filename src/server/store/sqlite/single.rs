@@ -4,16 +4,13 @@ use async_trait::async_trait;
 
 use super::{SqliteStore, flag};
 use super::{deliveries, limits};
+use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
 use crate::server::store::limits::RefusalRecord;
 use crate::server::store::single::*;
-use crate::server::store::{StoreError, StoreResult};
-
-use sqlx::Row;
 
 use crate::engine::Channel;
-use crate::engine::limits::{LimitOverrides, Refusal, Streak, decide_send};
-use crate::engine::single::SingleRequest;
+use crate::engine::limits::{Refusal, decide_send};
 
 #[async_trait]
 impl SingleRequestStore for SqliteStore {
@@ -86,7 +83,7 @@ impl SingleRequestStore for SqliteStore {
         tenant_id: i64,
         request_id: &str,
     ) -> StoreResult<Option<StoredSingleRequest>> {
-        let row = sqlx::query(
+        let row: Option<SingleRequestRow> = sqlx::query_as(
             "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number, r.code_hash,
                     r.failed_attempts, r.expires_at, r.verified_at, r.destination,
                     d.failures AS streak_failures, d.locked_until AS streak_locked_until
@@ -98,37 +95,7 @@ impl SingleRequestStore for SqliteStore {
         .bind(tenant_id)
         .fetch_optional(&self.read)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
-        let failed_attempts = u32::try_from(row.get::<i64, _>("failed_attempts"))
-            .map_err(|_| corrupt("failed_attempts"))?;
-        let limits = match row.get::<Option<String>, _>("limits") {
-            Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("tenant limits"))?,
-            None => LimitOverrides::default(),
-        };
-        Ok(Some(StoredSingleRequest {
-            id: row.get("id"),
-            tenant_id: row.get("tenant_id"),
-            tenant_name: row.get("tenant_name"),
-            phone_number: row.get("phone_number"),
-            code_hash: row.get("code_hash"),
-            request: SingleRequest {
-                failed_attempts,
-                expires_at: row.get("expires_at"),
-                verified_at: row.get("verified_at"),
-            },
-            destination: row.get("destination"),
-            streak: Streak {
-                failures: row
-                    .get::<Option<i64>, _>("streak_failures")
-                    .map_or(Ok(0), |n| u32::try_from(n).map_err(|_| corrupt("streak")))?,
-                locked_until: row.get("streak_locked_until"),
-            },
-            limits,
-            refusal: None,
-        }))
+        row.map(single_from_row).transpose()
     }
 
     async fn commit_single_request(
