@@ -469,7 +469,7 @@ async fn five_hundred_sessions_to_one_number_lock_it_after_twenty_failures() {
     assert_limited(&initiate(&app, number).await, "600");
     let db = app.db().await;
     let attempts = || async {
-        sqlx::query_scalar::<_, i64>("SELECT sum(failed_attempts) FROM sessions")
+        sqlx::query_scalar::<_, i64>("SELECT CAST(sum(failed_attempts) AS BIGINT) FROM sessions")
             .fetch_one(&db)
             .await
             .expect("sum")
@@ -687,10 +687,11 @@ async fn concurrent_wrong_codes_across_sessions_lock_at_exactly_twenty() {
     }
     assert_eq!((rejected, refused), (20, 10));
     let db = app.db().await;
-    let attempts: i64 = sqlx::query_scalar("SELECT sum(failed_attempts) FROM sessions")
-        .fetch_one(&db)
-        .await
-        .expect("sum");
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT CAST(sum(failed_attempts) AS BIGINT) FROM sessions")
+            .fetch_one(&db)
+            .await
+            .expect("sum");
     assert_eq!(attempts, 20);
     assert_limited(&send(&app, sms(number)).await, "600");
 }

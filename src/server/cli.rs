@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config, settings).await,
         Command::Tenant { command } => {
-            let store = super::store::open(&settings.database_url()).await?;
+            let store = super::open_store(&settings).await?;
             match command {
                 TenantCommand::Create { name, origins } => {
                     let name = tenant_name(&name)?;
@@ -194,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Limits { command } => {
-            let store = super::store::open(&settings.database_url()).await?;
+            let store = super::open_store(&settings).await?;
             match command {
                 LimitsCommand::Show { tenant: None } => {
                     println!("{}", cli_limits::describe_policy(&settings.limits));
@@ -219,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Key { command } => {
-            let store = super::store::open(&settings.database_url()).await?;
+            let store = super::open_store(&settings).await?;
             match command {
                 KeyCommand::Create { tenant, test } => {
                     let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
@@ -255,7 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ProvidersCommand::Check { send_to, channel },
         } => check_providers(&settings, send_to.as_deref(), &channel).await,
         Command::Purge => {
-            let store = super::store::open(&settings.database_url()).await?;
+            let store = super::open_store(&settings).await?;
             let counts = store.purge(clock.now(), settings.purge_grace_secs).await?;
             println!(
                 "purged {} sessions, {} single-SMS requests, {} idempotency records",

@@ -34,9 +34,7 @@ pub async fn build_state(
     leptos_options: LeptosOptions,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
-    let url = settings.database_url();
-    config::check_database_url(&url)?;
-    let store = store::open(&url).await?;
+    let store = open_store(settings).await?;
     let keys = ServerKeys::from_secret(config::secret_bytes(secret));
     // A configured provider must be valid: refusing to start beats failing every send.
     let delivery = delivery::providers::build(&settings.providers, settings.mode)
@@ -51,6 +49,17 @@ pub async fn build_state(
         providers: Arc::new(settings.providers.clone()),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     })
+}
+
+/// Opens the database the settings name (checked first, so a wrong scheme creates nothing).
+/// Errors name the scheme, never the rest of the URL (it may hold a password).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url();
+    config::check_database_url(&url)?;
+    let scheme = url.split(':').next().unwrap_or_default().to_owned();
+    store::open(&url, settings.database_pool_size)
+        .await
+        .with_context(|| format!("cannot open the database of OTPGATE_DATABASE_URL ({scheme}:)"))
 }
 
 /// Deletes long-expired sessions and requests in the background. Expiry itself never depends

@@ -1,8 +1,8 @@
-//! Test harness: the real router (`otpgate::router`) on a real SQLite file in a temporary
-//! directory, a manual clock, and tenants with test and live keys. "Acme" and "Globex" have
-//! their limits raised (as an integrator's test suite raises its tenant's through the CLI), so
-//! tests about other things may send freely; "Initech" keeps the server's defaults, for the
-//! limits' own tests.
+//! Test harness: the real router (`otpgate::router`) on a real database (a SQLite file in a
+//! temporary directory, or a PostgreSQL schema: see `database.rs`), a manual clock, and tenants
+//! with test and live keys. "Acme" and "Globex" have their limits raised (as an integrator's
+//! test suite raises its tenant's through the CLI), so tests about other things may send
+//! freely; "Initech" keeps the server's defaults, for the limits' own tests.
 
 #![allow(
     dead_code,
@@ -10,6 +10,7 @@
 )]
 
 pub mod binary;
+pub mod database;
 pub mod servers;
 pub mod standins;
 
@@ -176,6 +177,7 @@ impl TestApp {
         let mut settings = Settings {
             mode,
             data_dir: dir.path().to_owned(),
+            database_url: Some(database::fresh_database_url(dir.path()).await),
             providers,
             ..Settings::default()
         };
@@ -267,18 +269,15 @@ impl TestApp {
     }
 
     /// A direct connection to the test database, for checking what is stored.
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        let path = self.dir.path().join("otpgate.db");
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("the test database")
+    pub async fn db(&self) -> sqlx::AnyPool {
+        database::connect(&self.settings.database_url()).await
     }
 
     /// How many messages a tenant's sends stored for delivery (caught in the outbox: test keys,
     /// and every key in development mode).
     pub async fn stored_messages(&self, tenant: &str) -> i64 {
         sqlx::query_scalar(
-            "SELECT count(*) FROM outbox o JOIN tenants t ON t.id = o.tenant_id WHERE t.name = ?",
+            "SELECT count(*) FROM outbox o JOIN tenants t ON t.id = o.tenant_id WHERE t.name = $1",
         )
         .bind(tenant)
         .fetch_one(&self.db().await)

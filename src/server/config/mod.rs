@@ -35,6 +35,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Defaults to `sqlite://<data_dir>/otpgate.db`.
     pub database_url: Option<String>,
+    /// Connections each instance keeps to PostgreSQL (`OTPGATE_DATABASE_POOL_SIZE`).
+    pub database_pool_size: u32,
     /// Listening address; falls back to Leptos' `site-addr` (`LEPTOS_SITE_ADDR`).
     pub addr: Option<SocketAddr>,
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
@@ -60,6 +62,7 @@ impl Default for Settings {
             mode: Mode::Production,
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_pool_size: crate::server::store::DEFAULT_POOL_SIZE,
             addr: None,
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
@@ -166,11 +169,19 @@ pub fn check_database_url(url: &str) -> anyhow::Result<()> {
                     .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         });
     match scheme {
-        Some(scheme) if scheme.eq_ignore_ascii_case("sqlite") => Ok(()),
+        Some(scheme)
+            if ["sqlite", "postgres", "postgresql"]
+                .iter()
+                .any(|known| scheme.eq_ignore_ascii_case(known)) =>
+        {
+            Ok(())
+        }
         Some(scheme) => bail!(
-            "OTPGATE_DATABASE_URL: the scheme `{scheme}:` is not supported; use sqlite://PATH"
+            "OTPGATE_DATABASE_URL: the scheme `{scheme}:` is not supported; use sqlite://PATH or postgres://..."
         ),
-        None => bail!("OTPGATE_DATABASE_URL must be a URL such as sqlite://PATH"),
+        None => {
+            bail!("OTPGATE_DATABASE_URL must be a URL such as sqlite://PATH or postgres://HOST/DB")
+        }
     }
 }
 
@@ -242,19 +253,20 @@ mod tests {
     }
 
     #[test]
-    fn only_sqlite_urls_are_accepted_and_errors_never_show_a_password() {
+    fn only_sqlite_and_postgres_urls_are_accepted_and_errors_never_show_a_password() {
         for ok in [
             "sqlite://data/otpgate.db",
             "sqlite:///var/lib/otpgate/otpgate.db?mode=rwc",
             "sqlite::memory:",
             "SQLITE://x.db",
+            "postgres://user:secret@host:5433/db",
+            "postgresql://user:secret@host/db",
         ] {
             assert!(check_database_url(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "postgres://user:secret@host:5433/db",
-            "postgresql://user:secret@host/db",
             "mysql://user:secret@host/db",
+            "mariadb://user:secret@host/db",
             "data/otpgate.db",
             "/var/lib/otpgate.db",
             "",
@@ -264,9 +276,9 @@ mod tests {
             assert!(!error.contains("secret"), "{error}");
             assert!(error.contains("OTPGATE_DATABASE_URL"), "{error}");
         }
-        let error = check_database_url("postgres://user:secret@host:5433/db")
+        let error = check_database_url("mysql://user:secret@host:5433/db")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("`postgres:`"), "{error}");
+        assert!(error.contains("`mysql:`"), "{error}");
     }
 }

@@ -274,3 +274,11 @@ pub(super) fn delivery_views(rows: Vec<DeliveryRow>) -> BTreeMap<Channel, Delive
     }
     views
 }
+
+/// Whether a receipt moves a message from its stored status: only forward, and never for a
+/// message being handed over (its outcome decides) or cancelled by a resend.
+pub(super) fn receipt_moves(current: &str, status: DeliveryStatus) -> bool {
+    public_status(current).is_some_and(|from| from.may_become(status))
+        && current != "sending"
+        && current != "cancelled"
+}

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::engine::Channel;
-use crate::engine::limits::{LimitPolicy, MINUTE, Refusal, Refused};
+use crate::engine::limits::{LimitPolicy, MINUTE, MessageCounts, Refusal, Refused};
 
 /// What one message's limits count, as keyed hashes.
 #[derive(Clone, Debug)]
@@ -63,11 +63,38 @@ pub(super) fn minute(at: i64) -> i64 {
 }
 
 /// How many earlier messages of the same send share something with this one.
-pub(super) fn earlier_alike(
-    earlier: &[MessageSubjects],
-    alike: impl Fn(&MessageSubjects) -> bool,
-) -> u32 {
+fn earlier_alike(earlier: &[MessageSubjects], alike: impl Fn(&MessageSubjects) -> bool) -> u32 {
     u32::try_from(earlier.iter().filter(|m| alike(m)).count()).unwrap_or(u32::MAX)
+}
+
+/// A message's stored counts plus the earlier messages of the same send: a send with SMS and
+/// WhatsApp to one number is two sends to it, to its prefix and, per channel, to its budgets.
+pub(super) fn with_earlier_messages(
+    mut counted: MessageCounts,
+    message: &MessageSubjects,
+    earlier: &[MessageSubjects],
+) -> MessageCounts {
+    let same_destination = earlier_alike(earlier, |m| m.destination == message.destination);
+    counted.destination_last_10min = counted
+        .destination_last_10min
+        .saturating_add(same_destination);
+    counted.destination_last_day = counted
+        .destination_last_day
+        .saturating_add(same_destination);
+    if message.prefix.is_some() {
+        counted.prefix_unverified_last_hour = counted
+            .prefix_unverified_last_hour
+            .saturating_add(earlier_alike(earlier, |m| m.prefix == message.prefix));
+    }
+    counted.tenant_channel_last_hour = counted
+        .tenant_channel_last_hour
+        .saturating_add(earlier_alike(earlier, |m| m.budget == message.budget));
+    counted
+}
+
+/// The hex of a refused subject's hash prefix, as the report shows it.
+pub(super) fn subject_label(subject: &[u8]) -> String {
+    hex::encode(&subject[..subject.len().min(6)])
 }
 
 /// One line of `otpgate limits report`.

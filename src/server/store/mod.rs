@@ -8,6 +8,7 @@
 pub mod deliveries;
 pub mod limits;
 pub mod outbox;
+pub mod postgres;
 pub mod sessions;
 pub mod single;
 pub mod sqlite;
@@ -22,6 +23,7 @@ pub use deliveries::{
 };
 pub use limits::{LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
 pub use outbox::{OutboxMessage, OutboxQuery, OutboxStore};
+pub use postgres::PgStore;
 pub use sessions::{
     CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionChange, SessionCommit,
     SessionCreation, SessionStore, StoredIdempotency, StoredSession,
@@ -46,6 +48,12 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Flags are stored as 0/1 integers in every store (SQLite's `STRICT` tables have no booleans),
+/// so one row shape decodes them everywhere.
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
 
 /// What a purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,13 +105,22 @@ impl<T> Store for T where
 {
 }
 
-/// Opens the store `url` names (applying its migrations).
-pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteStore::open(url).await?));
+/// Connections each instance keeps to PostgreSQL unless told otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// Opens the store `url` names (`sqlite:` or `postgres:`), applying its migrations; `pool_size`
+/// is the PostgreSQL pool's (SQLite has one writer and a fixed reader pool).
+pub async fn open(url: &str, pool_size: u32) -> StoreResult<Arc<dyn Store>> {
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::open(url, pool_size).await?)),
+        _ => Err(StoreError::Unsupported(format!(
+            "unsupported database URL scheme `{scheme}:` (expected sqlite: or postgres:)"
+        ))),
     }
-    let scheme = url.split(':').next().unwrap_or_default();
-    Err(StoreError::Unsupported(format!(
-        "unsupported database URL scheme `{scheme}:` (expected sqlite:)"
-    )))
 }

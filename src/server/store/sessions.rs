@@ -286,3 +286,36 @@ pub(super) fn session_from_rows(
     }
     Ok(Some(stored))
 }
+
+/// The destination streaks a decision moved, each destination once (channels to one
+/// destination share its streak): where, from what, to what.
+pub(super) fn changed_streaks<'a>(
+    before: &'a StoredSession,
+    after: &'a StoredSession,
+) -> Vec<(&'a [u8], Streak, Streak)> {
+    let mut changed: Vec<(&[u8], Streak, Streak)> = Vec::new();
+    let streaks = before.streaks.iter().zip(&after.streaks);
+    for ((old, new), destination) in streaks.zip(&after.destinations) {
+        if let Some(destination) = destination
+            && old != new
+            && !changed.iter().any(|(d, _, _)| *d == destination.as_slice())
+        {
+            changed.push((destination, *old, *new));
+        }
+    }
+    changed
+}
+
+/// The channels a decision changed (state or code): position, before, after.
+pub(super) fn changed_channels<'a>(
+    before: &'a StoredSession,
+    after: &'a StoredSession,
+) -> Vec<(usize, &'a ChannelState, &'a ChannelState)> {
+    let old = before.session.channels.iter().zip(&before.code_hashes);
+    let new = after.session.channels.iter().zip(&after.code_hashes);
+    old.zip(new)
+        .enumerate()
+        .filter(|(_, ((old, old_hash), (new, new_hash)))| old != new || old_hash != new_hash)
+        .map(|(position, ((old, _), (new, _)))| (position, old, new))
+        .collect()
+}

@@ -84,3 +84,27 @@ pub trait TenantStore: Send + Sync {
     /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).
     async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>>;
 }
+
+/// A tenant's limits after a change: `changes` over what it had (or over nothing, with `reset`).
+pub(super) fn merged_limits(
+    stored: Option<String>,
+    changes: &LimitOverrides,
+    reset: bool,
+) -> StoreResult<LimitOverrides> {
+    let base = if reset {
+        LimitOverrides::default()
+    } else {
+        parse_limits(stored)?
+    };
+    Ok(base.merged_with(changes))
+}
+
+/// A tenant's limits as stored: JSON, or nothing when it has none of its own.
+pub(super) fn stored_limits(limits: &LimitOverrides) -> StoreResult<Option<String>> {
+    if limits.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(limits)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}")))
+}

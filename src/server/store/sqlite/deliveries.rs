@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, flag};
+use super::SqliteStore;
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::*;
+use crate::server::store::flag;
 
 use std::collections::BTreeMap;
 
@@ -321,10 +322,7 @@ impl DeliveryStore for SqliteStore {
         let Some((id, current)) = row else {
             return Ok(ReceiptOutcome::Unknown);
         };
-        let moves = public_status(&current).is_some_and(|from| from.may_become(status))
-            && current != "sending"
-            && current != "cancelled";
-        if !moves {
+        if !receipt_moves(&current, status) {
             return Ok(ReceiptOutcome::Unchanged);
         }
         sqlx::query(

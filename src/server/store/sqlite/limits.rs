@@ -114,22 +114,8 @@ pub(super) async fn count_send(
     let mut counts = SendCounts::default();
     for (index, message) in messages.iter().enumerate() {
         let earlier = &messages[..index];
-        let mut counted = count_message(conn, tenant_id, policy, message, now).await?;
-        let same_destination = earlier_alike(earlier, |m| m.destination == message.destination);
-        counted.destination_last_10min = counted
-            .destination_last_10min
-            .saturating_add(same_destination);
-        counted.destination_last_day = counted
-            .destination_last_day
-            .saturating_add(same_destination);
-        if message.prefix.is_some() {
-            counted.prefix_unverified_last_hour = counted
-                .prefix_unverified_last_hour
-                .saturating_add(earlier_alike(earlier, |m| m.prefix == message.prefix));
-        }
-        counted.tenant_channel_last_hour = counted
-            .tenant_channel_last_hour
-            .saturating_add(earlier_alike(earlier, |m| m.budget == message.budget));
+        let counted = count_message(conn, tenant_id, policy, message, now).await?;
+        let counted = with_earlier_messages(counted, message, earlier);
         counts.messages.push(counted);
     }
     if let Some(ip) = client_ip {
@@ -402,8 +388,7 @@ impl LimitStore for SqliteStore {
                 subjects: row.get("subjects"),
                 first: row.get("first"),
                 last: row.get("last"),
-                top_subject: top
-                    .map(|(subject, n)| (hex::encode(&subject[..subject.len().min(6)]), n)),
+                top_subject: top.map(|(subject, n)| (subject_label(&subject), n)),
             });
         }
         Ok(summaries)

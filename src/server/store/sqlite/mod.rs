@@ -28,11 +28,6 @@ pub struct SqliteStore {
     write: SqlitePool,
 }
 
-/// SQLite stores booleans as 0/1; `STRICT` tables keep them integers.
-fn flag(value: bool) -> i64 {
-    i64::from(value)
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// A failed migration is an error: the server must not start on a schema it does not know.

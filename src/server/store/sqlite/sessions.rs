@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, flag};
+use super::SqliteStore;
 use super::{deliveries, limits};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
+use crate::server::store::flag;
 use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
 
@@ -281,25 +282,16 @@ async fn fetch_session(
     session_from_rows(rows)
 }
 
-/// Moves each destination streak the decision changed, only from the value it was loaded with
-/// (channels to one destination share its streak: each is written once). False when one had
-/// moved meanwhile.
+/// Moves each destination streak the decision changed, only from the value it was loaded
+/// with; false when one had moved meanwhile.
 async fn save_streaks(
     conn: &mut sqlx::SqliteConnection,
     before: &StoredSession,
     after: &StoredSession,
 ) -> StoreResult<bool> {
-    let mut saved: Vec<&[u8]> = Vec::new();
-    let streaks = before.streaks.iter().zip(&after.streaks);
-    for ((old, new), destination) in streaks.zip(&after.destinations) {
-        if let Some(destination) = destination
-            && old != new
-            && !saved.contains(&destination.as_slice())
-        {
-            if !limits::move_streak(conn, after.tenant_id, destination, *old, *new).await? {
-                return Ok(false);
-            }
-            saved.push(destination);
+    for (destination, old, new) in changed_streaks(before, after) {
+        if !limits::move_streak(conn, after.tenant_id, destination, old, new).await? {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -313,16 +305,8 @@ async fn write_channels(
     after: &StoredSession,
     now: i64,
 ) -> StoreResult<()> {
-    let rows = before
-        .session
-        .channels
-        .iter()
-        .zip(&before.code_hashes)
-        .zip(after.session.channels.iter().zip(&after.code_hashes));
-    for (position, ((old, old_hash), (new, new_hash))) in rows.enumerate() {
-        if old == new && old_hash == new_hash {
-            continue;
-        }
+    for (position, old, new) in changed_channels(before, after) {
+        let (old_hash, new_hash) = (&before.code_hashes[position], &after.code_hashes[position]);
         sqlx::query(
             "UPDATE session_channels SET code_hash = ?, failed_attempts = ?, verified_rank = ?,
                  verified_at = ?, last_sent_at = ?

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, flag};
+use super::SqliteStore;
 use super::{deliveries, limits};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
+use crate::server::store::flag;
 use crate::server::store::limits::RefusalRecord;
 use crate::server::store::single::*;
 

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, flag};
+use super::SqliteStore;
+use crate::server::store::flag;
 use crate::server::store::tenants::*;
 use crate::server::store::{StoreError, StoreResult};
 
@@ -155,22 +156,9 @@ impl TenantStore for SqliteStore {
                 .await?;
         let stored =
             stored.ok_or_else(|| StoreError::Conflict(format!("no tenant named `{name}`")))?;
-        let base = if reset {
-            LimitOverrides::default()
-        } else {
-            parse_limits(stored)?
-        };
-        let limits = base.merged_with(changes);
-        let json = if limits.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::to_string(&limits)
-                    .map_err(|e| StoreError::Corrupt(format!("tenant limits: {e}")))?,
-            )
-        };
+        let limits = merged_limits(stored, changes, reset)?;
         sqlx::query("UPDATE tenants SET limits = ? WHERE name = ?")
-            .bind(json)
+            .bind(stored_limits(&limits)?)
             .bind(name)
             .execute(&mut *tx)
             .await?;

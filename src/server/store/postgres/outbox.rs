@@ -1,0 +1,85 @@
+//! The outbox in PostgreSQL (see the SQLite store for when codes are erased).
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, QueryBuilder};
+
+use super::PgStore;
+use crate::server::store::StoreResult;
+use crate::server::store::outbox::*;
+
+/// Erases the codes of a session's messages, or of one of its channels'.
+pub(super) async fn erase_session_codes(
+    conn: &mut PgConnection,
+    session_id: i64,
+    channel: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, $1), code = ''
+         WHERE session_id = $2 AND code <> '' AND ($3::TEXT IS NULL OR channel = $3)",
+    )
+    .bind(ERASED)
+    .bind(session_id)
+    .bind(channel)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Erases the code of a single-SMS request's message.
+pub(super) async fn erase_request_codes(
+    conn: &mut PgConnection,
+    request_id: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, $1), code = ''
+         WHERE request_id = $2 AND code <> ''",
+    )
+    .bind(ERASED)
+    .bind(request_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Erases the codes of every message whose session or request expired at or before `now`.
+pub(super) async fn erase_expired_codes(conn: &mut PgConnection, now: i64) -> StoreResult<u64> {
+    let erased = sqlx::query(
+        "UPDATE outbox SET body = replace(body, code, $1), code = ''
+         WHERE code <> '' AND (
+             session_id IN (SELECT id FROM sessions WHERE expires_at <= $2)
+             OR request_id IN (SELECT id FROM sms_requests WHERE expires_at <= $2))",
+    )
+    .bind(ERASED)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(erased)
+}
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>> {
+        let mut sql = QueryBuilder::new(
+            "SELECT t.name AS tenant_name, o.is_test, o.channel, o.recipient, o.body, o.code, o.sent_at,
+                    coalesce(s.expires_at, r.expires_at) AS expires_at
+             FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+             LEFT JOIN sessions s ON s.id = o.session_id
+             LEFT JOIN sms_requests r ON r.id = o.request_id
+             WHERE 1 = 1",
+        );
+        if let Some(tenant_id) = query.tenant_id {
+            sql.push(" AND o.tenant_id = ").push_bind(tenant_id);
+        }
+        if query.test_only {
+            sql.push(" AND o.is_test = 1");
+        }
+        if let Some(recipient) = query.recipient {
+            sql.push(" AND o.recipient = ").push_bind(recipient);
+        }
+        sql.push(" ORDER BY o.id DESC LIMIT ")
+            .push_bind(query.limit);
+        let rows: Vec<OutboxRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|row| row.message(query.now)).collect())
+    }
+}
