@@ -26,7 +26,8 @@ async fn a_send_acknowledged_before_a_kill_is_delivered_after_restart() {
             ("OTPGATE_SMTP_FROM", "Acme <codes@acme.test>".to_owned()),
             ("OTPGATE_SMTP_CA_FILE", ca_file.clone()),
         ],
-    );
+    )
+    .await;
     otpgate.cli(&["tenant", "create", "Acme"]);
     let key = otpgate.cli(&["key", "create", "--tenant", "Acme"]);
     let key = key.lines().last().unwrap().trim().to_owned();

@@ -83,12 +83,8 @@ fn code_in(text: &str) -> String {
 }
 
 async fn sealed_codes(app: &TestApp) -> Vec<Option<Vec<u8>>> {
-    let path = app.dir.path().join("otpgate.db");
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("the database");
     sqlx::query_scalar("SELECT sealed_code FROM deliveries ORDER BY id")
-        .fetch_all(&db)
+        .fetch_all(&app.db().await)
         .await
         .expect("deliveries")
 }

@@ -701,7 +701,7 @@ async fn two_instances_on_one_database_share_the_limits() {
     use common::binary::{Otpgate, sigkill};
 
     let data = tempfile::tempdir().expect("temporary directory");
-    let first = Otpgate::new(data.path().to_owned(), &[]);
+    let first = Otpgate::new(data.path().to_owned(), &[]).await;
     let second = first.another();
     first.cli(&["tenant", "create", "Initech"]);
     let key = first.cli(&["key", "create", "--tenant", "Initech", "--test"]);
@@ -939,10 +939,7 @@ async fn refusals_are_reported_by_the_cli() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_otpgate"))
         .args(["limits", "report", "--hours", "1"])
         .env("OTPGATE_CONFIG", app.dir.path().join("none.toml"))
-        .env(
-            "OTPGATE_DATABASE_URL",
-            format!("sqlite://{}", app.dir.path().join("otpgate.db").display()),
-        )
+        .env("OTPGATE_DATABASE_URL", app.settings.database_url())
         .env("RUST_LOG", "warn")
         .output()
         .expect("otpgate");

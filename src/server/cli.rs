@@ -367,7 +367,11 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     let state =
         super::build_state(&settings, &secret, leptos.leptos_options, clock.clone()).await?;
     super::spawn_purge_task(state.service.store().clone(), clock, &settings);
-    state.service.worker(state.public_url.clone()).spawn();
+    state
+        .service
+        .worker(state.public_url.clone())
+        .with_lease(settings.delivery_lease_secs)
+        .spawn();
     for (channel, provider) in state.service.delivery().providers() {
         tracing::info!(%channel, provider, "delivery provider ready");
     }

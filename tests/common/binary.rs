@@ -25,14 +25,21 @@ pub struct Otpgate {
 }
 
 impl Otpgate {
-    pub fn new(dir: PathBuf, env: &[(&str, String)]) -> Otpgate {
+    /// On SQLite the database is a file in `dir`; on PostgreSQL (see `database.rs`) a schema
+    /// of its own, named by `OTPGATE_DATABASE_URL`.
+    pub async fn new(dir: PathBuf, env: &[(&str, String)]) -> Otpgate {
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        if super::database::on_postgres() {
+            let url = super::database::fresh_database_url(&dir).await;
+            env.push(("OTPGATE_DATABASE_URL".to_owned(), url));
+        }
         Otpgate {
             dir,
             port: free_port(),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
+            env,
         }
     }
 
@@ -102,6 +109,20 @@ impl Otpgate {
             .post(format!("http://127.0.0.1:{}{path}", self.port))
             .header("x-api-key", key)
             .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.expect("JSON"))
+    }
+}
+
+impl Otpgate {
+    /// GETs with `key`; the status and the JSON answer.
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let answer = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .header("x-api-key", key)
             .send()
             .await
             .expect("request");

@@ -42,6 +42,10 @@ pub struct Settings {
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
+    /// Seconds a claimed message stays its worker's before another instance may take it
+    /// (`OTPGATE_DELIVERY_LEASE_SECS`). Longer than a provider's 20 s timeout, or a slow
+    /// provider's message may be handed over twice.
+    pub delivery_lease_secs: i64,
     /// Every limit's default (`[otpgate.limits]`, `OTPGATE_LIMITS__<NAME>`); tenants may have
     /// their own.
     pub limits: LimitPolicy,
@@ -66,6 +70,7 @@ impl Default for Settings {
             addr: None,
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
+            delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,
             limits: LimitPolicy::default(),
             trusted_proxies: Vec::new(),
             providers: providers::ProviderSettings::default(),
@@ -130,6 +135,9 @@ impl Settings {
             .extract()
             .with_context(|| format!("invalid settings in {} or OTPGATE_*", file.display()))?;
         settings.providers = providers::ProviderSettings::load(file)?;
+        if settings.delivery_lease_secs < 1 {
+            bail!("delivery_lease_secs must be at least 1");
+        }
         if settings.purge_grace_secs < 0 {
             bail!("purge_grace_secs must not be negative");
         }

@@ -14,6 +14,7 @@ use super::{Delivery, OutgoingMessage, ProviderError};
 use crate::engine::delivery::{DeliveryFailure, expiry_failure, next_try};
 use crate::server::clock::Clock;
 use crate::server::crypto::{CodeScope, ServerKeys};
+use crate::server::store::deliveries::DEFAULT_LEASE_SECS;
 use crate::server::store::{ClaimedDelivery, DeliveryStore, TryResult};
 
 /// How many messages are handed to providers at the same time.
@@ -32,6 +33,8 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     /// Where providers reach otpgate for receipts (`OTPGATE_PUBLIC_URL`).
     public_url: Option<Url>,
+    /// Seconds a claimed message stays this worker's (`OTPGATE_DELIVERY_LEASE_SECS`).
+    lease_secs: i64,
 }
 
 impl Worker {
@@ -48,7 +51,14 @@ impl Worker {
             delivery,
             clock,
             public_url,
+            lease_secs: DEFAULT_LEASE_SECS,
         }
+    }
+
+    /// How long a claimed message stays this worker's before another instance may take it.
+    pub fn with_lease(mut self, lease_secs: i64) -> Worker {
+        self.lease_secs = lease_secs;
+        self
     }
 
     /// Runs until the process ends.
@@ -64,7 +74,7 @@ impl Worker {
             let claimed = if free > 0 {
                 match self
                     .store
-                    .claim_due_deliveries(self.clock.now(), free as i64)
+                    .claim_due_deliveries(self.clock.now(), free as i64, self.lease_secs)
                     .await
                 {
                     Ok(claimed) => claimed,
@@ -120,7 +130,7 @@ impl Worker {
         loop {
             let claimed = match self
                 .store
-                .claim_due_deliveries(self.clock.now(), IN_FLIGHT as i64)
+                .claim_due_deliveries(self.clock.now(), IN_FLIGHT as i64, self.lease_secs)
                 .await
             {
                 Ok(claimed) => claimed,

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView};
 
-/// How long a claimed message belongs to the worker that claimed it. A worker that dies (or a
-/// process that is killed) leaves the lease to run out, and the message is claimed again.
-pub const LEASE_SECS: i64 = 60;
+/// How long a claimed message belongs to the worker that claimed it, unless the operator says
+/// otherwise (`OTPGATE_DELIVERY_LEASE_SECS`). A worker that dies (or a process that is killed)
+/// leaves the lease to run out, and the message is claimed again.
+pub const DEFAULT_LEASE_SECS: i64 = 60;
 
 /// A message to store with its session or request, and what the limits count for it.
 #[derive(Clone)]
@@ -161,8 +162,12 @@ pub trait DeliveryStore: Send + Sync {
     /// Claims up to `limit` due messages for this worker: first gives back the messages of
     /// workers whose lease ran out (a crash), gives up the overdue ones, then leases the due
     /// ones in the order they fell due. One transaction, so two workers never share a message.
-    async fn claim_due_deliveries(&self, now: i64, limit: i64)
-    -> StoreResult<Vec<ClaimedDelivery>>;
+    async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
 
     /// When the next queued message falls due (`None` when none is queued).
     async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;

@@ -153,6 +153,7 @@ impl DeliveryStore for PgStore {
         &self,
         now: i64,
         limit: i64,
+        lease_secs: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
         // Leases that ran out (their worker died) go back to the queue; rows another worker
@@ -181,7 +182,7 @@ impl DeliveryStore for PgStore {
              LEFT JOIN sms_requests r ON r.id = d.request_id
              ORDER BY d.next_attempt_at, d.id"
         ))
-        .bind(now + LEASE_SECS)
+        .bind(now + lease_secs)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)

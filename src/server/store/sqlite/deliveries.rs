@@ -167,6 +167,7 @@ impl DeliveryStore for SqliteStore {
         &self,
         now: i64,
         limit: i64,
+        lease_secs: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -183,7 +184,7 @@ impl DeliveryStore for SqliteStore {
                           ORDER BY next_attempt_at, id LIMIT ?3)
              RETURNING id",
         )
-        .bind(now + LEASE_SECS)
+        .bind(now + lease_secs)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)
