@@ -109,7 +109,8 @@ async fn no_code_in_logs_or_outside_the_outbox() {
          WHERE table_schema = current_schema() AND table_name <> 'outbox'
            AND table_name <> '_sqlx_migrations'"
     } else {
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'outbox'"
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+         AND name <> 'outbox' AND name <> '_sqlx_migrations'"
     };
     let tables: Vec<String> = sqlx::query_scalar(tables_sql).fetch_all(&db).await.unwrap();
     assert!(tables.contains(&"session_channels".to_owned()));

@@ -678,6 +678,29 @@ async fn purge_removes_expired_sessions_with_their_messages_after_the_grace() {
     );
 }
 
+/// A purge deletes in batches (a short transaction each, so verifications are not held up):
+/// more expired sessions than one batch all go, and live ones stay.
+#[tokio::test]
+async fn purge_deletes_more_than_a_batch_and_keeps_live_sessions() {
+    let app = TestApp::new().await;
+    for n in 0..2_100 {
+        let body = json!({"channels": ["email"], "recipients": {"email": format!("p{n}@example.com")},
+                          "expires_in": 60});
+        app.send(body).await;
+    }
+    app.clock.set(START + 600);
+    let live = app.email_sms_session(json!({"expires_in": 600})).await;
+    let counts = app
+        .state
+        .service
+        .store()
+        .purge(START + 600, 0)
+        .await
+        .expect("purge");
+    assert_eq!(counts.sessions, 2_100);
+    assert_eq!(app.status(&live).await.status, StatusCode::OK);
+}
+
 /// The code fields of the test outbox's messages to `to`, newest first (`None` once erased).
 async fn outbox_codes(app: &TestApp, to: &str) -> Vec<Option<String>> {
     app.outbox(to)

@@ -40,6 +40,42 @@ impl PgStore {
     }
 }
 
+/// Rows a purge deletes per statement.
+const PURGE_BATCH: i64 = 1000;
+
+/// Deletes the rows of `table` matching `condition` (`$1` bound to `value`), a batch per
+/// statement, so no purge holds many row locks or one long transaction; how many. Rows another
+/// instance's purge is deleting are skipped, not waited for.
+async fn delete_in_batches(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    condition: &str,
+    value: i64,
+) -> StoreResult<u64> {
+    let (key, columns) = if table == "idempotency_keys" {
+        ("(tenant_id, key)", "tenant_id, key")
+    } else {
+        ("id", "id")
+    };
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} IN
+             (SELECT {columns} FROM {table} WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    );
+    let mut deleted = 0;
+    loop {
+        let batch = sqlx::query(&sql)
+            .bind(value)
+            .bind(PURGE_BATCH)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        deleted += batch;
+        if batch < PURGE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
 #[async_trait]
 impl Maintenance for PgStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -54,21 +90,12 @@ impl Maintenance for PgStore {
         let mut conn = self.pool.acquire().await?;
         let codes_erased = outbox::erase_expired_codes(&mut conn, now).await?;
         let deliveries_expired = deliveries::expire_overdue(&mut conn, now).await?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(cutoff)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        let requests = sqlx::query("DELETE FROM sms_requests WHERE expires_at < $1")
-            .bind(cutoff)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        let idempotency = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(now - super::sessions::IDEMPOTENCY_WINDOW_SECS)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let sessions = delete_in_batches(&mut conn, "sessions", "expires_at < $1", cutoff).await?;
+        let requests =
+            delete_in_batches(&mut conn, "sms_requests", "expires_at < $1", cutoff).await?;
+        let window = now - super::sessions::IDEMPOTENCY_WINDOW_SECS;
+        let idempotency =
+            delete_in_batches(&mut conn, "idempotency_keys", "created_at < $1", window).await?;
         let limit_records = limits::purge(&mut conn, now).await?;
         Ok(PurgeCounts {
             sessions,

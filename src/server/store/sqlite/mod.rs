@@ -78,6 +78,39 @@ impl SqliteStore {
     }
 }
 
+/// Rows a purge deletes per transaction.
+const PURGE_BATCH: i64 = 1000;
+
+impl SqliteStore {
+    /// Deletes the rows of `table` matching `condition` (one `?`, bound to `value`), a batch per
+    /// write transaction; how many.
+    async fn delete_in_batches(
+        &self,
+        table: &str,
+        condition: &str,
+        value: i64,
+    ) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT ?)"
+        );
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let batch = sqlx::query(&sql)
+                .bind(value)
+                .bind(PURGE_BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            deleted += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Maintenance for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -86,25 +119,27 @@ impl Maintenance for SqliteStore {
     }
 
     async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
+        // Short transactions, and deletions in batches: the writer is free between them, so a
+        // day's expired sessions never hold verifications up for the whole clean-up.
         let cutoff = now - grace;
         let mut tx = self.begin_write().await?;
         let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
         let deliveries_expired = deliveries::expire_overdue(&mut tx, now).await?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let requests = sqlx::query("DELETE FROM sms_requests WHERE expires_at < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let idempotency = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(now - super::sessions::IDEMPOTENCY_WINDOW_SECS)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        tx.commit().await?;
+        let sessions = self
+            .delete_in_batches("sessions", "expires_at < ?", cutoff)
+            .await?;
+        let requests = self
+            .delete_in_batches("sms_requests", "expires_at < ?", cutoff)
+            .await?;
+        let idempotency = self
+            .delete_in_batches(
+                "idempotency_keys",
+                "created_at < ?",
+                now - super::sessions::IDEMPOTENCY_WINDOW_SECS,
+            )
+            .await?;
+        let mut tx = self.begin_write().await?;
         let limit_records = limits::purge(&mut tx, now).await?;
         tx.commit().await?;
         Ok(PurgeCounts {
