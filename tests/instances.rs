@@ -389,3 +389,33 @@ async fn killing_an_instance_under_load_loses_no_acknowledged_send() {
         "more duplicates than one worker holds in flight: {twice}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_revoked_from_the_command_line_is_refused_by_every_instance_within_a_second() {
+    let cluster = cluster().await;
+    let body = json!({"channels": ["email"], "recipients": {"email": "revoked@example.com"}});
+    for n in 0..3 {
+        let (status, answer) = cluster
+            .at(n)
+            .post(SEND, &cluster.test_key, body.clone())
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    cluster
+        .at(0)
+        .cli(&["key", "revoke", &cluster.test_key[..16]]);
+    let revoked_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for n in 0..3 {
+        let (status, answer) = cluster
+            .at(n)
+            .post(SEND, &cluster.test_key, body.clone())
+            .await;
+        assert_eq!(
+            status,
+            401,
+            "instance {n}, {:?} after: {answer}",
+            revoked_at.elapsed()
+        );
+    }
+}

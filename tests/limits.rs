@@ -76,7 +76,6 @@ async fn verify(app: &TestApp, token: &str, otps: Value) -> Answer {
 async fn set_limits(app: &TestApp, limits: LimitOverrides) {
     app.state
         .service
-        .store()
         .set_tenant_limits("Initech", &limits, false)
         .await
         .expect("limits");

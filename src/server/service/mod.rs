@@ -1,6 +1,7 @@
 //! `VerificationService`: the one place that turns requests into engine decisions, storage and
 //! delivery. The REST handlers, the server functions and the CLI are thin adapters over it.
 
+mod key_cache;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -218,6 +219,8 @@ pub struct ServiceParts {
     clock: Arc<dyn Clock>,
     /// The server's limits; each tenant's own go over them.
     limits: Arc<LimitPolicy>,
+    /// Keys authenticated in the last second.
+    keys_seen: key_cache::KeyCache,
 }
 
 /// The stored hash of a session token, or not found for anything that cannot be one (checked
@@ -357,6 +360,7 @@ impl VerificationService {
             delivery,
             clock,
             limits: Arc::new(limits),
+            keys_seen: key_cache::KeyCache::default(),
         }))
     }
 
@@ -461,17 +465,48 @@ impl VerificationService {
         &self.store
     }
 
-    /// The tenant of an API key, or `None` for a malformed, unknown or revoked key.
+    /// The tenant of an API key, or `None` for a malformed, unknown or revoked key. A key
+    /// found valid is believed for a second (see `key_cache`).
     pub async fn authenticate(&self, key: &str) -> ServiceResult<Option<AuthenticatedKey>> {
         if !crypto::looks_like_api_key(key) {
             return Ok(None);
         }
+        let hash = crypto::sha256(key.as_bytes());
+        let now = std::time::Instant::now();
+        if let Some(known) = self.keys_seen.get(&hash, now) {
+            return Ok(Some(known));
+        }
+        // A key's kind is part of the key itself; the stored flag must agree with it.
         let found = self
             .store
-            .authenticate(&crypto::sha256(key.as_bytes()))
-            .await?;
-        // A key's kind is part of the key itself; the stored flag must agree with it.
-        Ok(found.filter(|k| k.is_test == crypto::is_test_key(key)))
+            .authenticate(&hash)
+            .await?
+            .filter(|k| k.is_test == crypto::is_test_key(key));
+        if let Some(found) = &found {
+            self.keys_seen.insert(hash, found.clone(), now);
+        }
+        Ok(found)
+    }
+
+    /// Revokes the key with this prefix (false when no unrevoked key has it); this process
+    /// refuses it from the next call, other processes within a second.
+    pub async fn revoke_key(&self, prefix: &str) -> ServiceResult<bool> {
+        let revoked = self.store.revoke_key(prefix, self.clock.now()).await?;
+        self.keys_seen.clear();
+        Ok(revoked)
+    }
+
+    /// Sets some of a tenant's own limits (see `TenantStore::set_tenant_limits`); they apply
+    /// to this process's next call, to other processes' within a second.
+    pub async fn set_tenant_limits(
+        &self,
+        name: &str,
+        changes: &crate::engine::limits::LimitOverrides,
+        reset: bool,
+    ) -> ServiceResult<crate::engine::limits::LimitOverrides> {
+        let limits = self.store.set_tenant_limits(name, changes, reset).await?;
+        self.keys_seen.clear();
+        Ok(limits)
     }
 
     fn validated_recipient(
