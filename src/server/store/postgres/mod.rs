@@ -38,6 +38,18 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore { pool })
     }
+
+    /// Records a refusal on its own, after the transaction that found it was rolled back (the
+    /// refused session or message is not kept).
+    async fn record_refusal(
+        &self,
+        tenant_id: i64,
+        record: &super::RefusalRecord,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        limits::record_refusal(&mut conn, tenant_id, record, now).await
+    }
 }
 
 /// Rows a purge deletes per statement.

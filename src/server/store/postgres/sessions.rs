@@ -44,21 +44,6 @@ impl SessionStore for PgStore {
         let send = new.limits;
         let client_ip = send.client_ip.as_deref();
         let now = new.created_at;
-        let counts = limits::count_send(
-            &mut tx,
-            new.tenant_id,
-            &send.policy,
-            &subjects,
-            client_ip,
-            now,
-        )
-        .await?;
-        if let Some(refused) = decide_send(&send.policy, &counts, now) {
-            let record = RefusalRecord::of_send(refused, &subjects, client_ip);
-            limits::record_refusal(&mut tx, new.tenant_id, &record, now).await?;
-            tx.commit().await?;
-            return Ok(SessionCreation::Refused(refused.refusal));
-        }
         let session = new.session;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length, max_attempts,
@@ -96,7 +81,6 @@ impl SessionStore for PgStore {
             .await?;
         }
         let owner = Owner::Session(id);
-        limits::record_send(&mut tx, new.tenant_id, owner, &subjects, send, &counts, now).await?;
         let views = deliveries::insert_messages(
             &mut tx,
             new.tenant_id,
@@ -123,6 +107,24 @@ impl SessionStore for PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        // The limits last: the counted subjects' rows (the tenant's budget among them, which
+        // every send of the tenant and channel needs) stay locked only from here to the commit.
+        let counts = limits::count_send(
+            &mut tx,
+            new.tenant_id,
+            &send.policy,
+            &subjects,
+            client_ip,
+            now,
+        )
+        .await?;
+        if let Some(refused) = decide_send(&send.policy, &counts, now) {
+            tx.rollback().await?;
+            let record = RefusalRecord::of_send(refused, &subjects, client_ip);
+            self.record_refusal(new.tenant_id, &record, now).await?;
+            return Ok(SessionCreation::Refused(refused.refusal));
+        }
+        limits::record_send(&mut tx, new.tenant_id, owner, &subjects, send, &counts, now).await?;
         tx.commit().await?;
         Ok(SessionCreation::Stored(views))
     }
@@ -201,24 +203,6 @@ impl SessionStore for PgStore {
         if claimed == 0 || !save_streaks(&mut tx, before, after).await? {
             return Ok(SessionCommit::Stale);
         }
-        let subjects: Vec<MessageSubjects> = messages.iter().map(|m| m.subjects.clone()).collect();
-        if !subjects.is_empty() {
-            let counts =
-                limits::count_send(&mut tx, tenant_id, policy, &subjects, None, now).await?;
-            if let Some(refused) = decide_send(policy, &counts, now) {
-                tx.rollback().await?;
-                let record = RefusalRecord::of_send(refused, &subjects, None);
-                let mut conn = self.pool.acquire().await?;
-                limits::record_refusal(&mut conn, tenant_id, &record, now).await?;
-                return Ok(SessionCommit::Refused(refused.refusal));
-            }
-            let send = SendPolicy {
-                policy: policy.clone(),
-                client_ip: None,
-            };
-            let owner = Owner::Session(after.id);
-            limits::record_send(&mut tx, tenant_id, owner, &subjects, &send, &counts, now).await?;
-        }
         write_channels(&mut tx, before, after, now).await?;
         for message in messages {
             deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now).await?;
@@ -233,6 +217,24 @@ impl SessionStore for PgStore {
             messages,
         )
         .await?;
+        // New messages' limits last, as for a send.
+        let subjects: Vec<MessageSubjects> = messages.iter().map(|m| m.subjects.clone()).collect();
+        if !subjects.is_empty() {
+            let counts =
+                limits::count_send(&mut tx, tenant_id, policy, &subjects, None, now).await?;
+            if let Some(refused) = decide_send(policy, &counts, now) {
+                tx.rollback().await?;
+                let record = RefusalRecord::of_send(refused, &subjects, None);
+                self.record_refusal(tenant_id, &record, now).await?;
+                return Ok(SessionCommit::Refused(refused.refusal));
+            }
+            let send = SendPolicy {
+                policy: policy.clone(),
+                client_ip: None,
+            };
+            let owner = Owner::Session(after.id);
+            limits::record_send(&mut tx, tenant_id, owner, &subjects, &send, &counts, now).await?;
+        }
         tx.commit().await?;
         Ok(SessionCommit::Written(views))
     }

@@ -22,21 +22,6 @@ impl SingleRequestStore for PgStore {
         let send = new.limits;
         let client_ip = send.client_ip.as_deref();
         let now = new.created_at;
-        let counts = limits::count_send(
-            &mut tx,
-            new.tenant_id,
-            &send.policy,
-            subjects,
-            client_ip,
-            now,
-        )
-        .await?;
-        if let Some(refused) = decide_send(&send.policy, &counts, now) {
-            let record = RefusalRecord::of_send(refused, subjects, client_ip);
-            limits::record_refusal(&mut tx, new.tenant_id, &record, now).await?;
-            tx.commit().await?;
-            return Ok(Err(refused.refusal));
-        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sms_requests (tenant_id, request_id, phone_number, code_hash, is_test,
                  failed_attempts, created_at, expires_at, destination)
@@ -54,7 +39,6 @@ impl SingleRequestStore for PgStore {
         .fetch_one(&mut *tx)
         .await?;
         let owner = Owner::Request(id);
-        limits::record_send(&mut tx, new.tenant_id, owner, subjects, send, &counts, now).await?;
         deliveries::insert_messages(
             &mut tx,
             new.tenant_id,
@@ -65,6 +49,23 @@ impl SingleRequestStore for PgStore {
             std::slice::from_ref(&new.message),
         )
         .await?;
+        // The limits last (see `create_session`).
+        let counts = limits::count_send(
+            &mut tx,
+            new.tenant_id,
+            &send.policy,
+            subjects,
+            client_ip,
+            now,
+        )
+        .await?;
+        if let Some(refused) = decide_send(&send.policy, &counts, now) {
+            tx.rollback().await?;
+            let record = RefusalRecord::of_send(refused, subjects, client_ip);
+            self.record_refusal(new.tenant_id, &record, now).await?;
+            return Ok(Err(refused.refusal));
+        }
+        limits::record_send(&mut tx, new.tenant_id, owner, subjects, send, &counts, now).await?;
         tx.commit().await?;
         Ok(Ok(id))
     }
