@@ -1,11 +1,11 @@
 //! The delivery queue: messages written with their session or request, claimed by a worker
 //! under a lease, finished with the provider's answer, moved forward by receipts.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use super::*;
-use std::collections::BTreeMap;
-
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView};
 

@@ -1,11 +1,11 @@
 //! Progressive sessions as stored: creation (with idempotency records), decisions written
 //! over the version they were made on, cancellation.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use super::*;
-use std::collections::BTreeMap;
-
 use crate::engine::delivery::DeliveryView;
 use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak};
 use crate::engine::policy::SessionLimits;

@@ -2,19 +2,17 @@
 //! worker under a lease, finished with the provider's answer, moved forward by receipts, and
 //! ended (their sealed codes erased) when a resend replaces them or their session ends.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 
 use super::SqliteStore;
+use crate::engine::Channel;
+use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::*;
 use crate::server::store::flag;
-
-use std::collections::BTreeMap;
-
-use sqlx::SqliteConnection;
-
-use crate::engine::Channel;
-use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
 
 /// Writes `messages` for `owner` (inside the caller's transaction): an outbox row and a `sent`
 /// delivery for caught messages, a `queued` delivery with the sealed code for the others.

@@ -5,19 +5,17 @@
 //! engine's.
 
 use async_trait::async_trait;
-
-use super::SqliteStore;
-use crate::server::store::StoreResult;
-use crate::server::store::deliveries::Owner;
-use crate::server::store::limits::*;
-
 use sqlx::{Row, SqliteConnection};
 
+use super::SqliteStore;
 use crate::engine::Channel;
 use crate::engine::limits::{
     DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
     prefix_starts_cooling, submission_allowed,
 };
+use crate::server::store::StoreResult;
+use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::*;
 
 /// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
 /// to know whether the limit is reached, not by how much, so the work stays bounded.

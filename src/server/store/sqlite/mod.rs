@@ -1,7 +1,8 @@
-//! Storage on SQLite through sqlx. Writes go through a single-connection pool and every
-//! read-modify-write runs inside `BEGIN IMMEDIATE`, so attempt counting and code consumption are
-//! serialised by SQLite's write lock, across threads and across processes (the CLI) alike.
-//! Reads use a separate pool so status and look-ups never queue behind writes (WAL mode).
+//! Storage on SQLite through sqlx. Writes go through a single-connection pool inside
+//! `BEGIN IMMEDIATE`, so they are serialised by SQLite's write lock across threads and
+//! processes (the CLI, a second instance) alike; a decision made on a copy read from the
+//! reader pool is written only over the version it was made on. Reads use a separate pool so
+//! status and look-ups never queue behind writes (WAL mode).
 
 mod deliveries;
 mod limits;

@@ -5,12 +5,11 @@
 //! purge erases it. Rows go with their session or request (ON DELETE CASCADE).
 
 use async_trait::async_trait;
+use sqlx::{QueryBuilder, SqliteConnection};
 
 use super::SqliteStore;
 use crate::server::store::StoreResult;
 use crate::server::store::outbox::*;
-
-use sqlx::{QueryBuilder, SqliteConnection};
 
 /// Erases the codes of a session's messages, or of one of its channels'.
 pub(super) async fn erase_session_codes(

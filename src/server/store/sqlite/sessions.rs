@@ -1,19 +1,17 @@
-//! Progressive sessions: creation (with idempotency records), atomic read-modify-write of a
-//! session's counters and codes, cancellation.
+//! Progressive sessions in SQLite: creation (with idempotency records and limits, in one write
+//! transaction), decisions written over the version they were made on, cancellation.
 
 use async_trait::async_trait;
+use sqlx::Row;
 
 use super::SqliteStore;
 use super::{deliveries, limits};
+use crate::engine::limits::{Refusal, decide_send};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
 use crate::server::store::flag;
 use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
-
-use sqlx::Row;
-
-use crate::engine::limits::{Refusal, decide_send};
 
 const SESSION_COLUMNS: &str = "s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode, s.code_length,
      s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash, s.expires_at, s.version";

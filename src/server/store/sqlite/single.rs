@@ -1,17 +1,17 @@
-//! Single-SMS requests: creation and atomic verification.
+//! Single-SMS requests in SQLite: creation with its limits, decisions written over the state
+//! they were made on.
 
 use async_trait::async_trait;
 
 use super::SqliteStore;
 use super::{deliveries, limits};
+use crate::engine::Channel;
+use crate::engine::limits::{Refusal, decide_send};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
 use crate::server::store::flag;
 use crate::server::store::limits::RefusalRecord;
 use crate::server::store::single::*;
-
-use crate::engine::Channel;
-use crate::engine::limits::{Refusal, decide_send};
 
 #[async_trait]
 impl SingleRequestStore for SqliteStore {

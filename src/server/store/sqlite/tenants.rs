@@ -1,15 +1,13 @@
 //! Tenants, their allowed origins and their API keys (stored as SHA-256 hashes).
 
 use async_trait::async_trait;
+use sqlx::Row;
 
 use super::SqliteStore;
+use crate::engine::limits::LimitOverrides;
 use crate::server::store::flag;
 use crate::server::store::tenants::*;
 use crate::server::store::{StoreError, StoreResult};
-
-use sqlx::Row;
-
-use crate::engine::limits::LimitOverrides;
 
 #[async_trait]
 impl TenantStore for SqliteStore {
