@@ -18,8 +18,9 @@ const VERIFY: &str = "/api/v1/otp/verify";
 const RESEND: &str = "/api/v1/otp/resend";
 const STATUS: &str = "/api/v1/otp/status";
 
-/// Three instances, an Acme tenant with its limits raised (test and live keys) and an Initech
-/// tenant on the server's defaults, SMS through a Twilio stand-in.
+/// Three instances, an Acme tenant with its limits raised (test and live keys, through
+/// `scripts/raise-limits` as every suite does) and an Initech tenant on the server's defaults,
+/// SMS through a Twilio stand-in.
 struct Cluster {
     instances: Vec<Otpgate>,
     servers: Vec<Option<Child>>,
@@ -66,24 +67,7 @@ async fn cluster() -> Cluster {
     .await;
     first.cli(&["tenant", "create", "Acme"]);
     first.cli(&["tenant", "create", "Initech"]);
-    let many = "1000000000";
-    let raised: Vec<String> = [
-        "--destination-per-10min",
-        "--destination-per-day",
-        "--failure-streak",
-        "--prefix-unverified-per-hour",
-        "--ip-sends-per-10min",
-        "--ip-submissions-per-minute",
-        "--resends-per-session",
-    ]
-    .iter()
-    .flat_map(|flag| [(*flag).to_owned(), many.to_owned()])
-    .chain(["--sends-per-hour".to_owned(), format!("sms={many}")])
-    .chain(["--sends-per-hour".to_owned(), format!("email={many}")])
-    .collect();
-    let mut args = vec!["tenant", "set", "Acme"];
-    args.extend(raised.iter().map(String::as_str));
-    first.cli(&args);
+    first.raise_limits("Acme");
     let test_key = last_line(&first.cli(&["key", "create", "--tenant", "Acme", "--test"]));
     let live_key = last_line(&first.cli(&["key", "create", "--tenant", "Acme"]));
     let limited_key = last_line(&first.cli(&["key", "create", "--tenant", "Initech", "--test"]));

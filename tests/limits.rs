@@ -94,6 +94,39 @@ async fn allow_many_sends_per_destination(app: &TestApp) {
     .await;
 }
 
+/// Lets Initech open `sessions` sessions to one number within ten minutes: only the streak of
+/// failed codes then stands in an attacker's way.
+async fn allow_sessions_to_one_number(app: &TestApp, sessions: u32) {
+    set_limits(
+        app,
+        LimitOverrides {
+            destination_per_10min: Some(sessions),
+            destination_per_day: Some(sessions),
+            prefix_unverified_per_hour: Some(sessions),
+            ..LimitOverrides::default()
+        },
+    )
+    .await;
+}
+
+/// Failed attempts counted over every session.
+async fn failed_attempts(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT CAST(sum(failed_attempts) AS BIGINT) FROM sessions")
+        .fetch_one(&app.db().await)
+        .await
+        .expect("sum")
+}
+
+/// A wrong code's answer: counted (`true`, 400 `invalid_otp`) or refused because the number is
+/// locked (`false`, 429 `rate_limited`); anything else fails the test.
+fn counted(answer: &Answer) -> bool {
+    match (answer.status, answer.body["code"].as_str()) {
+        (StatusCode::BAD_REQUEST, Some("invalid_otp")) => true,
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")) => false,
+        other => panic!("{other:?}: {}", answer.text),
+    }
+}
+
 /// Twenty failed codes for `address` in one session: its destination locks.
 async fn lock_by_failures(app: &TestApp, address: &str) {
     let body = json!({"channels": ["email"], "recipients": {"email": address}, "max_attempts": 20});
@@ -436,50 +469,31 @@ async fn with_the_defaults_resends_also_count_as_sends_to_the_destination() {
 #[tokio::test]
 async fn five_hundred_sessions_to_one_number_lock_it_after_twenty_failures() {
     let app = TestApp::new().await;
-    // Let the attacker open all the sessions they want: only the streak stands in the way.
-    set_limits(
-        &app,
-        LimitOverrides {
-            destination_per_10min: Some(1_000),
-            destination_per_day: Some(1_000),
-            prefix_unverified_per_hour: Some(1_000),
-            ..LimitOverrides::default()
-        },
-    )
-    .await;
+    // Let the attacker open all the sessions they want.
+    allow_sessions_to_one_number(&app, 1_000).await;
     let number = "+14155550100";
     let mut sessions = Vec::new();
     for _ in 0..500 {
         sessions.push(token(&send(&app, sms(number)).await));
     }
-    let (mut rejected, mut refused) = (0, 0);
+    let mut rejected = 0;
     for session in &sessions {
-        let answer = verify(&app, session, json!({"sms": "000000"})).await;
-        match (answer.status, answer.body["code"].as_str()) {
-            (StatusCode::BAD_REQUEST, Some("invalid_otp")) => rejected += 1,
-            (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")) => refused += 1,
-            other => panic!("{other:?}: {}", answer.text),
-        }
+        rejected += usize::from(counted(
+            &verify(&app, session, json!({"sms": "000000"})).await,
+        ));
     }
-    assert_eq!((rejected, refused), (20, 480));
+    assert_eq!((rejected, sessions.len() - rejected), (20, 480));
     // Locked: new codes are refused, and codes of the sessions still open are not even
     // checked, the right one included.
     assert_limited(&send(&app, sms(number)).await, "600");
     assert_limited(&initiate(&app, number).await, "600");
-    let db = app.db().await;
-    let attempts = || async {
-        sqlx::query_scalar::<_, i64>("SELECT CAST(sum(failed_attempts) AS BIGINT) FROM sessions")
-            .fetch_one(&db)
-            .await
-            .expect("sum")
-    };
-    assert_eq!(attempts().await, 20);
+    assert_eq!(failed_attempts(&app).await, 20);
     let last = sessions.last().expect("sessions");
     let right = code(&app, number).await;
     assert_limited(&verify(&app, last, json!({"sms": right})).await, "600");
     app.clock.set(START + 3599);
     assert_limited(&send(&app, sms(number)).await, "600");
-    assert_eq!(attempts().await, 20);
+    assert_eq!(failed_attempts(&app).await, 20);
     // An hour later the number takes codes again, and twenty more guesses at most.
     app.clock.set(START + 3600);
     let session = token(&send(&app, sms(number)).await);
@@ -491,16 +505,7 @@ async fn five_hundred_sessions_to_one_number_lock_it_after_twenty_failures() {
 #[tokio::test]
 async fn a_locked_number_refuses_codes_of_sessions_already_open_at_every_door() {
     let app = TestApp::new().await;
-    set_limits(
-        &app,
-        LimitOverrides {
-            destination_per_10min: Some(100),
-            destination_per_day: Some(100),
-            prefix_unverified_per_hour: Some(100),
-            ..LimitOverrides::default()
-        },
-    )
-    .await;
+    allow_sessions_to_one_number(&app, 100).await;
     let number = "+14155550100";
     // The attacker opens sessions first, then guesses: ten through the progressive API and ten
     // through the single-SMS API lock the number.
@@ -650,16 +655,7 @@ async fn concurrent_sends_to_one_destination_never_pass_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_codes_across_sessions_lock_at_exactly_twenty() {
     let app = std::sync::Arc::new(TestApp::new().await);
-    set_limits(
-        &app,
-        LimitOverrides {
-            destination_per_10min: Some(100),
-            destination_per_day: Some(100),
-            prefix_unverified_per_hour: Some(100),
-            ..LimitOverrides::default()
-        },
-    )
-    .await;
+    allow_sessions_to_one_number(&app, 100).await;
     let number = "+14155550123";
     let mut sessions = Vec::new();
     for _ in 0..30 {
@@ -669,29 +665,15 @@ async fn concurrent_wrong_codes_across_sessions_lock_at_exactly_twenty() {
     for session in sessions {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let answer = verify(&app, &session, json!({"sms": "000000"})).await;
-            (
-                answer.status,
-                answer.body["code"].as_str().map(str::to_owned),
-            )
+            counted(&verify(&app, &session, json!({"sms": "000000"})).await)
         }));
     }
-    let (mut rejected, mut refused) = (0, 0);
+    let mut rejected = 0;
     for task in tasks {
-        match task.await.expect("task") {
-            (StatusCode::BAD_REQUEST, Some(code)) if code == "invalid_otp" => rejected += 1,
-            (StatusCode::TOO_MANY_REQUESTS, Some(code)) if code == "rate_limited" => refused += 1,
-            other => panic!("{other:?}"),
-        }
+        rejected += usize::from(task.await.expect("task"));
     }
-    assert_eq!((rejected, refused), (20, 10));
-    let db = app.db().await;
-    let attempts: i64 =
-        sqlx::query_scalar("SELECT CAST(sum(failed_attempts) AS BIGINT) FROM sessions")
-            .fetch_one(&db)
-            .await
-            .expect("sum");
-    assert_eq!(attempts, 20);
+    assert_eq!((rejected, 30 - rejected), (20, 10));
+    assert_eq!(failed_attempts(&app).await, 20);
     assert_limited(&send(&app, sms(number)).await, "600");
 }
 

@@ -53,8 +53,30 @@ impl Otpgate {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_otpgate"));
+        command.args(args);
+        self.configure(&mut command);
         command
-            .args(args)
+    }
+
+    /// Raises a tenant's limits as the suites do: `scripts/raise-limits`, run against this
+    /// instance's database.
+    pub fn raise_limits(&self, tenant: &str) {
+        let mut command = Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/raise-limits"),
+        );
+        command.args([env!("CARGO_BIN_EXE_otpgate"), tenant]);
+        self.configure(&mut command);
+        let output = command.output().expect("scripts/raise-limits");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The settings every command of this instance runs with.
+    fn configure(&self, command: &mut Command) {
+        command
             .env("OTPGATE_MODE", "production")
             .env(
                 "OTPGATE_SECRET",
@@ -68,7 +90,6 @@ impl Otpgate {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        command
     }
 
     /// Runs a command to its end; panics unless it succeeds; returns its output.
