@@ -55,8 +55,7 @@ pub async fn build_state(
 /// Errors name the scheme, never the rest of the URL (it may hold a password).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.database_url();
-    config::check_database_url(&url)?;
-    let scheme = url.split(':').next().unwrap_or_default().to_owned();
+    let scheme = config::check_database_url(&url)?;
     store::open(&url, settings.database_pool_size)
         .await
         .with_context(|| format!("cannot open the database of OTPGATE_DATABASE_URL ({scheme}:)"))

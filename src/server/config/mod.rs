@@ -164,9 +164,9 @@ impl Mode {
     }
 }
 
-/// Refuses a database URL otpgate cannot open as what it says it is. The error names the scheme
+/// The scheme of a database URL otpgate can open (as written), or an error naming the scheme
 /// only: the rest of a URL may hold a password.
-pub fn check_database_url(url: &str) -> anyhow::Result<()> {
+pub fn check_database_url(url: &str) -> anyhow::Result<&str> {
     let scheme = url
         .split_once(':')
         .map(|(scheme, _)| scheme)
@@ -182,7 +182,7 @@ pub fn check_database_url(url: &str) -> anyhow::Result<()> {
                 .iter()
                 .any(|known| scheme.eq_ignore_ascii_case(known)) =>
         {
-            Ok(())
+            Ok(scheme)
         }
         Some(scheme) => bail!(
             "OTPGATE_DATABASE_URL: the scheme `{scheme}:` is not supported; use sqlite://PATH or postgres://..."
