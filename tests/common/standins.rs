@@ -84,7 +84,7 @@ impl StandIn {
         ];
         let mut signature = twilio_signature(&self.signing_secret, url, &params);
         if tamper {
-            signature = format!("x{}", &signature[1..]);
+            signature = forged(&signature);
         }
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
@@ -127,8 +127,7 @@ impl StandIn {
         mac.update(body.as_bytes());
         let mut signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         if tamper {
-            signature.pop();
-            signature.push('0');
+            signature = format!("sha256={}", forged(&signature["sha256=".len()..]));
         }
         reqwest::Client::new()
             .post(url)
@@ -445,4 +444,14 @@ pub async fn whatsapp() -> StandIn {
         base_url: spawn(router).await,
         ..standin
     }
+}
+
+/// `digest` with its first character replaced by a different one, as a forger's would be.
+/// (Replacing it with a fixed character left the signature valid whenever it already began
+/// with that character, which made the forged-receipt checks fail once in a few dozen runs.)
+fn forged(digest: &str) -> String {
+    let mut chars = digest.chars();
+    let first = chars.next().expect("a digest is never empty");
+    let replacement = if first == 'a' { 'b' } else { 'a' };
+    format!("{replacement}{}", chars.as_str())
 }
