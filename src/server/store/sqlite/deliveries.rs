@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
+use super::statements::Statements;
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
 use crate::server::store::StoreResult;
@@ -109,31 +110,24 @@ pub(super) async fn replace_channel_messages(
 
 /// The session ended (verified, locked, cancelled): messages not yet handed over are given up
 /// and every sealed code of the session is erased.
-pub(super) async fn end_messages(
-    conn: &mut SqliteConnection,
-    owner: Owner,
-    now: i64,
-) -> StoreResult<()> {
+pub(super) fn end_messages(statements: &mut Statements, owner: Owner, now: i64) {
     let (column, id) = match owner {
         Owner::Session(id) => ("session_id", id),
         Owner::Request(id) => ("request_id", id),
     };
-    sqlx::query(&format!(
-        "UPDATE deliveries SET status = 'failed', error = ?, sealed_code = NULL, updated_at = ?
-         WHERE {column} = ? AND status = 'queued'"
-    ))
-    .bind(DeliveryFailure::ExpiredBeforeDelivery.as_str())
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!(
-        "UPDATE deliveries SET superseded = 1, sealed_code = NULL WHERE {column} = ? AND status = 'sending'"
-    ))
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    statements
+        .push(&format!(
+            "UPDATE deliveries SET status = 'failed', error = ?, sealed_code = NULL, updated_at = ?
+             WHERE {column} = ? AND status = 'queued'"
+        ))
+        .bind(DeliveryFailure::ExpiredBeforeDelivery.as_str())
+        .bind(now)
+        .bind(id);
+    statements
+        .push(&format!(
+            "UPDATE deliveries SET superseded = 1, sealed_code = NULL WHERE {column} = ? AND status = 'sending'"
+        ))
+        .bind(id);
 }
 
 /// Gives up every queued message whose session or request expired by `now`, erasing its code.

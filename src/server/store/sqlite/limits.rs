@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection};
 
 use super::SqliteStore;
+use super::statements::Statements;
 use crate::engine::Channel;
 use crate::engine::limits::{
     DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
@@ -211,24 +212,18 @@ pub(super) async fn record_send(
 }
 
 /// A verified channel (or request): its sends stop counting as unverified for their prefix.
-pub(super) async fn mark_verified(
-    conn: &mut SqliteConnection,
-    owner: Owner,
-    channel: Channel,
-) -> StoreResult<()> {
+pub(super) fn mark_verified(statements: &mut Statements, owner: Owner, channel: Channel) {
     let (column, id) = match owner {
         Owner::Session(id) => ("session_id", id),
         Owner::Request(id) => ("request_id", id),
     };
-    sqlx::query(&format!(
-        "UPDATE limit_events SET verified = 1
-         WHERE {column} = ? AND channel = ? AND scope = 'prefix' AND verified = 0"
-    ))
-    .bind(id)
-    .bind(channel.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    statements
+        .push(&format!(
+            "UPDATE limit_events SET verified = 1
+             WHERE {column} = ? AND channel = ? AND scope = 'prefix' AND verified = 0"
+        ))
+        .bind(id)
+        .bind(channel.as_str());
 }
 
 /// Records a refusal: which rule, for which tenant and subject, when.
@@ -238,17 +233,28 @@ pub(super) async fn record_refusal(
     record: &RefusalRecord,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO limit_refusals (at, tenant_id, rule, subject, channel) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(now)
-    .bind(tenant_id)
-    .bind(record.refusal.rule())
-    .bind(record.subject.as_deref())
-    .bind(record.channel.map(Channel::as_str))
-    .execute(&mut *conn)
-    .await?;
+    let mut statements = Statements::new();
+    refusal_record(&mut statements, tenant_id, record, now);
+    statements.run(conn).await?;
     Ok(())
+}
+
+/// Appends the record of a refusal.
+pub(super) fn refusal_record(
+    statements: &mut Statements,
+    tenant_id: i64,
+    record: &RefusalRecord,
+    now: i64,
+) {
+    statements
+        .push(
+            "INSERT INTO limit_refusals (at, tenant_id, rule, subject, channel) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(record.refusal.rule())
+        .bind(record.subject.clone())
+        .bind(record.channel.map(Channel::as_str));
 }
 
 /// Counts one code submitted through a widget door from `ip`, unless the IP already used its
@@ -276,45 +282,41 @@ pub(super) async fn take_submission(
     Ok(true)
 }
 
-/// Moves a destination's run of failed verifications from `old` (as it was loaded) to `new`,
-/// only if it still stands at `old`: a conditional write, so two decisions made on one copy
-/// cannot both count. A destination with no row stands at the empty streak. False when it had
-/// moved meanwhile (nothing written).
-pub(super) async fn move_streak(
-    conn: &mut SqliteConnection,
+/// Appends the move of a destination's run of failed verifications from `old` (as it was
+/// loaded) to `new`, guarded: it holds only if the run still stands at `old`, so two decisions
+/// made on one copy cannot both count. A destination with no row stands at the empty streak.
+pub(super) fn move_streak(
+    statements: &mut Statements,
     tenant_id: i64,
     subject: &[u8],
     old: Streak,
     new: Streak,
-) -> StoreResult<bool> {
-    let moved = if old == Streak::default() {
-        sqlx::query(
-            "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
-             ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
-                 locked_until = excluded.locked_until
-             WHERE failures = 0 AND locked_until IS NULL",
-        )
-        .bind(tenant_id)
-        .bind(subject)
-        .bind(i64::from(new.failures))
-        .bind(new.locked_until)
-        .execute(&mut *conn)
-        .await?
+) {
+    if old == Streak::default() {
+        statements
+            .guard(
+                "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
+                     locked_until = excluded.locked_until
+                 WHERE failures = 0 AND locked_until IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(subject.to_vec())
+            .bind(i64::from(new.failures))
+            .bind(new.locked_until);
     } else {
-        sqlx::query(
-            "UPDATE destination_streaks SET failures = ?, locked_until = ?
-             WHERE tenant_id = ? AND subject = ? AND failures = ? AND locked_until IS ?",
-        )
-        .bind(i64::from(new.failures))
-        .bind(new.locked_until)
-        .bind(tenant_id)
-        .bind(subject)
-        .bind(i64::from(old.failures))
-        .bind(old.locked_until)
-        .execute(&mut *conn)
-        .await?
-    };
-    Ok(moved.rows_affected() == 1)
+        statements
+            .guard(
+                "UPDATE destination_streaks SET failures = ?, locked_until = ?
+                 WHERE tenant_id = ? AND subject = ? AND failures = ? AND locked_until IS ?",
+            )
+            .bind(i64::from(new.failures))
+            .bind(new.locked_until)
+            .bind(tenant_id)
+            .bind(subject.to_vec())
+            .bind(i64::from(old.failures))
+            .bind(old.locked_until);
+    }
 }
 
 /// Forgets what no window looks at any more: events older than a day, budget minutes older than

@@ -1,14 +1,17 @@
 //! Storage on SQLite through sqlx. Writes go through a single-connection pool inside
 //! `BEGIN IMMEDIATE`, so they are serialised by SQLite's write lock across threads and
 //! processes (the CLI, a second instance) alike; a decision made on a copy read from the
-//! reader pool is written only over the version it was made on. Reads use a separate pool so
-//! status and look-ups never queue behind writes (WAL mode).
+//! reader pool is written only over the version it was made on, most of them grouped several
+//! to a transaction (`group_commit`). Reads use a separate pool so status and look-ups never
+//! queue behind writes (WAL mode).
 
 mod deliveries;
+mod group_commit;
 mod limits;
 mod outbox;
 mod sessions;
 mod single;
+mod statements;
 mod tenants;
 
 use std::str::FromStr;
@@ -27,6 +30,7 @@ use super::{Maintenance, PurgeCounts, StoreError, StoreResult};
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    group: group_commit::GroupCommit,
 }
 
 impl SqliteStore {
@@ -59,23 +63,28 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { read, write })
+        let group = group_commit::GroupCommit::start(write.clone());
+        Ok(SqliteStore { read, write, group })
     }
 
-    /// Begins a write transaction that holds SQLite's write lock from its first statement, so a
-    /// read inside it cannot go stale before the write that depends on it.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        match self.write.begin_with("BEGIN IMMEDIATE").await {
-            Err(sqlx::Error::InvalidSavePointStatement) => {
-                // The writer connection still counts a transaction that was never finished (a
-                // task cancelled mid-write): it can never begin another. Close it; the pool
-                // opens a fresh one, and SQLite rolls back whatever the old one left open.
-                tracing::warn!("the writer connection was left inside a transaction; replacing it");
-                self.write.acquire().await?.close().await?;
-                Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
-            }
-            other => Ok(other?),
+        begin_write(&self.write).await
+    }
+}
+
+/// Begins a write transaction on `write` (the writer pool) that holds SQLite's write lock from
+/// its first statement, so a read inside it cannot go stale before the write that depends on it.
+async fn begin_write(write: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    match write.begin_with("BEGIN IMMEDIATE").await {
+        Err(sqlx::Error::InvalidSavePointStatement) => {
+            // The writer connection still counts a transaction that was never finished (a
+            // task cancelled mid-write): it can never begin another. Close it; the pool
+            // opens a fresh one, and SQLite rolls back whatever the old one left open.
+            tracing::warn!("the writer connection was left inside a transaction; replacing it");
+            write.acquire().await?.close().await?;
+            Ok(write.begin_with("BEGIN IMMEDIATE").await?)
         }
+        other => Ok(other?),
     }
 }
 

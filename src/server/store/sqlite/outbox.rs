@@ -8,41 +8,42 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, SqliteConnection};
 
 use super::SqliteStore;
+use super::statements::Statements;
+use crate::engine::Channel;
 use crate::server::store::StoreResult;
 use crate::server::store::outbox::*;
 
-/// Erases the codes of a session's messages, or of one of its channels'.
-pub(super) async fn erase_session_codes(
-    conn: &mut SqliteConnection,
+/// Appends the erasure of the codes of a session's messages, or of one of its channels'.
+pub(super) fn erase_session_codes(
+    statements: &mut Statements,
     session_id: i64,
-    channel: Option<&str>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE outbox SET body = replace(body, code, ?), code = ''
-         WHERE session_id = ? AND code <> '' AND (?3 IS NULL OR channel = ?3)",
-    )
-    .bind(ERASED)
-    .bind(session_id)
-    .bind(channel)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    channel: Option<Channel>,
+) {
+    match channel {
+        None => statements.push(
+            "UPDATE outbox SET body = replace(body, code, ?), code = ''
+             WHERE session_id = ? AND code <> ''",
+        ),
+        Some(_) => statements.push(
+            "UPDATE outbox SET body = replace(body, code, ?), code = ''
+             WHERE session_id = ? AND code <> '' AND channel = ?",
+        ),
+    };
+    statements.bind(ERASED).bind(session_id);
+    if let Some(channel) = channel {
+        statements.bind(channel.as_str());
+    }
 }
 
-/// Erases the code of a single-SMS request's message.
-pub(super) async fn erase_request_codes(
-    conn: &mut SqliteConnection,
-    request_id: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE outbox SET body = replace(body, code, ?), code = ''
-         WHERE request_id = ? AND code <> ''",
-    )
-    .bind(ERASED)
-    .bind(request_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// Appends the erasure of the code of a single-SMS request's message.
+pub(super) fn erase_request_codes(statements: &mut Statements, request_id: i64) {
+    statements
+        .push(
+            "UPDATE outbox SET body = replace(body, code, ?), code = ''
+             WHERE request_id = ? AND code <> ''",
+        )
+        .bind(ERASED)
+        .bind(request_id);
 }
 
 /// Erases the codes of every message whose session or request expired at or before `now`.

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqliteStore;
-use super::{deliveries, limits};
+use super::statements::Statements;
+use super::{deliveries, limits, outbox};
 use crate::engine::limits::{Refusal, decide_send};
 use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
@@ -156,6 +157,24 @@ impl SessionStore for SqliteStore {
             now,
         } = *change;
         let tenant_id = before.tenant_id;
+        let writes_session = decided && change.writes_session();
+        if widget_ip.is_none() && messages.is_empty() {
+            // Nothing to count first and no new message: the writes go with others' (the common
+            // verify, right or wrong, and refusals).
+            let mut statements = Statements::new();
+            if writes_session {
+                decision_writes(&mut statements, before, after, now);
+            } else if let Some(record) = &after.refusal {
+                limits::refusal_record(&mut statements, tenant_id, record, now);
+            }
+            return Ok(
+                if statements.is_empty() || self.group.commit(statements).await? {
+                    SessionCommit::Written(Deliveries::new())
+                } else {
+                    SessionCommit::Stale
+                },
+            );
+        }
         let mut tx = self.begin_write().await?;
         if let Some(ip) = widget_ip
             && !limits::take_submission(&mut tx, tenant_id, ip, policy, now).await?
@@ -169,26 +188,18 @@ impl SessionStore for SqliteStore {
             tx.commit().await?;
             return Ok(SessionCommit::Refused(Refusal::WidgetIp));
         }
-        if !decided || !change.writes_session() {
+        if !writes_session {
             if let Some(record) = &after.refusal {
                 limits::record_refusal(&mut tx, tenant_id, record, now).await?;
             }
             tx.commit().await?;
             return Ok(SessionCommit::Written(Deliveries::new()));
         }
-        let claimed = sqlx::query(
-            "UPDATE sessions SET failed_attempts = ?, resends = ?, version = version + 1
-             WHERE id = ? AND version = ? AND cancelled_at IS NULL",
-        )
-        .bind(i64::from(after.session.failed_attempts))
-        .bind(i64::from(after.session.resends))
-        .bind(after.id)
-        .bind(before.version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // The decision's writes first: they erase the replaced codes, not the new ones below.
+        let mut statements = Statements::new();
+        decision_writes(&mut statements, before, after, now);
         // Dropping the transaction rolls back whatever it did (the widget's count included).
-        if claimed == 0 || !save_streaks(&mut tx, before, after).await? {
+        if !statements.run(&mut tx).await? {
             return Ok(SessionCommit::Stale);
         }
         let subjects: Vec<MessageSubjects> = messages.iter().map(|m| m.subjects.clone()).collect();
@@ -211,8 +222,6 @@ impl SessionStore for SqliteStore {
             let owner = Owner::Session(after.id);
             limits::record_send(&mut tx, tenant_id, owner, &subjects, &send, &counts, now).await?;
         }
-        // Changes first: they erase the replaced codes, not the new ones below.
-        write_channels(&mut tx, before, after, now).await?;
         for message in messages {
             deliveries::replace_channel_messages(&mut tx, after.id, message.channel, now).await?;
         }
@@ -249,8 +258,10 @@ impl SessionStore for SqliteStore {
         let Some(session_id) = cancelled else {
             return Ok(false);
         };
-        super::outbox::erase_session_codes(&mut tx, session_id, None).await?;
-        deliveries::end_messages(&mut tx, Owner::Session(session_id), now).await?;
+        let mut statements = Statements::new();
+        outbox::erase_session_codes(&mut statements, session_id, None);
+        deliveries::end_messages(&mut statements, Owner::Session(session_id), now);
+        statements.run(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -280,56 +291,53 @@ async fn fetch_session(
     session_from_rows(rows)
 }
 
-/// Moves each destination streak the decision changed, only from the value it was loaded
-/// with; false when one had moved meanwhile.
-async fn save_streaks(
-    conn: &mut sqlx::SqliteConnection,
-    before: &StoredSession,
-    after: &StoredSession,
-) -> StoreResult<bool> {
-    for (destination, old, new) in changed_streaks(before, after) {
-        if !limits::move_streak(conn, after.tenant_id, destination, old, new).await? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Writes the channels the decision changed, and what follows from them: used-up codes erased,
+/// Appends what a decision writes over the version it was made on: the session's counters
+/// (guarded by its version), each destination streak it moved (guarded by the value it was
+/// loaded with), the channels it changed and what follows from them: used-up codes erased,
 /// verified sends marked, a settled session's messages ended.
-async fn write_channels(
-    conn: &mut sqlx::SqliteConnection,
+fn decision_writes(
+    statements: &mut Statements,
     before: &StoredSession,
     after: &StoredSession,
     now: i64,
-) -> StoreResult<()> {
+) {
+    statements
+        .guard(
+            "UPDATE sessions SET failed_attempts = ?, resends = ?, version = version + 1
+             WHERE id = ? AND version = ? AND cancelled_at IS NULL",
+        )
+        .bind(i64::from(after.session.failed_attempts))
+        .bind(i64::from(after.session.resends))
+        .bind(after.id)
+        .bind(before.version);
+    for (destination, old, new) in changed_streaks(before, after) {
+        limits::move_streak(statements, after.tenant_id, destination, old, new);
+    }
     for (position, old, new) in changed_channels(before, after) {
         let (old_hash, new_hash) = (&before.code_hashes[position], &after.code_hashes[position]);
-        sqlx::query(
-            "UPDATE session_channels SET code_hash = ?, failed_attempts = ?, verified_rank = ?,
-                 verified_at = ?, last_sent_at = ?
-             WHERE session_id = ? AND position = ?",
-        )
-        .bind(new_hash)
-        .bind(i64::from(new.failed_attempts))
-        .bind(new.verified_rank.map(i64::from))
-        .bind(new.verified_at)
-        .bind(new.last_sent_at)
-        .bind(after.id)
-        .bind(position as i64)
-        .execute(&mut *conn)
-        .await?;
+        statements
+            .push(
+                "UPDATE session_channels SET code_hash = ?, failed_attempts = ?, verified_rank = ?,
+                     verified_at = ?, last_sent_at = ?
+                 WHERE session_id = ? AND position = ?",
+            )
+            .bind(new_hash.clone())
+            .bind(i64::from(new.failed_attempts))
+            .bind(new.verified_rank.map(i64::from))
+            .bind(new.verified_at)
+            .bind(new.last_sent_at)
+            .bind(after.id)
+            .bind(position as i64);
         if new.is_verified() && !old.is_verified() {
-            limits::mark_verified(conn, Owner::Session(after.id), new.channel).await?;
+            limits::mark_verified(statements, Owner::Session(after.id), new.channel);
         }
         // A verified channel's code is used up and a replaced one is dead: neither stays in clear.
         if new.is_verified() != old.is_verified() || new_hash != old_hash {
-            super::outbox::erase_session_codes(conn, after.id, Some(new.channel.as_str())).await?;
+            outbox::erase_session_codes(statements, after.id, Some(new.channel));
         }
     }
     if after.session.is_settled() && !before.session.is_settled() {
-        super::outbox::erase_session_codes(conn, after.id, None).await?;
-        deliveries::end_messages(conn, Owner::Session(after.id), now).await?;
+        outbox::erase_session_codes(statements, after.id, None);
+        deliveries::end_messages(statements, Owner::Session(after.id), now);
     }
-    Ok(())
 }

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::{deliveries, limits};
+use super::statements::Statements;
+use super::{deliveries, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::{Refusal, decide_send};
 use crate::server::store::StoreResult;
@@ -105,50 +106,45 @@ impl SingleRequestStore for SqliteStore {
         after: &StoredSingleRequest,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
+        // No limit to count and no new message: the writes go with others' (group commit).
+        let mut statements = Statements::new();
         if let Some(record) = &after.refusal {
-            limits::record_refusal(&mut tx, after.tenant_id, record, now).await?;
-            tx.commit().await?;
+            limits::refusal_record(&mut statements, after.tenant_id, record, now);
+        } else {
+            if let Some(destination) = &after.destination
+                && after.streak != before.streak
+            {
+                limits::move_streak(
+                    &mut statements,
+                    after.tenant_id,
+                    destination,
+                    before.streak,
+                    after.streak,
+                );
+            }
+            if after.request != before.request {
+                statements
+                    .guard(
+                        "UPDATE sms_requests SET failed_attempts = ?, verified_at = ?
+                         WHERE id = ? AND failed_attempts = ? AND verified_at IS ?",
+                    )
+                    .bind(i64::from(after.request.failed_attempts))
+                    .bind(after.request.verified_at)
+                    .bind(after.id)
+                    .bind(i64::from(before.request.failed_attempts))
+                    .bind(before.request.verified_at);
+                if after.request.is_settled() {
+                    outbox::erase_request_codes(&mut statements, after.id);
+                    deliveries::end_messages(&mut statements, Owner::Request(after.id), now);
+                }
+                if after.request.verified_at.is_some() && before.request.verified_at.is_none() {
+                    limits::mark_verified(&mut statements, Owner::Request(after.id), Channel::Sms);
+                }
+            }
+        }
+        if statements.is_empty() {
             return Ok(true);
         }
-        if let Some(destination) = &after.destination
-            && after.streak != before.streak
-            && !limits::move_streak(
-                &mut tx,
-                after.tenant_id,
-                destination,
-                before.streak,
-                after.streak,
-            )
-            .await?
-        {
-            return Ok(false);
-        }
-        if after.request != before.request {
-            let claimed = sqlx::query(
-                "UPDATE sms_requests SET failed_attempts = ?, verified_at = ?
-                 WHERE id = ? AND failed_attempts = ? AND verified_at IS ?",
-            )
-            .bind(i64::from(after.request.failed_attempts))
-            .bind(after.request.verified_at)
-            .bind(after.id)
-            .bind(i64::from(before.request.failed_attempts))
-            .bind(before.request.verified_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
-                return Ok(false);
-            }
-            if after.request.is_settled() {
-                super::outbox::erase_request_codes(&mut tx, after.id).await?;
-                deliveries::end_messages(&mut tx, Owner::Request(after.id), now).await?;
-            }
-            if after.request.verified_at.is_some() && before.request.verified_at.is_none() {
-                limits::mark_verified(&mut tx, Owner::Request(after.id), Channel::Sms).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.group.commit(statements).await
     }
 }
