@@ -369,7 +369,7 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     super::spawn_purge_task(state.service.store().clone(), clock, &settings);
     state
         .service
-        .worker(state.public_url.clone())
+        .worker(state.public_url.as_deref().cloned())
         .with_lease(settings.delivery_lease_secs)
         .spawn();
     for (channel, provider) in state.service.delivery().providers() {

@@ -45,7 +45,7 @@ pub async fn build_state(
         leptos_options: Arc::new(leptos_options),
         service,
         mode: settings.mode,
-        public_url,
+        public_url: public_url.map(Arc::new),
         providers: Arc::new(settings.providers.clone()),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     })

@@ -18,7 +18,7 @@ pub struct AppState {
     pub service: VerificationService,
     pub mode: Mode,
     /// Where providers reach otpgate (`OTPGATE_PUBLIC_URL`); receipts are checked against it.
-    pub public_url: Option<url::Url>,
+    pub public_url: Option<Arc<url::Url>>,
     /// The providers' settings, for the receipt hooks' secrets.
     pub providers: Arc<ProviderSettings>,
     /// Proxies whose `X-Forwarded-For` is believed.

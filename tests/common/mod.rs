@@ -124,7 +124,7 @@ impl TestApp {
     pub async fn deliver(&self) -> usize {
         self.state
             .service
-            .worker(self.state.public_url.clone())
+            .worker(self.state.public_url.as_deref().cloned())
             .run_due()
             .await
     }

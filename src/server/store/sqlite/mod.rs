@@ -45,8 +45,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             // Sorting and temporary indexes stay in memory; reads map the file instead of copying.
-            .pragma("temp_store", "memory")
-            .pragma("mmap_size", "268435456");
+            .pragma("temp_store", "memory");
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {

@@ -7,7 +7,7 @@
 //! the caller undoes them (drops the transaction or rolls back to a savepoint).
 
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Encode, Sqlite, SqliteConnection, Type};
+use sqlx::{Arguments, SqliteConnection};
 
 use crate::server::store::StoreResult;
 
@@ -15,8 +15,52 @@ use crate::server::store::StoreResult;
 #[derive(Default)]
 pub(super) struct Statements {
     sql: String,
-    args: SqliteArguments<'static>,
+    values: Vec<Value>,
     guards: usize,
+}
+
+/// A bound value, kept until the statements run (and copied when they are joined to others).
+#[derive(Clone)]
+pub(super) enum Value {
+    Integer(Option<i64>),
+    Text(Option<&'static str>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Value {
+        Value::Integer(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Value {
+        Value::Integer(value)
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(value: &'static str) -> Value {
+        Value::Text(Some(value))
+    }
+}
+
+impl From<Option<&'static str>> for Value {
+    fn from(value: Option<&'static str>) -> Value {
+        Value::Text(value)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(value: Vec<u8>) -> Value {
+        Value::Blob(Some(value))
+    }
+}
+
+impl From<Option<Vec<u8>>> for Value {
+    fn from(value: Option<Vec<u8>>) -> Value {
+        Value::Blob(value)
+    }
 }
 
 impl Statements {
@@ -40,15 +84,8 @@ impl Statements {
     }
 
     /// Binds the next `?`.
-    pub(super) fn bind<T>(&mut self, value: T) -> &mut Statements
-    where
-        T: Encode<'static, Sqlite> + Type<Sqlite> + 'static,
-    {
-        // Encoding into SQLite's arguments only stores the value; it cannot fail for the
-        // integers, texts and blobs bound here.
-        self.args
-            .add(value)
-            .expect("SQLite arguments take integers, texts and blobs");
+    pub(super) fn bind(&mut self, value: impl Into<Value>) -> &mut Statements {
+        self.values.push(value.into());
         self
     }
 
@@ -57,14 +94,35 @@ impl Statements {
     }
 
     /// Runs the statements on `conn`, inside the caller's transaction; whether every guard held.
+    /// The connection keeps them prepared (its cache holds the 100 texts used last), so a
+    /// text that comes back often is parsed once.
     pub(super) async fn run(self, conn: &mut SqliteConnection) -> StoreResult<bool> {
         if self.sql.is_empty() {
             return Ok(true);
         }
-        let returned = sqlx::query_with(&self.sql, self.args)
+        let mut args = SqliteArguments::default();
+        for value in self.values {
+            // Encoding into SQLite's arguments only stores the value: it cannot fail for
+            // integers, texts and blobs.
+            let added = match value {
+                Value::Integer(value) => args.add(value),
+                Value::Text(value) => args.add(value),
+                Value::Blob(value) => args.add(value),
+            };
+            added.expect("SQLite arguments take integers, texts and blobs");
+        }
+        let returned = sqlx::query_with(&self.sql, args)
             .fetch_all(&mut *conn)
             .await?;
         Ok(returned.len() == self.guards)
+    }
+
+    /// Appends a copy of `other`'s statements, arguments and guards.
+    pub(super) fn append(&mut self, other: &Statements) -> &mut Statements {
+        self.sql.push_str(&other.sql);
+        self.values.extend(other.values.iter().cloned());
+        self.guards += other.guards;
+        self
     }
 
     /// The same statements preceded by `SAVEPOINT name`, so that they can be undone alone.
