@@ -203,7 +203,7 @@ impl DeliveryStore for SqliteStore {
         Ok(sqlx::query_scalar(
             "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'queued'",
         )
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 
@@ -340,7 +340,7 @@ impl DeliveryStore for SqliteStore {
              WHERE id IN (SELECT max(id) FROM deliveries WHERE session_id = ? GROUP BY channel)",
         )
         .bind(session_id)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(delivery_views(rows))
     }

@@ -363,7 +363,7 @@ impl LimitStore for SqliteStore {
              ORDER BY refusals DESC",
         )
         .bind(since)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
@@ -378,7 +378,7 @@ impl LimitStore for SqliteStore {
             .bind(row.get::<Option<i64>, _>("tenant_id"))
             .bind(&rule)
             .bind(&channel)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
             summaries.push(RefusalSummary {
                 tenant: row.get("tenant"),

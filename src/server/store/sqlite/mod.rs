@@ -5,6 +5,7 @@
 //! to a transaction (`group_commit`). Reads use a separate pool so status and look-ups never
 //! queue behind writes (WAL mode).
 
+mod checkpoint;
 mod deliveries;
 mod group_commit;
 mod limits;
@@ -17,20 +18,29 @@ mod tenants;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use async_trait::async_trait;
 
 use super::{Maintenance, PurgeCounts, StoreError, StoreResult};
 
-/// The SQLite store: a reader pool and a one-connection writer pool on the same file.
+/// Reader connections: each read takes one while it runs.
+const READERS: usize = 8;
+
+/// The SQLite store: reader connections and a one-connection writer pool on the same file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    read: SqlitePool,
+    /// Held by the store itself, not by a sqlx pool: sqlx pings a pooled connection on its
+    /// thread each time it is returned (one more hand-off per read, for a file that cannot go
+    /// stale); these go back to the set as they are.
+    read: deadpool::unmanaged::Pool<SqliteConnection>,
     write: SqlitePool,
     group: group_commit::GroupCommit,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl SqliteStore {
@@ -44,7 +54,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            // Sorting and temporary indexes stay in memory; reads map the file instead of copying.
+            // Sorting and temporary indexes stay in memory.
             .pragma("temp_store", "memory");
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
@@ -53,21 +63,48 @@ impl SqliteStore {
                 StoreError::Conflict(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
+        // No ping before each use: a connection to a local file does not go stale, and each
+        // ping is one more hand-off to the connection's thread.
+        // The writer maps the file: its transactions (a purge's deletions above all) walk many
+        // pages. Readers copy instead: each mapping reader remaps when the file grows, and the
+        // unmaps stall every thread of the process (a verify profile showed them). The writer
+        // leaves checkpoints to a connection of their own (`checkpoint`).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .test_before_acquire(false)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("mmap_size", "268435456")
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(options.clone().read_only(true).connect().await?);
+        }
+        let read = deadpool::unmanaged::Pool::from(readers);
+        let checkpointer = checkpoint::Checkpointer::start(options).await?;
         let group = group_commit::GroupCommit::start(write.clone());
-        Ok(SqliteStore { read, write, group })
+        Ok(SqliteStore {
+            read,
+            write,
+            group,
+            _checkpointer: checkpointer,
+        })
     }
 
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         begin_write(&self.write).await
+    }
+
+    /// A reader connection, back in the set when dropped.
+    async fn reader(&self) -> StoreResult<deadpool::unmanaged::Object<SqliteConnection>> {
+        self.read
+            .get()
+            .await
+            .map_err(|error| StoreError::Conflict(format!("no reader connection: {error}")))
     }
 }
 
@@ -124,7 +161,9 @@ impl SqliteStore {
 #[async_trait]
 impl Maintenance for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
+            .await?;
         Ok(())
     }
 

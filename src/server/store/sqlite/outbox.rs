@@ -84,7 +84,10 @@ impl OutboxStore for SqliteStore {
         }
         sql.push(" ORDER BY o.id DESC LIMIT ")
             .push_bind(query.limit);
-        let rows: Vec<OutboxRow> = sql.build_query_as().fetch_all(&self.read).await?;
+        let rows: Vec<OutboxRow> = sql
+            .build_query_as()
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         Ok(rows.into_iter().map(|row| row.message(query.now)).collect())
     }
 }

@@ -142,7 +142,7 @@ impl SessionStore for SqliteStore {
         tenant_id: Option<i64>,
         token_hash: &[u8],
     ) -> StoreResult<Option<StoredSession>> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.reader().await?;
         fetch_session(&mut conn, tenant_id, token_hash).await
     }
 

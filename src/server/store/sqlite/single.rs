@@ -95,7 +95,7 @@ impl SingleRequestStore for SqliteStore {
         )
         .bind(request_id)
         .bind(tenant_id)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(single_from_row).transpose()
     }

@@ -41,7 +41,7 @@ impl TenantStore for SqliteStore {
 
     async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>> {
         let tenants = sqlx::query("SELECT id, name, created_at, limits FROM tenants ORDER BY name")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         let mut out = Vec::with_capacity(tenants.len());
         for row in tenants {
@@ -50,7 +50,7 @@ impl TenantStore for SqliteStore {
                 "SELECT prefix, is_test, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY id",
             )
             .bind(id)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?
             .into_iter()
             .map(|k| KeyInfo {
@@ -76,7 +76,7 @@ impl TenantStore for SqliteStore {
             "SELECT origin FROM tenant_origins WHERE tenant_id = ? ORDER BY origin",
         )
         .bind(tenant_id)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -127,7 +127,7 @@ impl TenantStore for SqliteStore {
              WHERE k.key_hash = ? AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(|row| {
             Ok(AuthenticatedKey {
@@ -171,7 +171,7 @@ impl TenantStore for SqliteStore {
     ) -> StoreResult<Option<AuthenticatedKey>> {
         let row = sqlx::query("SELECT id, limits FROM tenants WHERE name = ?")
             .bind(name)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.map(|row| {
             Ok(AuthenticatedKey {
@@ -187,7 +187,7 @@ impl TenantStore for SqliteStore {
     async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE name = ?")
             .bind(name)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 }
