@@ -4,8 +4,8 @@
 //! one writer; under load, decisions no longer wait for the writer one at a time, and each
 //! costs one hand-off to the connection's thread instead of a transaction of its own.
 //!
-//! A batch is first sent to SQLite's connection thread as one text: when every guard held (the
-//! common case), that is the whole write. Otherwise (a session or a streak moved since it was
+//! A batch is first sent to SQLite's connection thread as one text, `BEGIN IMMEDIATE` first:
+//! when every guard held (the common case), a `COMMIT` is all that follows. Otherwise (a session or a streak moved since it was
 //! loaded, or a statement failed) the batch is undone and its decisions are written one by
 //! one, each inside its own savepoint, so a stale or failed one is undone alone and the others
 //! are kept. Nobody hears "written" before the transaction holding their writes has committed.
@@ -13,7 +13,8 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::begin_write;
+use sqlx::SqliteConnection;
+
 use super::statements::Statements;
 use crate::server::store::{StoreError, StoreResult};
 
@@ -61,63 +62,125 @@ fn stopped() -> StoreError {
     StoreError::Conflict("the SQLite writer task has stopped".into())
 }
 
-/// The writer task: takes what has queued (at least one decision), writes it, answers.
+/// Batches the writer task writes on one checkout of the writer connection at most before it
+/// gives the connection back, so that the other writers (the delivery worker, the purge,
+/// resends) get their turn under a steady load.
+const BATCHES_PER_CHECKOUT: usize = 8;
+
+/// The writer task: takes what has queued (at least one decision), writes it, answers. It
+/// keeps the writer connection while decisions keep coming (sqlx pings a pooled connection
+/// each time it is returned, one more hand-off).
 async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let answers = write_batch(&write, &mut batch).await;
-        for (job, answer) in batch.drain(..).zip(answers) {
-            // A caller that went away (its request was dropped) no longer needs the answer;
-            // what it asked for is written all the same, like a reply lost on the way.
-            let _ = job.answer.send(answer);
+        let mut conn = match write.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                let failures = every_one_fails(batch.len(), &error.into());
+                answer(&mut batch, failures);
+                continue;
+            }
+        };
+        for _ in 0..BATCHES_PER_CHECKOUT {
+            let answers = write_batch(&mut conn, &mut batch).await;
+            answer(&mut batch, answers);
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let answers = write_batch(&mut conn, &mut batch).await;
+            answer(&mut batch, answers);
         }
     }
 }
 
-/// Writes a batch in one transaction, each decision in a savepoint; one answer per decision.
-async fn write_batch(write: &SqlitePool, batch: &mut [Job]) -> Vec<StoreResult<bool>> {
-    let mut tx = match begin_write(write).await {
-        Ok(tx) => tx,
-        Err(error) => return every_one_fails(batch.len(), &error),
-    };
-    if batch.len() > 1 {
-        // Optimistically, the whole batch in one hand-off: when every guard held, that is all.
-        let mut joined = Statements::new();
-        joined.push("SAVEPOINT batch");
-        for job in batch.iter() {
-            joined.append(&job.statements);
+/// Hands each decision of `batch` its answer.
+fn answer(batch: &mut Vec<Job>, answers: Vec<StoreResult<bool>>) {
+    for (job, answer) in batch.drain(..).zip(answers) {
+        // A caller that went away (its request was dropped) no longer needs the answer;
+        // what it asked for is written all the same, like a reply lost on the way.
+        let _ = job.answer.send(answer);
+    }
+}
+
+/// Writes a batch in one transaction; one answer per decision. The transaction is begun and
+/// ended here in SQL (the task is never cancelled between the two), so the common case, every
+/// guard holding, costs two hand-offs: the batch with its `BEGIN IMMEDIATE`, then `COMMIT`.
+async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<StoreResult<bool>> {
+    let mut joined = Statements::new();
+    joined.push("BEGIN IMMEDIATE");
+    for job in batch.iter() {
+        joined.append(&job.statements);
+    }
+    match joined.run(&mut *conn).await {
+        Ok(true) => {
+            return match execute(conn, "COMMIT").await {
+                Ok(()) => batch.iter().map(|_| Ok(true)).collect(),
+                Err(error) => every_one_fails(batch.len(), &rolled_back(conn, error).await),
+            };
         }
-        match joined.run(&mut tx).await {
-            Ok(true) => {
-                return match tx.commit().await {
-                    Ok(()) => batch.iter().map(|_| Ok(true)).collect(),
-                    Err(error) => every_one_fails(batch.len(), &error.into()),
-                };
-            }
-            // A stale or failing decision among them: undo the batch and take them one by one.
-            _ => {
-                if let Err(error) = sqlx::query("ROLLBACK TO batch").execute(&mut *tx).await {
-                    return every_one_fails(batch.len(), &error.into());
-                }
+        // A stale or failing decision among them (or no write lock within the busy timeout):
+        // undo the batch and take the decisions one by one.
+        _ => {
+            if let Err(error) = rollback(conn).await {
+                return every_one_fails(batch.len(), &error);
             }
         }
+    }
+    if let Err(error) = execute(conn, "BEGIN IMMEDIATE").await {
+        return every_one_fails(batch.len(), &error);
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch.iter_mut() {
         let statements = std::mem::take(&mut job.statements).in_savepoint("decision");
-        let answer = statements.run(&mut tx).await;
+        let answer = statements.run(&mut *conn).await;
         if !matches!(answer, Ok(true)) {
             // Undo this decision alone; if even that fails, the transaction is unusable.
-            if let Err(error) = sqlx::query("ROLLBACK TO decision").execute(&mut *tx).await {
-                return every_one_fails(batch.len(), &error.into());
+            if let Err(error) = execute(conn, "ROLLBACK TO decision").await {
+                return every_one_fails(batch.len(), &rolled_back(conn, error).await);
             }
         }
         answers.push(answer);
     }
-    match tx.commit().await {
+    match execute(conn, "COMMIT").await {
         Ok(()) => answers,
-        Err(error) => every_one_fails(batch.len(), &error.into()),
+        Err(error) => every_one_fails(batch.len(), &rolled_back(conn, error).await),
     }
+}
+
+async fn execute(conn: &mut SqliteConnection, sql: &str) -> StoreResult<()> {
+    sqlx::query(sql).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Ends whatever transaction the connection is in (none is fine); an error only when the
+/// connection cannot even do that.
+async fn rollback(conn: &mut SqliteConnection) -> StoreResult<()> {
+    match execute(conn, "ROLLBACK").await {
+        Err(StoreError::Database(sqlx::Error::Database(error)))
+            if error.message().contains("no transaction is active") =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `error`, after rolling back what it left open (the connection goes back to the pool outside
+/// any transaction).
+async fn rolled_back(conn: &mut SqliteConnection, error: StoreError) -> StoreError {
+    if let Err(also) = rollback(conn).await {
+        tracing::error!(%also, "the writer connection could not roll back");
+    }
+    error
 }
 
 /// The same failure for each of `count` decisions (a database error cannot be cloned).
