@@ -41,14 +41,14 @@ pub async fn build_state(
         .context("invalid delivery provider settings")?;
     let public_url = delivery::providers::public_url(&settings.providers)?;
     let service = VerificationService::new(store, keys, delivery, clock, settings.limits.clone());
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         leptos_options: Arc::new(leptos_options),
         service,
         mode: settings.mode,
         public_url: public_url.map(Arc::new),
         providers: Arc::new(settings.providers.clone()),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-    })
+    }))
 }
 
 /// Opens the database the settings name (checked first, so a wrong scheme creates nothing).

@@ -9,11 +9,35 @@ use super::config::Mode;
 use super::config::providers::ProviderSettings;
 use super::service::VerificationService;
 
-/// Axum clones the state for every request: everything in it is a reference count or a copy.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Axum clones the state for every request, and every middleware clones it again: one
+/// reference count for all of it (a verify profile showed the clones and drops of separately
+/// counted fields among its largest costs).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for VerificationService {
+    fn from_ref(state: &AppState) -> VerificationService {
+        state.service.clone()
+    }
+}
+
+/// What the app's handlers share.
+pub struct Shared {
     /// Behind an `Arc` (its strings would be copied per request); the pages take a copy.
-    #[from_ref(skip)]
     pub leptos_options: Arc<LeptosOptions>,
     pub service: VerificationService,
     pub mode: Mode,
