@@ -30,8 +30,11 @@ impl PgStore {
     /// safe: sqlx serialises migrations with a lock of its own).
     pub async fn open(url: &str, pool_size: u32) -> StoreResult<PgStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("otpgate");
+        // No ping before each use (one more round trip per statement or transaction): a
+        // connection lost with a failover fails its next statement once and is then replaced.
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
