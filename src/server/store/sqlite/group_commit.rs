@@ -5,15 +5,14 @@
 //! costs one hand-off to the connection's thread instead of a transaction of its own.
 //!
 //! A batch is first sent to SQLite's connection thread as one text, `BEGIN IMMEDIATE` first:
-//! when every guard held (the common case), a `COMMIT` is all that follows. Otherwise (a session or a streak moved since it was
-//! loaded, or a statement failed) the batch is undone and its decisions are written one by
-//! one, each inside its own savepoint, so a stale or failed one is undone alone and the others
-//! are kept. Nobody hears "written" before the transaction holding their writes has committed.
+//! when every guard held (the common case), a `COMMIT` is all that follows. Otherwise (a
+//! session or a streak moved since it was loaded, or a statement failed) the batch is undone
+//! and its decisions are written one by one, each inside its own savepoint, so a stale or
+//! failed one is undone alone and the others are kept. Nobody hears "written" before the
+//! transaction holding their writes has committed.
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
-
-use sqlx::SqliteConnection;
 
 use super::statements::Statements;
 use crate::server::store::{StoreError, StoreResult};
@@ -49,8 +48,11 @@ impl GroupCommit {
     }
 
     /// Writes `statements` with whatever else is queued; whether their guards held (when they
-    /// did not, nothing of them was written).
+    /// did not, nothing of them was written). Nothing to write holds at once.
     pub(super) async fn commit(&self, statements: Statements) -> StoreResult<bool> {
+        if statements.is_empty() {
+            return Ok(true);
+        }
         let (answer, answered) = oneshot::channel();
         let job = Job { statements, answer };
         self.queue.send(job).await.map_err(|_| stopped())?;
@@ -81,23 +83,18 @@ async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
                 continue;
             }
         };
+        // Whatever is left queued after the last batch is taken by the next checkout.
         for _ in 0..BATCHES_PER_CHECKOUT {
             let answers = write_batch(&mut conn, &mut batch).await;
             answer(&mut batch, answers);
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            while batch.len() < MAX_BATCH
+                && let Ok(job) = jobs.try_recv()
+            {
+                batch.push(job);
             }
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            if batch.is_empty() {
+                break;
             }
-        }
-        if !batch.is_empty() {
-            let answers = write_batch(&mut conn, &mut batch).await;
-            answer(&mut batch, answers);
         }
     }
 }

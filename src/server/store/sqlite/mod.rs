@@ -1,9 +1,9 @@
 //! Storage on SQLite through sqlx. Writes go through a single-connection pool inside
 //! `BEGIN IMMEDIATE`, so they are serialised by SQLite's write lock across threads and
-//! processes (the CLI, a second instance) alike; a decision made on a copy read from the
-//! reader pool is written only over the version it was made on, most of them grouped several
-//! to a transaction (`group_commit`). Reads use a separate pool so status and look-ups never
-//! queue behind writes (WAL mode).
+//! processes (the CLI, a second instance) alike; a decision made on a copy read from a reader
+//! connection is written only over the version it was made on, most of them grouped several
+//! to a transaction (`group_commit`). Reads use connections of their own, so status and
+//! look-ups never queue behind writes (WAL mode).
 
 mod checkpoint;
 mod deliveries;

@@ -167,13 +167,11 @@ impl SessionStore for SqliteStore {
             } else if let Some(record) = &after.refusal {
                 limits::refusal_record(&mut statements, tenant_id, record, now);
             }
-            return Ok(
-                if statements.is_empty() || self.group.commit(statements).await? {
-                    SessionCommit::Written(Deliveries::new())
-                } else {
-                    SessionCommit::Stale
-                },
-            );
+            return Ok(if self.group.commit(statements).await? {
+                SessionCommit::Written(Deliveries::new())
+            } else {
+                SessionCommit::Stale
+            });
         }
         let mut tx = self.begin_write().await?;
         if let Some(ip) = widget_ip

@@ -142,9 +142,6 @@ impl SingleRequestStore for SqliteStore {
                 }
             }
         }
-        if statements.is_empty() {
-            return Ok(true);
-        }
         self.group.commit(statements).await
     }
 }
