@@ -249,7 +249,7 @@ async fn a_destination_limit_holds_exactly_over_three_instances() {
 /// Sends an SMS to each number, `parallel` at a time, spread over the live instances; the
 /// numbers whose send was acknowledged (200). A send to a killed instance is not acknowledged.
 async fn send_sms_to_all(cluster: &Cluster, numbers: &[String], parallel: usize) -> Vec<String> {
-    let client = reqwest::Client::new();
+    let client = common::binary::client();
     let mut acknowledged = Vec::new();
     for (batch_index, batch) in numbers.chunks(parallel).enumerate() {
         let tasks: Vec<_> = batch

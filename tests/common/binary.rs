@@ -104,15 +104,23 @@ impl Otpgate {
     }
 
     /// Starts `serve` and waits until `/healthz` answers.
+    /// Its log (warnings and errors) goes to `log_path()`, appended to across restarts.
     pub async fn serve(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("server log");
         let mut child = self
             .command(&["serve"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("serve");
         for _ in 0..100 {
-            if reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port))
+            if client()
+                .get(format!("http://127.0.0.1:{}/healthz", self.port))
+                .send()
                 .await
                 .is_ok()
             {
@@ -121,35 +129,64 @@ impl Otpgate {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         sigkill(&mut child);
-        panic!("otpgate did not start");
+        panic!("otpgate did not start: {}", self.log_tail());
+    }
+
+    /// Where `serve` writes this instance's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("otpgate-{}.log", self.port))
+    }
+
+    /// The last lines of this instance's log, for a failure's message.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        format!("log of the instance on port {}:\n{tail}", self.port)
     }
 
     /// POSTs JSON with `key`; the status and the JSON answer.
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        let answer = reqwest::Client::new()
+        let request = client()
             .post(format!("http://127.0.0.1:{}{path}", self.port))
             .header("x-api-key", key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+            .json(&body);
+        self.answer(request).await
+    }
+
+    /// GETs with `key`; the status and the JSON answer.
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let request = client()
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .header("x-api-key", key);
+        self.answer(request).await
+    }
+
+    /// Sends `request`; a request that gets no answer fails the test with the server's log.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let answer = match request.send().await {
+            Ok(answer) => answer,
+            Err(error) => panic!("request: {error}\n{}", self.log_tail()),
+        };
         let status = answer.status().as_u16();
-        (status, answer.json().await.expect("JSON"))
+        match answer.json().await {
+            Ok(json) => (status, json),
+            Err(error) => panic!("{status} without JSON: {error}\n{}", self.log_tail()),
+        }
     }
 }
 
-impl Otpgate {
-    /// GETs with `key`; the status and the JSON answer.
-    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let answer = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}{path}", self.port))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .expect("request");
-        let status = answer.status().as_u16();
-        (status, answer.json().await.expect("JSON"))
-    }
+/// How long a test waits for any answer from a server process: far beyond what a request takes
+/// even on a loaded machine, so that a server that stops answering fails the test (with its
+/// log) instead of holding the whole suite until CI's time runs out.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP client for the test's requests to server processes.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(ANSWER_TIMEOUT)
+        .build()
+        .expect("HTTP client")
 }
 
 pub fn sigkill(child: &mut Child) {

@@ -74,7 +74,13 @@ const BATCHES_PER_CHECKOUT: usize = 8;
 /// each time it is returned, one more hand-off).
 async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        // A batch taken after the last write of a checkout is written by the next one: wait
+        // for new decisions only when none is in hand (their callers wait for an answer, and
+        // nothing else may ever come).
+        if batch.is_empty() && jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         let mut conn = match write.acquire().await {
             Ok(conn) => conn,
             Err(error) => {
@@ -83,7 +89,6 @@ async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
                 continue;
             }
         };
-        // Whatever is left queued after the last batch is taken by the next checkout.
         for _ in 0..BATCHES_PER_CHECKOUT {
             let answers = write_batch(&mut conn, &mut batch).await;
             answer(&mut batch, answers);
@@ -283,6 +288,26 @@ mod tests {
             vec![1, 0, 3],
             "nothing of the failed one stays"
         );
+    }
+
+    #[tokio::test]
+    async fn decisions_beyond_one_checkout_are_all_answered_with_nothing_more_queued() {
+        let pool = database().await;
+        let group = GroupCommit::start(pool.clone());
+        // Queued together before the writer task runs: a checkout writes its batches, then
+        // takes one more batch, the last; nothing further will ever be queued.
+        let decisions = (BATCHES_PER_CHECKOUT + 1) * MAX_BATCH;
+        let mut commits = tokio::task::JoinSet::new();
+        for n in 0..decisions {
+            let group = group.clone();
+            let row = 1 + (n % 3) as i64;
+            commits.spawn(async move { group.commit(set(row, 0, 0)).await });
+        }
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(10), commits.join_all())
+            .await
+            .expect("every decision is answered");
+        assert_eq!(answers.len(), decisions);
+        assert!(answers.into_iter().all(|answer| answer.unwrap()));
     }
 
     #[tokio::test]
