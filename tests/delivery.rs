@@ -197,6 +197,81 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
+    use otpgate::engine::delivery::DeliveryStatus;
+    use otpgate::server::clock::Clock;
+    use otpgate::server::store::{ReceiptKey, ReceiptOutcome, TryResult};
+
+    let (app, _twilio) = twilio_app().await;
+    let (token, _) = live_send(&app, "sms", PHONE, json!({})).await;
+    let store = app.state.service.store();
+    let now = app.clock.now();
+    // The worker has handed the message over and waits for the provider's answer...
+    let claimed = store
+        .claim_due_deliveries(now, 10, 60)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let message = &claimed[0];
+    // ...when the delivery report arrives (a gateway's report can come first).
+    let report = store
+        .apply_receipt(
+            ReceiptKey::Delivery(message.id),
+            DeliveryStatus::Delivered,
+            None,
+            now,
+        )
+        .await
+        .expect("receipt");
+    assert_eq!(report, ReceiptOutcome::Applied, "kept, not dropped");
+    assert_eq!(delivery_of(&app, &token, "sms").await["status"], "queued");
+    // A report of less (sent) does not undo the one held.
+    store
+        .apply_receipt(
+            ReceiptKey::Delivery(message.id),
+            DeliveryStatus::Sent,
+            None,
+            now,
+        )
+        .await
+        .expect("receipt");
+    // The answer comes: accepted. The message is delivered, not merely sent.
+    let accepted = TryResult::Accepted {
+        provider_message_id: Some("SM00000000000000000000000000000001".into()),
+    };
+    store
+        .finish_attempt(message, "twilio", &accepted, now)
+        .await
+        .expect("finish");
+    let delivery = delivery_of(&app, &token, "sms").await;
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    assert_eq!(delivery["error"], Value::Null, "{delivery}");
+    // A failure report held the same way is applied with its error.
+    let (token, _) = live_send(&app, "sms", "+14155550101", json!({})).await;
+    let claimed = store
+        .claim_due_deliveries(now, 10, 60)
+        .await
+        .expect("claim");
+    let failed = otpgate::engine::delivery::DeliveryFailure::InvalidRecipient;
+    store
+        .apply_receipt(
+            ReceiptKey::Delivery(claimed[0].id),
+            DeliveryStatus::Failed,
+            Some(failed),
+            now,
+        )
+        .await
+        .expect("receipt");
+    store
+        .finish_attempt(&claimed[0], "twilio", &accepted, now)
+        .await
+        .expect("finish");
+    let delivery = delivery_of(&app, &token, "sms").await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["error"], "invalid_recipient", "{delivery}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_sends_the_authentication_template_and_reads_signed_webhooks() {
     let (app, whatsapp) = whatsapp_app().await;
     let (token, _) = live_send(&app, "whatsapp", PHONE, json!({"locale": "ar"})).await;

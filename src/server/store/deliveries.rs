@@ -280,10 +280,70 @@ pub(super) fn delivery_views(rows: Vec<DeliveryRow>) -> BTreeMap<Channel, Delive
     views
 }
 
-/// Whether a receipt moves a message from its stored status: only forward, and never for a
-/// message being handed over (its outcome decides) or cancelled by a resend.
-pub(super) fn receipt_moves(current: &str, status: DeliveryStatus) -> bool {
-    public_status(current).is_some_and(|from| from.may_become(status))
-        && current != "sending"
-        && current != "cancelled"
+/// What a receipt does to a message stored as `current` (`held`: a receipt already kept for it
+/// while it was being handed over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReceiptMove {
+    /// The status moves to the receipt's now.
+    Apply,
+    /// The message is still being handed over: the provider reported on it before otpgate
+    /// recorded that the provider accepted it (a gateway's delivery report can overtake the
+    /// answer to the send). The receipt is kept, and the acceptance applies it.
+    Hold,
+    /// Nothing changes: the receipt does not move the status forward, or the message was
+    /// cancelled by a resend.
+    Ignore,
+}
+
+/// Receipts move a status only forward; one for a message being handed over counts from `sent`
+/// (or from the receipt held before it), as the provider has evidently accepted the message.
+pub(super) fn receipt_move(
+    current: &str,
+    held: Option<&str>,
+    status: DeliveryStatus,
+) -> ReceiptMove {
+    let moves_from = |from: &str| public_status(from).is_some_and(|from| from.may_become(status));
+    match current {
+        "cancelled" => ReceiptMove::Ignore,
+        "sending" if moves_from(held.unwrap_or("sent")) => ReceiptMove::Hold,
+        "sending" => ReceiptMove::Ignore,
+        _ if moves_from(current) => ReceiptMove::Apply,
+        _ => ReceiptMove::Ignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DeliveryStatus::{Delivered, Failed, Queued, Sent};
+
+    #[test]
+    fn receipts_move_forward_and_wait_for_a_message_being_handed_over() {
+        use ReceiptMove::{Apply, Hold, Ignore};
+        let cases = [
+            // (stored, held, receipt) -> what it does
+            ("queued", None, Sent, Apply),
+            ("sent", None, Delivered, Apply),
+            ("sent", None, Failed, Apply),
+            ("sent", None, Sent, Ignore),
+            ("sent", None, Queued, Ignore),
+            ("delivered", None, Failed, Ignore),
+            ("failed", None, Delivered, Ignore),
+            ("cancelled", None, Delivered, Ignore),
+            // Being handed over: counted from `sent`, or from the receipt already held.
+            ("sending", None, Delivered, Hold),
+            ("sending", None, Failed, Hold),
+            ("sending", None, Sent, Ignore),
+            ("sending", Some("sent"), Delivered, Hold),
+            ("sending", Some("delivered"), Sent, Ignore),
+            ("sending", Some("delivered"), Failed, Ignore),
+        ];
+        for (stored, held, receipt, expected) in cases {
+            assert_eq!(
+                receipt_move(stored, held, receipt),
+                expected,
+                "{stored} (held {held:?}) + {receipt:?}"
+            );
+        }
+    }
 }

@@ -238,8 +238,10 @@ impl DeliveryStore for PgStore {
             TryResult::Accepted {
                 provider_message_id,
             } => {
+                // Accepted, or further on when a receipt overtook this answer (held meanwhile).
                 sqlx::query(
-                    "UPDATE deliveries SET status = 'sent', sealed_code = NULL, lease_until = NULL,
+                    "UPDATE deliveries SET status = COALESCE(receipt_status, 'sent'), error = receipt_error,
+                         sealed_code = NULL, lease_until = NULL,
                          provider = $1, provider_message_id = $2, updated_at = $3
                      WHERE id = $4 AND status = 'sending'",
                 )
@@ -293,38 +295,46 @@ impl DeliveryStore for PgStore {
         let mut tx = self.pool.begin().await?;
         // The row is locked while the move is decided, so two receipts for one message (a
         // provider retrying its callback to two instances) apply in turn.
-        let row: Option<(i64, String)> = match by {
-            ReceiptKey::Provider { provider, id } => sqlx::query_as(
-                "SELECT id, status FROM deliveries WHERE provider = $1 AND provider_message_id = $2
-                     FOR UPDATE",
-            )
-            .bind(provider)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?,
-            ReceiptKey::Delivery(id) => {
-                sqlx::query_as("SELECT id, status FROM deliveries WHERE id = $1 FOR UPDATE")
+        let row: Option<(i64, String, Option<String>)> =
+            match by {
+                ReceiptKey::Provider { provider, id } => {
+                    sqlx::query_as(
+                        "SELECT id, status, receipt_status FROM deliveries
+                 WHERE provider = $1 AND provider_message_id = $2 FOR UPDATE",
+                    )
+                    .bind(provider)
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?
-            }
-        };
-        let Some((id, current)) = row else {
+                }
+                ReceiptKey::Delivery(id) => sqlx::query_as(
+                    "SELECT id, status, receipt_status FROM deliveries WHERE id = $1 FOR UPDATE",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?,
+            };
+        let Some((id, current, held)) = row else {
             return Ok(ReceiptOutcome::Unknown);
         };
-        if !receipt_moves(&current, status) {
-            return Ok(ReceiptOutcome::Unchanged);
-        }
-        sqlx::query(
-            "UPDATE deliveries SET status = $1, error = $2, sealed_code = NULL, updated_at = $3
-             WHERE id = $4",
-        )
-        .bind(status_name(status))
-        .bind(error.map(DeliveryFailure::as_str))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let sql = match receipt_move(&current, held.as_deref(), status) {
+            ReceiptMove::Ignore => return Ok(ReceiptOutcome::Unchanged),
+            ReceiptMove::Apply => {
+                "UPDATE deliveries SET status = $1, error = $2, sealed_code = NULL, updated_at = $3
+                 WHERE id = $4"
+            }
+            ReceiptMove::Hold => {
+                "UPDATE deliveries SET receipt_status = $1, receipt_error = $2, receipt_at = $3
+                 WHERE id = $4"
+            }
+        };
+        sqlx::query(sql)
+            .bind(status_name(status))
+            .bind(error.map(DeliveryFailure::as_str))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ReceiptOutcome::Applied)
     }

@@ -243,8 +243,10 @@ impl DeliveryStore for SqliteStore {
             TryResult::Accepted {
                 provider_message_id,
             } => {
+                // Accepted, or further on when a receipt overtook this answer (held meanwhile).
                 sqlx::query(
-                    "UPDATE deliveries SET status = 'sent', sealed_code = NULL, lease_until = NULL,
+                    "UPDATE deliveries SET status = COALESCE(receipt_status, 'sent'), error = receipt_error,
+                         sealed_code = NULL, lease_until = NULL,
                          provider = ?, provider_message_id = ?, updated_at = ?
                      WHERE id = ? AND status = 'sending'",
                 )
@@ -297,36 +299,45 @@ impl DeliveryStore for SqliteStore {
         now: i64,
     ) -> StoreResult<ReceiptOutcome> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(i64, String)> = match by {
-            ReceiptKey::Provider { provider, id } => sqlx::query_as(
-                "SELECT id, status FROM deliveries WHERE provider = ? AND provider_message_id = ?",
-            )
-            .bind(provider)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?,
+        let row: Option<(i64, String, Option<String>)> = match by {
+            ReceiptKey::Provider { provider, id } => {
+                sqlx::query_as(
+                    "SELECT id, status, receipt_status FROM deliveries
+                 WHERE provider = ? AND provider_message_id = ?",
+                )
+                .bind(provider)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
             ReceiptKey::Delivery(id) => {
-                sqlx::query_as("SELECT id, status FROM deliveries WHERE id = ?")
+                sqlx::query_as("SELECT id, status, receipt_status FROM deliveries WHERE id = ?")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?
             }
         };
-        let Some((id, current)) = row else {
+        let Some((id, current, held)) = row else {
             return Ok(ReceiptOutcome::Unknown);
         };
-        if !receipt_moves(&current, status) {
-            return Ok(ReceiptOutcome::Unchanged);
-        }
-        sqlx::query(
-            "UPDATE deliveries SET status = ?, error = ?, sealed_code = NULL, updated_at = ? WHERE id = ?",
-        )
-        .bind(status_name(status))
-        .bind(error.map(DeliveryFailure::as_str))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let sql = match receipt_move(&current, held.as_deref(), status) {
+            ReceiptMove::Ignore => return Ok(ReceiptOutcome::Unchanged),
+            ReceiptMove::Apply => {
+                "UPDATE deliveries SET status = ?, error = ?, sealed_code = NULL, updated_at = ?
+                 WHERE id = ?"
+            }
+            ReceiptMove::Hold => {
+                "UPDATE deliveries SET receipt_status = ?, receipt_error = ?, receipt_at = ?
+                 WHERE id = ?"
+            }
+        };
+        sqlx::query(sql)
+            .bind(status_name(status))
+            .bind(error.map(DeliveryFailure::as_str))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ReceiptOutcome::Applied)
     }
