@@ -198,72 +198,61 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
-    use otpgate::engine::delivery::DeliveryStatus;
+    use otpgate::engine::delivery::{DeliveryFailure, DeliveryStatus};
     use otpgate::server::clock::Clock;
     use otpgate::server::store::{ReceiptKey, ReceiptOutcome, TryResult};
 
     let (app, _twilio) = twilio_app().await;
-    let (token, _) = live_send(&app, "sms", PHONE, json!({})).await;
     let store = app.state.service.store();
     let now = app.clock.now();
-    // The worker has handed the message over and waits for the provider's answer...
-    let claimed = store
-        .claim_due_deliveries(now, 10, 60)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    let message = &claimed[0];
-    // ...when the delivery report arrives (a gateway's report can come first).
-    let report = store
-        .apply_receipt(
-            ReceiptKey::Delivery(message.id),
-            DeliveryStatus::Delivered,
-            None,
-            now,
-        )
-        .await
-        .expect("receipt");
-    assert_eq!(report, ReceiptOutcome::Applied, "kept, not dropped");
-    assert_eq!(delivery_of(&app, &token, "sms").await["status"], "queued");
-    // A report of less (sent) does not undo the one held.
-    store
-        .apply_receipt(
-            ReceiptKey::Delivery(message.id),
-            DeliveryStatus::Sent,
-            None,
-            now,
-        )
-        .await
-        .expect("receipt");
-    // The answer comes: accepted. The message is delivered, not merely sent.
+    let report = |id: i64, status: DeliveryStatus, error: Option<DeliveryFailure>| {
+        let store = store.clone();
+        async move {
+            store
+                .apply_receipt(ReceiptKey::Delivery(id), status, error, now)
+                .await
+                .expect("receipt")
+        }
+    };
+    // Sends to `to`; the worker has handed the message over and waits for the provider's answer.
+    let handed_over = |to: &'static str| {
+        let (app, store) = (&app, store.clone());
+        async move {
+            let (token, _) = live_send(app, "sms", to, json!({})).await;
+            let claimed = store
+                .claim_due_deliveries(now, 10, 60)
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 1);
+            (token, claimed.into_iter().next().expect("one message"))
+        }
+    };
     let accepted = TryResult::Accepted {
         provider_message_id: Some("SM00000000000000000000000000000001".into()),
     };
+
+    let (token, message) = handed_over(PHONE).await;
+    // The delivery report arrives first (a gateway's report can).
+    let outcome = report(message.id, DeliveryStatus::Delivered, None).await;
+    assert_eq!(outcome, ReceiptOutcome::Applied, "kept, not dropped");
+    assert_eq!(delivery_of(&app, &token, "sms").await["status"], "queued");
+    // A report of less (sent) does not undo the one held.
+    report(message.id, DeliveryStatus::Sent, None).await;
+    // The answer comes: accepted. The message is delivered, not merely sent.
     store
-        .finish_attempt(message, "twilio", &accepted, now)
+        .finish_attempt(&message, "twilio", &accepted, now)
         .await
         .expect("finish");
     let delivery = delivery_of(&app, &token, "sms").await;
     assert_eq!(delivery["status"], "delivered", "{delivery}");
     assert_eq!(delivery["error"], Value::Null, "{delivery}");
+
     // A failure report held the same way is applied with its error.
-    let (token, _) = live_send(&app, "sms", "+14155550101", json!({})).await;
-    let claimed = store
-        .claim_due_deliveries(now, 10, 60)
-        .await
-        .expect("claim");
-    let failed = otpgate::engine::delivery::DeliveryFailure::InvalidRecipient;
+    let (token, message) = handed_over("+14155550101").await;
+    let failure = Some(DeliveryFailure::InvalidRecipient);
+    report(message.id, DeliveryStatus::Failed, failure).await;
     store
-        .apply_receipt(
-            ReceiptKey::Delivery(claimed[0].id),
-            DeliveryStatus::Failed,
-            Some(failed),
-            now,
-        )
-        .await
-        .expect("receipt");
-    store
-        .finish_attempt(&claimed[0], "twilio", &accepted, now)
+        .finish_attempt(&message, "twilio", &accepted, now)
         .await
         .expect("finish");
     let delivery = delivery_of(&app, &token, "sms").await;
