@@ -200,7 +200,7 @@ async fn an_sms_goes_through_twilio_and_its_receipts_move_it_forward() {
 async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
     use otpgate::engine::delivery::{DeliveryFailure, DeliveryStatus};
     use otpgate::server::clock::Clock;
-    use otpgate::server::store::{ReceiptKey, ReceiptOutcome, TryResult};
+    use otpgate::server::store::{ClaimedDelivery, ReceiptKey, ReceiptOutcome, TryResult};
 
     let (app, _twilio) = twilio_app().await;
     let store = app.state.service.store();
@@ -227,8 +227,19 @@ async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
             (token, claimed.into_iter().next().expect("one message"))
         }
     };
-    let accepted = TryResult::Accepted {
-        provider_message_id: Some("SM00000000000000000000000000000001".into()),
+    // The provider's answer comes: accepted. What the integrator then sees.
+    let accepted = |message: ClaimedDelivery, token: String| {
+        let (app, store) = (&app, store.clone());
+        async move {
+            let answer = TryResult::Accepted {
+                provider_message_id: Some("SM00000000000000000000000000000001".into()),
+            };
+            store
+                .finish_attempt(&message, "twilio", &answer, now)
+                .await
+                .expect("finish");
+            delivery_of(app, &token, "sms").await
+        }
     };
 
     let (token, message) = handed_over(PHONE).await;
@@ -238,12 +249,8 @@ async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
     assert_eq!(delivery_of(&app, &token, "sms").await["status"], "queued");
     // A report of less (sent) does not undo the one held.
     report(message.id, DeliveryStatus::Sent, None).await;
-    // The answer comes: accepted. The message is delivered, not merely sent.
-    store
-        .finish_attempt(&message, "twilio", &accepted, now)
-        .await
-        .expect("finish");
-    let delivery = delivery_of(&app, &token, "sms").await;
+    // Accepted: the message is delivered, not merely sent.
+    let delivery = accepted(message, token).await;
     assert_eq!(delivery["status"], "delivered", "{delivery}");
     assert_eq!(delivery["error"], Value::Null, "{delivery}");
 
@@ -251,11 +258,7 @@ async fn a_receipt_that_overtakes_the_providers_answer_is_applied_with_it() {
     let (token, message) = handed_over("+14155550101").await;
     let failure = Some(DeliveryFailure::InvalidRecipient);
     report(message.id, DeliveryStatus::Failed, failure).await;
-    store
-        .finish_attempt(&message, "twilio", &accepted, now)
-        .await
-        .expect("finish");
-    let delivery = delivery_of(&app, &token, "sms").await;
+    let delivery = accepted(message, token).await;
     assert_eq!(delivery["status"], "failed", "{delivery}");
     assert_eq!(delivery["error"], "invalid_recipient", "{delivery}");
 }
