@@ -300,7 +300,7 @@ impl DeliveryStore for PgStore {
                 ReceiptKey::Provider { provider, id } => {
                     sqlx::query_as(
                         "SELECT id, status, receipt_status FROM deliveries
-                 WHERE provider = $1 AND provider_message_id = $2 FOR UPDATE",
+                         WHERE provider = $1 AND provider_message_id = $2 FOR UPDATE",
                     )
                     .bind(provider)
                     .bind(id)

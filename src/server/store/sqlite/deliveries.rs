@@ -303,7 +303,7 @@ impl DeliveryStore for SqliteStore {
             ReceiptKey::Provider { provider, id } => {
                 sqlx::query_as(
                     "SELECT id, status, receipt_status FROM deliveries
-                 WHERE provider = ? AND provider_message_id = ?",
+                     WHERE provider = ? AND provider_message_id = ?",
                 )
                 .bind(provider)
                 .bind(id)

@@ -157,8 +157,9 @@ impl SqliteStore {
             }
             // SQLite deletes on this process's own threads: a purge run flat out keeps one of
             // the cores busy, and requests queue for the other. Resting as long as the batch
-            // took halves its share, so a day's expired sessions go in minutes, not seconds,
-            // and verifications meanwhile keep their pace.
+            // took (its wait for the writer included, so it yields more when the writer is
+            // busy) halves its share at most, so a day's expired sessions go in minutes, not
+            // seconds, and verifications meanwhile keep their pace.
             tokio::time::sleep(started.elapsed()).await;
         }
     }
