@@ -12,8 +12,7 @@ use tracing_subscriber::EnvFilter;
 use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
-use super::crypto;
-use super::store::StoreError;
+use super::service::{AdminService, ServiceError, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -147,116 +146,22 @@ pub async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli.config)?;
-    let clock = SystemClock;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let admin = || super::open_admin(&settings, Arc::new(SystemClock));
+    match command {
         Command::Serve => serve(&cli.config, settings).await,
-        Command::Tenant { command } => {
-            let store = super::open_store(&settings).await?;
-            match command {
-                TenantCommand::Create { name, origins } => {
-                    let name = tenant_name(&name)?;
-                    let origins = origins
-                        .iter()
-                        .map(|o| origin(o))
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    store
-                        .create_tenant(&name, &origins, clock.now())
-                        .await
-                        .map_err(conflict)?;
-                    println!("created tenant `{name}`");
-                    Ok(())
-                }
-                TenantCommand::List => {
-                    for tenant in store.list_tenants().await? {
-                        println!("{}", tenant.name);
-                        for origin in &tenant.origins {
-                            println!("  origin {origin}");
-                        }
-                        for key in &tenant.keys {
-                            let state = if key.revoked_at.is_some() {
-                                "revoked"
-                            } else {
-                                "active"
-                            };
-                            let kind = if key.is_test { "test" } else { "live" };
-                            println!("  key {}… {kind} {state}", key.prefix);
-                        }
-                        println!(
-                            "  limits {}",
-                            cli_limits::describe_overrides(&tenant.limits)
-                        );
-                    }
-                    Ok(())
-                }
-                TenantCommand::Set { name, limits } => {
-                    cli_limits::set_tenant(store.as_ref(), &settings.limits, &name, &limits).await
-                }
-            }
-        }
-        Command::Limits { command } => {
-            let store = super::open_store(&settings).await?;
-            match command {
-                LimitsCommand::Show { tenant: None } => {
-                    println!("{}", cli_limits::describe_policy(&settings.limits));
-                    Ok(())
-                }
-                LimitsCommand::Show { tenant: Some(name) } => {
-                    let tenants = store.list_tenants().await?;
-                    let tenant = tenants
-                        .iter()
-                        .find(|t| t.name == name)
-                        .with_context(|| format!("no tenant named `{name}`"))?;
-                    let policy = tenant.limits.over(&settings.limits);
-                    println!("{}", cli_limits::describe_policy(&policy));
-                    Ok(())
-                }
-                LimitsCommand::Report { hours } => {
-                    let since = clock.now() - i64::from(hours) * 3600;
-                    let report = store.refusal_report(since).await?;
-                    cli_limits::print_report(&report, hours);
-                    Ok(())
-                }
-            }
-        }
-        Command::Key { command } => {
-            let store = super::open_store(&settings).await?;
-            match command {
-                KeyCommand::Create { tenant, test } => {
-                    let (key, prefix) = crypto::new_api_key(&mut rand::rng(), test);
-                    store
-                        .create_key(
-                            &tenant,
-                            &crypto::sha256(key.as_bytes()),
-                            &prefix,
-                            test,
-                            clock.now(),
-                        )
-                        .await
-                        .map_err(conflict)?;
-                    println!(
-                        "created {} key {prefix}… for tenant `{tenant}`; it is shown only now:",
-                        if test { "test" } else { "live" }
-                    );
-                    println!("{key}");
-                    Ok(())
-                }
-                KeyCommand::Revoke { prefix } => {
-                    let prefix = prefix.trim_end_matches('…');
-                    if store.revoke_key(prefix, clock.now()).await? {
-                        println!("revoked key {prefix}…");
-                        Ok(())
-                    } else {
-                        bail!("no active key has the prefix `{prefix}`")
-                    }
-                }
-            }
-        }
         Command::Providers {
             command: ProvidersCommand::Check { send_to, channel },
         } => check_providers(&settings, send_to.as_deref(), &channel).await,
+        Command::Tenant { command } => tenant(&admin().await?, command).await.map_err(said),
+        Command::Limits { command } => limits(&admin().await?, command).await.map_err(said),
+        Command::Key { command } => key(&admin().await?, command).await.map_err(said),
         Command::Purge => {
-            let store = super::open_store(&settings).await?;
-            let counts = store.purge(clock.now(), settings.purge_grace_secs).await?;
+            let counts = admin()
+                .await?
+                .purge(settings.purge_grace_secs)
+                .await
+                .map_err(said)?;
             println!(
                 "purged {} sessions, {} single-SMS requests, {} idempotency records",
                 counts.sessions, counts.requests, counts.idempotency
@@ -264,6 +169,93 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What a failed administrative call says: its own words for what the operator got wrong (an
+/// unknown tenant, a name taken, an invalid value), the full error otherwise.
+fn said(error: ServiceError) -> anyhow::Error {
+    match error {
+        ServiceError::InvalidRequest(message)
+        | ServiceError::Store(StoreError::NotFound(message) | StoreError::Conflict(message)) => {
+            anyhow::anyhow!(message)
+        }
+        other => other.into(),
+    }
+}
+
+async fn tenant(admin: &AdminService, command: TenantCommand) -> Result<(), ServiceError> {
+    match command {
+        TenantCommand::Create { name, origins } => {
+            let name = admin.create_tenant(&name, &origins).await?;
+            println!("created tenant `{name}`");
+        }
+        TenantCommand::List => {
+            for tenant in admin.list_tenants().await? {
+                println!("{}", tenant.name);
+                for origin in &tenant.origins {
+                    println!("  origin {origin}");
+                }
+                for key in &tenant.keys {
+                    let state = if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    let kind = if key.is_test { "test" } else { "live" };
+                    println!("  key {}… {kind} {state}", key.prefix);
+                }
+                println!(
+                    "  limits {}",
+                    cli_limits::describe_overrides(&tenant.limits)
+                );
+            }
+        }
+        TenantCommand::Set { name, limits } => {
+            cli_limits::set_tenant(admin, &name, &limits).await?
+        }
+    }
+    Ok(())
+}
+
+async fn limits(admin: &AdminService, command: LimitsCommand) -> Result<(), ServiceError> {
+    match command {
+        LimitsCommand::Show { tenant: None } => {
+            println!("{}", cli_limits::describe_policy(admin.server_limits()));
+        }
+        LimitsCommand::Show { tenant: Some(name) } => {
+            let policy = admin.tenant_limits(&name).await?;
+            println!("{}", cli_limits::describe_policy(&policy));
+        }
+        LimitsCommand::Report { hours } => {
+            let report = admin.refusal_report(hours).await?;
+            cli_limits::print_report(&report, hours);
+        }
+    }
+    Ok(())
+}
+
+async fn key(admin: &AdminService, command: KeyCommand) -> Result<(), ServiceError> {
+    match command {
+        KeyCommand::Create { tenant, test } => {
+            let created = admin.create_key(&tenant, test).await?;
+            println!(
+                "created {} key {}… for tenant `{tenant}`; it is shown only now:",
+                if test { "test" } else { "live" },
+                created.prefix
+            );
+            println!("{}", created.key);
+        }
+        KeyCommand::Revoke { prefix } => {
+            let prefix = prefix.trim_end_matches('…');
+            if !admin.revoke_key(prefix).await? {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "no active key has the prefix `{prefix}`"
+                )));
+            }
+            println!("revoked key {prefix}…");
+        }
+    }
+    Ok(())
 }
 
 /// `providers check`: builds every configured provider (as `serve` would), reaches the SMTP
@@ -349,13 +341,6 @@ async fn check_providers(
     }
 }
 
-fn conflict(error: StoreError) -> anyhow::Error {
-    match error {
-        StoreError::Conflict(message) => anyhow::anyhow!(message),
-        other => other.into(),
-    }
-}
-
 async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     let leptos =
         leptos::config::get_configuration(config.exists().then(|| config.to_str()).flatten())
@@ -364,9 +349,8 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     check_site_files(&leptos.leptos_options)?;
     let secret = settings.server_secret()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state =
-        super::build_state(&settings, &secret, leptos.leptos_options, clock.clone()).await?;
-    super::spawn_purge_task(state.service.store().clone(), clock, &settings);
+    let state = super::build_state(&settings, &secret, leptos.leptos_options, clock).await?;
+    super::spawn_purge_task(state.admin.clone(), &settings);
     state
         .service
         .worker(state.public_url.as_deref().cloned())
@@ -443,64 +427,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// A tenant name: 1 to 64 characters, no control characters (it is printed in every message).
-fn tenant_name(name: &str) -> anyhow::Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        bail!("a tenant name has 1 to 64 characters and no control characters");
-    }
-    Ok(name.to_owned())
-}
-
-/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
-fn origin(value: &str) -> anyhow::Result<String> {
-    let value = value.trim().trim_end_matches('/');
-    let uri: axum::http::Uri = value
-        .parse()
-        .with_context(|| format!("`{value}` is not an origin"))?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    let bare = uri
-        .path_and_query()
-        .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/");
-    if !scheme_ok || uri.authority().is_none() || !bare || value.contains('@') {
-        bail!("`{value}` is not an origin: use scheme://host[:port], e.g. https://app.example.com");
-    }
-    Ok(value.to_ascii_lowercase())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins_are_scheme_host_port() {
-        assert_eq!(
-            origin("https://App.Example.com/").unwrap(),
-            "https://app.example.com"
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:3000").unwrap(),
-            "http://127.0.0.1:3000"
-        );
-        for bad in [
-            "app.example.com",
-            "ftp://x.y",
-            "https://x.y/path",
-            "https://x.y?q=1",
-            "https://u@x.y",
-            "*",
-        ] {
-            assert!(origin(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tenant_names() {
-        assert_eq!(tenant_name(" Acme ").unwrap(), "Acme");
-        assert!(tenant_name("").is_err());
-        assert!(tenant_name("a\nb").is_err());
-        assert!(tenant_name(&"x".repeat(65)).is_err());
-    }
 
     #[test]
     fn cli_parses_the_documented_commands() {

@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::store::{RefusalSummary, Store};
+use super::service::{AdminService, RefusalSummary, ServiceError};
 use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, LimitPolicy, list_setting};
 
@@ -170,30 +170,19 @@ pub fn describe_policy(policy: &LimitPolicy) -> String {
 
 /// `tenant set`: applies the arguments and prints what the tenant now has.
 pub async fn set_tenant(
-    store: &dyn Store,
-    defaults: &LimitPolicy,
+    admin: &AdminService,
     name: &str,
     args: &LimitArgs,
-) -> anyhow::Result<()> {
+) -> Result<(), ServiceError> {
     if args.is_empty() {
-        bail!("nothing to set: give at least one limit (see `otpgate tenant set --help`)");
+        return Err(ServiceError::InvalidRequest(
+            "nothing to set: give at least one limit (see `otpgate tenant set --help`)".into(),
+        ));
     }
-    let changes = args.overrides()?;
-    // Checked as they will be used, over the server's limits.
-    let list = store.list_tenants().await?;
-    let current = list
-        .iter()
-        .find(|t| t.name == name)
-        .with_context(|| format!("no tenant named `{name}`"))?;
-    let base = if args.reset {
-        LimitOverrides::default()
-    } else {
-        current.limits.clone()
-    };
-    if let Err(problem) = base.merged_with(&changes).over(defaults).check() {
-        bail!("{problem}");
-    }
-    let limits = store.set_tenant_limits(name, &changes, args.reset).await?;
+    let changes = args
+        .overrides()
+        .map_err(|error| ServiceError::InvalidRequest(format!("{error:#}")))?;
+    let limits = admin.set_tenant_limits(name, &changes, args.reset).await?;
     println!("tenant `{name}` limits: {}", describe_overrides(&limits));
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The server side (feature `ssr`), in floors: `service` (the verification service over the
-//! engine), `store` (SQLite), `delivery` (providers and the outbox), `http` (the REST API, the
-//! pages' server side, the router), and around them configuration, crypto, the clock and the CLI.
+//! The server side (feature `ssr`), in floors: `service` (the verification and admin services
+//! over the engine), `store` (SQLite and PostgreSQL), `delivery` (providers and the outbox),
+//! `http` (the REST API, the pages' server side, the router), and around them configuration,
+//! crypto, the clock and the CLI.
 //! Nothing here imports the UI (`app`); the crate root hands the pages to `http::router`.
 
 pub mod cli;
@@ -23,7 +24,7 @@ use config::Settings;
 use crypto::ServerKeys;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
-use service::VerificationService;
+use service::{AdminService, VerificationService};
 use state::AppState;
 use store::Store;
 
@@ -43,6 +44,7 @@ pub async fn build_state(
     let service = VerificationService::new(store, keys, delivery, clock, settings.limits.clone());
     Ok(AppState::new(state::Shared {
         leptos_options: Arc::new(leptos_options),
+        admin: service.admin(),
         service,
         mode: settings.mode,
         public_url: public_url.map(Arc::new),
@@ -53,7 +55,7 @@ pub async fn build_state(
 
 /// Opens the database the settings name (checked first, so a wrong scheme creates nothing).
 /// Errors name the scheme, never the rest of the URL (it may hold a password).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.database_url();
     let scheme = config::check_database_url(&url)?;
     store::open(&url, settings.database_pool_size)
@@ -61,9 +63,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot open the database of OTPGATE_DATABASE_URL ({scheme}:)"))
 }
 
+/// The administration of the database the settings name, for a command that serves nothing.
+pub async fn open_admin(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AdminService> {
+    let store = open_store(settings).await?;
+    Ok(AdminService::over(store, clock, settings.limits.clone()))
+}
+
 /// Deletes long-expired sessions and requests in the background. Expiry itself never depends
 /// on this: every check compares against the stored `expires_at`.
-pub fn spawn_purge_task(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: &Settings) {
+pub fn spawn_purge_task(admin: AdminService, settings: &Settings) {
     let grace = settings.purge_grace_secs;
     let every = Duration::from_secs(settings.purge_interval_secs.max(1));
     tokio::spawn(async move {
@@ -71,8 +82,8 @@ pub fn spawn_purge_task(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: 
         loop {
             interval.tick().await;
             let started = std::time::Instant::now();
-            match store.purge(clock.now(), grace).await {
-                Ok(counts) if counts != store::PurgeCounts::default() => {
+            match admin.purge(grace).await {
+                Ok(counts) if counts != service::PurgeCounts::default() => {
                     // Its own target, so an operator (or bench/scale) can follow purges alone.
                     let took_ms = started.elapsed().as_millis() as u64;
                     tracing::info!(target: "otpgate::purge", ?counts, took_ms, "purged expired records");

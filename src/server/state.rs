@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::config::Mode;
 use super::config::providers::ProviderSettings;
-use super::service::VerificationService;
+use super::service::{AdminService, VerificationService};
 
 /// Axum clones the state for every request, and every middleware clones it again: one
 /// reference count for all of it (a verify profile showed the clones and drops of separately
@@ -40,6 +40,8 @@ pub struct Shared {
     /// Behind an `Arc` (its strings would be copied per request); the pages take a copy.
     pub leptos_options: Arc<LeptosOptions>,
     pub service: VerificationService,
+    /// Tenants, keys and limits, over the same store (sharing the service's key memory).
+    pub admin: AdminService,
     pub mode: Mode,
     /// Where providers reach otpgate (`OTPGATE_PUBLIC_URL`); receipts are checked against it.
     pub public_url: Option<Arc<url::Url>>,

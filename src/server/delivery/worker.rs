@@ -123,8 +123,8 @@ impl Worker {
         }
     }
 
-    /// Hands every message due now to its provider and returns how many were tried. Tests and
-    /// `providers check` use it to run the queue to a standstill at a given clock.
+    /// Hands every message due now to its provider and returns how many were tried. The tests
+    /// use it to run the queue to a standstill at a given clock.
     pub async fn run_due(&self) -> usize {
         let mut tried = 0;
         loop {
@@ -151,7 +151,11 @@ impl Worker {
                 })
                 .collect();
             for task in tasks {
-                let _ = task.await;
+                // A try that panicked recorded nothing: its lease runs out and it is claimed
+                // again. Said, so that a provider that panics does not go unnoticed.
+                if let Err(error) = task.await {
+                    tracing::error!(%error, "a delivery task failed");
+                }
             }
         }
     }

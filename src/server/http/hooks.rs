@@ -15,8 +15,8 @@ use secrecy::ExposeSecret;
 
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
 use crate::server::delivery::providers::{gateway, twilio, whatsapp};
+use crate::server::service::{ReceiptKey, ReceiptOutcome};
 use crate::server::state::AppState;
-use crate::server::store::{ReceiptKey, ReceiptOutcome};
 
 /// The receipt endpoints.
 pub fn routes() -> Router<AppState> {

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::engine::{Channel, VerificationMode};
 use crate::model::{DemoSession, DevelopmentMode, OutboxItem, PageError, ServiceInfo};
+use crate::server::service::{AuthenticatedKey, OutboxMessage};
 use crate::server::service::{SendInput, ServiceError};
 use crate::server::state::AppState;
-use crate::server::store::{AuthenticatedKey, OutboxMessage};
 
 /// How many messages the development outbox page shows.
 const OUTBOX_PAGE_SIZE: i64 = 200;
@@ -17,7 +17,7 @@ fn unavailable(error: impl std::fmt::Display) -> PageError {
 }
 
 pub async fn service_info(state: &AppState) -> Result<ServiceInfo, PageError> {
-    state.service.store().ping().await.map_err(unavailable)?;
+    state.admin.ping().await.map_err(unavailable)?;
     Ok(ServiceInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: state.mode.as_str().to_owned(),
@@ -57,8 +57,7 @@ async fn demo_key(state: &AppState) -> Result<AuthenticatedKey, PageError> {
     }
     state
         .service
-        .store()
-        .tenant_as_key(DEMO_TENANT, true)
+        .tenant_key(DEMO_TENANT, true)
         .await
         .map_err(unavailable)?
         .ok_or_else(|| {

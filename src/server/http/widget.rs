@@ -61,10 +61,9 @@ pub async fn widget_session(
     accept_language: Option<&str>,
 ) -> Result<WidgetSession, PageError> {
     let origins = service
-        .store()
         .tenant_origins(view.tenant_id)
         .await
-        .map_err(|e| page_error(e.into()))?;
+        .map_err(page_error)?;
     let deliveries = service.deliveries(view).await.map_err(page_error)?;
     let session = &view.session;
     Ok(WidgetSession {

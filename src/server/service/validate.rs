@@ -84,9 +84,79 @@ pub fn idempotency_key(key: &str) -> Result<&str, &'static str> {
     }
 }
 
+/// A tenant's name: 1 to 64 characters, no control characters (it is printed in every
+/// message), surrounding white space trimmed.
+pub fn tenant_name(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("a tenant name has 1 to 64 characters and no control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// An origin allowed to embed the widget, as browsers send it in `Origin`: `scheme://host[:port]`
+/// with an `http` or `https` scheme and nothing after (a trailing `/` is allowed), in its
+/// serialised form (host lower-cased, a default port left out).
+pub fn origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let refused = || {
+        format!(
+            "`{value}` is not an origin: use scheme://host[:port], e.g. https://app.example.com"
+        )
+    };
+    let url = url::Url::parse(value).map_err(|_| refused())?;
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        // `Url` reads `https://x.y?` and `https://x.y#` as empty, not absent, parts.
+        && !value.contains(['?', '#', '@']);
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(refused());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_port() {
+        assert_eq!(
+            origin("https://App.Example.com/").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            origin(" http://127.0.0.1:3000 ").unwrap(),
+            "http://127.0.0.1:3000"
+        );
+        assert_eq!(origin("https://x.y:443").unwrap(), "https://x.y");
+        for bad in [
+            "app.example.com",
+            "ftp://x.y",
+            "https://x.y/path",
+            "https://x.y?q=1",
+            "https://x.y?",
+            "https://x.y#top",
+            "https://u@x.y",
+            "https://u:p@x.y",
+            "*",
+            "",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert_eq!(tenant_name(" Acme ").unwrap(), "Acme");
+        assert!(tenant_name("").is_err());
+        assert!(tenant_name("a\nb").is_err());
+        assert!(tenant_name(&"x".repeat(65)).is_err());
+        assert!(tenant_name(&"é".repeat(64)).is_ok());
+    }
 
     #[test]
     fn emails() {

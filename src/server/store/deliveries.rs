@@ -205,10 +205,15 @@ pub trait DeliveryStore: Send + Sync {
 }
 
 /// The columns a claimed message is read with (`d` the delivery, `t` its tenant, `s` its
-/// session, `r` its request), the same in every store.
+/// session, `r` its request, joined as `CLAIMED_JOINS` says), the same in every store.
 pub(super) const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
     d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id,
     (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
+
+/// What a claimed message (`d`) is joined with for `CLAIMED_COLUMNS`.
+pub(super) const CLAIMED_JOINS: &str = "JOIN tenants t ON t.id = d.tenant_id
+    LEFT JOIN sessions s ON s.id = d.session_id
+    LEFT JOIN sms_requests r ON r.id = d.request_id";
 
 /// A claimed message as read with `CLAIMED_COLUMNS`.
 #[derive(sqlx::FromRow)]

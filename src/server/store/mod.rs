@@ -1,9 +1,23 @@
 //! Storage: what the service keeps, as capability traits (sessions, single-SMS requests,
-//! tenants and keys, the delivery queue, limit records, the outbox, maintenance), each with one
-//! implementation per database. The service holds them as one `Arc<dyn Store>`; the delivery
-//! worker only sees the queue. Every decision is the engine's: a store reads a record, and
-//! writes a decision only over the state it was made on, counting limits in the same
-//! transaction.
+//! tenants and keys, the delivery queue, limit records, the outbox, maintenance), each trait
+//! saying what its methods guarantee under concurrency. The service holds them as one
+//! `Arc<dyn Store>`; the delivery worker only sees the queue. Every decision is the engine's: a
+//! store reads a record, and writes a decision only over the state it was made on, counting
+//! limits in the same transaction.
+//!
+//! Both databases run the same statements and flows (`sql/`, one dialect), each through a small
+//! `sql::Backend` of its own (`sqlite/`, `postgres/`). What those do differently, on purpose:
+//!
+//! | what | SQLite (`sqlite/`) | PostgreSQL (`postgres/`) | why |
+//! |---|---|---|---|
+//! | writers | one connection; write transactions `BEGIN IMMEDIATE` | a pool; `BEGIN` at READ COMMITTED | SQLite has one writer per file, across processes; taking its lock first means a read inside the transaction cannot go stale |
+//! | readers | 8 connections held by the store, not mapping the file | the same pool | sqlx pings a pooled connection on return (one more hand-off per read); mapping readers remap as the file grows |
+//! | a decision's writes alone (`Backend::write`) | group commit: up to 16 callers' plans in one transaction, sent as one text | one transaction per plan | SQLite's writer is the bottleneck; PostgreSQL has no single writer |
+//! | counting a send's limits (`lock_subjects`, `COUNTS_LIMITS_LAST`) | nothing to lock; counted before the writes | `limit_locks` rows locked in sorted order; counted after the writes | SQLite's write lock already serialises; PostgreSQL then holds the budget row only until the commit |
+//! | rows read to be changed (`LOCK_ROWS`) | nothing | `FOR UPDATE` | the write lock covers them |
+//! | claiming due messages (`lease_due`) | `UPDATE … RETURNING id`, then each message read | one `UPDATE … FOR UPDATE SKIP LOCKED` in a CTE | SQLite has no data-modifying CTEs; several PostgreSQL workers must skip each other's rows |
+//! | purge batches (`delete_expired`) | 200 rows per transaction by `rowid`, resting as long as each took | 1,000 rows per statement, `SKIP LOCKED` | SQLite deletes on this process's threads and holds the one writer; PostgreSQL instances purge at once |
+//! | checkpoints | a connection of their own, twice a second | the server's own | a commit that checkpoints holds every queued decision |
 
 pub mod deliveries;
 pub mod limits;
@@ -11,6 +25,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod sessions;
 pub mod single;
+mod sql;
 pub mod sqlite;
 pub mod tenants;
 
@@ -32,19 +47,88 @@ pub use single::{NewSingleRequest, SingleRequestStore, StoredSingleRequest};
 pub use sqlite::SqliteStore;
 pub use tenants::{AuthenticatedKey, KeyInfo, TenantInfo, TenantStore};
 
-/// Storage failures. Answered to clients as a generic 500, logged with detail.
-#[derive(Debug, thiserror::Error)]
+/// Storage failures, by what the caller can do about them. Answered to API clients as a
+/// generic 500 (logged with detail); the CLI and the admin path say `NotFound` and `Conflict`.
+/// Every variant is text, so one failure can answer each of the calls it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    /// What the call names does not exist (a tenant's name).
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already (a unique name), or other calls kept changing the record first.
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached or did not answer in time: I/O, the pool, a stopped
+    /// writer task, a lock not granted. Trying again later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A write broke a constraint of the schema (a NOT NULL, CHECK or foreign key): what was
+    /// asked is wrong, since callers validate what they write.
+    #[error("the database refused the write: {0}")]
+    Constraint(String),
+    /// The database holds something this version cannot read.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        use sqlx::error::ErrorKind;
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            sqlx::Error::Database(database) => match database.kind() {
+                ErrorKind::UniqueViolation => StoreError::Conflict(database.message().to_owned()),
+                ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation => {
+                    StoreError::Constraint(database.message().to_owned())
+                }
+                _ if transient(database.as_ref()) => StoreError::Unavailable(error.to_string()),
+                _ => StoreError::Database(error.to_string()),
+            },
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+/// Whether a database error says "not now" rather than "never": SQLite busy, locked, out of
+/// disk or unable to open its file; PostgreSQL's connection, resource, shutdown, lock and
+/// serialisation failures.
+fn transient(error: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::error::DatabaseError;
+    if let Some(sqlite) = error.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        // Extended result codes keep the primary code in their low byte.
+        let primary = sqlite
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        return matches!(primary, Some(5 | 6 | 10 | 13 | 14));
+    }
+    if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = postgres.code();
+        return ["08", "53", "57P"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || matches!(code, "40001" | "40P01" | "55P03");
+    }
+    false
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::Migration(error.to_string())
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -8,8 +8,8 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::server::service::AuthenticatedKey;
 use crate::server::service::VerificationService;
-use crate::server::store::AuthenticatedKey;
 
 /// The tenant behind the request's API key (`X-API-Key` or `Authorization: Bearer`).
 pub struct ApiKey(pub AuthenticatedKey);

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView};
 use crate::engine::{Channel, SessionStatus, VerificationMode};
+use crate::server::service::Deliveries;
 use crate::server::service::{SessionCreated, SessionView, VerifyReport};
-use crate::server::store::Deliveries;
 
 /// One channel's latest message.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,23 +1,21 @@
-//! Storage on PostgreSQL through sqlx, for several otpgate instances on one database. Every
+//! Storage on PostgreSQL through sqlx, for several otpgate instances on one database: how this
+//! store reads, writes and locks for the shared statements and flows (`sql/`). Every
 //! transaction runs at READ COMMITTED (the default); what must be exact is decided by atomic
 //! conditional updates (a session's version, a streak's value, a message's status) or under row
 //! locks taken in a fixed order (`limit_locks`, one row per counted subject), and the delivery
 //! queue is claimed with `FOR UPDATE SKIP LOCKED`, so no job goes to two workers.
 
-mod deliveries;
-mod limits;
-mod outbox;
-mod sessions;
-mod single;
-mod tenants;
-
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Arguments, Postgres};
 
-use super::{Maintenance, PurgeCounts, StoreResult};
+use super::StoreResult;
+use super::deliveries::{CLAIMED_COLUMNS, CLAIMED_JOINS, ClaimedRow};
+use super::sql::{Arg, Backend, Connection, Expiring, Plan, Query, Row, Subject};
+use crate::engine::limits::DAY;
 
 /// The PostgreSQL store: one pool; reads and writes share it (PostgreSQL has no single writer).
 #[derive(Clone, Debug)]
@@ -41,84 +39,201 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore { pool })
     }
-
-    /// Records a refusal on its own, after the transaction that found it was rolled back (the
-    /// refused session or message is not kept).
-    async fn record_refusal(
-        &self,
-        tenant_id: i64,
-        record: &super::RefusalRecord,
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        limits::record_refusal(&mut conn, tenant_id, record, now).await
-    }
 }
 
 /// Rows a purge deletes per statement.
 const PURGE_BATCH: i64 = 1000;
 
-/// Deletes the rows of `table` matching `condition` (`$1` bound to `value`), a batch per
-/// statement, so no purge holds many row locks or one long transaction; how many. Rows another
-/// instance's purge is deleting are skipped, not waited for.
-async fn delete_in_batches(
-    conn: &mut sqlx::PgConnection,
-    table: &str,
-    condition: &str,
-    value: i64,
-) -> StoreResult<u64> {
-    let (key, columns) = if table == "idempotency_keys" {
-        ("(tenant_id, key)", "tenant_id, key")
-    } else {
-        ("id", "id")
-    };
-    let sql = format!(
-        "DELETE FROM {table} WHERE {key} IN
-             (SELECT {columns} FROM {table} WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)"
-    );
-    let mut deleted = 0;
-    loop {
-        let batch = sqlx::query(&sql)
-            .bind(value)
-            .bind(PURGE_BATCH)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        deleted += batch;
-        if batch < PURGE_BATCH as u64 {
-            return Ok(deleted);
+/// PostgreSQL's arguments for `values`, in order (each typed as sqlx types it: BIGINT, TEXT,
+/// BYTEA, so a NULL has a type too).
+fn arguments(values: Vec<Arg>) -> PgArguments {
+    let mut args = PgArguments::default();
+    for value in values {
+        let added = match value {
+            Arg::Int(value) => args.add(value),
+            Arg::Text(value) => args.add(value),
+            Arg::Blob(value) => args.add(value),
+        };
+        added.expect("PostgreSQL arguments take integers, texts and byte strings");
+    }
+    args
+}
+
+#[async_trait]
+impl Connection for PgConnection {
+    async fn execute(&mut self, query: Query) -> StoreResult<u64> {
+        let (sql, args) = query.into_parts();
+        let done = sqlx::query_with::<Postgres, _>(&sql, arguments(args))
+            .execute(&mut *self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_all<R: Row>(&mut self, query: Query) -> StoreResult<Vec<R>> {
+        let (sql, args) = query.into_parts();
+        Ok(sqlx::query_as_with::<Postgres, R, _>(&sql, arguments(args))
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn fetch_optional<R: Row>(&mut self, query: Query) -> StoreResult<Option<R>> {
+        let (sql, args) = query.into_parts();
+        Ok(sqlx::query_as_with::<Postgres, R, _>(&sql, arguments(args))
+            .fetch_optional(&mut *self)
+            .await?)
+    }
+
+    /// Statement by statement, stopping at the first guard that changed no row.
+    async fn run(&mut self, plan: Plan) -> StoreResult<bool> {
+        for step in plan.into_steps() {
+            let changed = self.execute(step.query).await?;
+            if step.guard && changed == 0 {
+                return Ok(false);
+            }
         }
+        Ok(true)
     }
 }
 
 #[async_trait]
-impl Maintenance for PgStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+impl Backend for PgStore {
+    type Conn = PgConnection;
+    type Reader = sqlx::pool::PoolConnection<Postgres>;
+    type Writer = sqlx::Transaction<'static, Postgres>;
+
+    const COUNTS_LIMITS_LAST: bool = true;
+    const LOCK_ROWS: &'static str = " FOR UPDATE";
+
+    async fn reader(&self) -> StoreResult<Self::Reader> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn begin(&self) -> StoreResult<Self::Writer> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn commit(writer: Self::Writer) -> StoreResult<()> {
+        Ok(writer.commit().await?)
+    }
+
+    async fn write(&self, plan: Plan) -> StoreResult<bool> {
+        if plan.is_empty() {
+            return Ok(true);
+        }
+        let mut tx = self.begin().await?;
+        // Under READ COMMITTED a guard waits for a concurrent writer of its row, then re-checks
+        // its condition against what that one committed: at most one of two racing decisions
+        // holds. One that does not is rolled back whole (dropping the transaction).
+        if !tx.run(plan).await? {
+            return Ok(false);
+        }
+        Self::commit(tx).await?;
+        Ok(true)
+    }
+
+    /// Locks the subjects' `limit_locks` rows in one statement and one order (sorted), so two
+    /// transactions never wait on each other in a circle; under READ COMMITTED each later
+    /// statement then sees every event a transaction before it recorded, so "4 of 5" is never
+    /// counted twice.
+    async fn lock_subjects(
+        conn: &mut PgConnection,
+        tenant_id: i64,
+        mut subjects: Vec<Subject>,
+        now: i64,
+    ) -> StoreResult<()> {
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        subjects.sort();
+        subjects.dedup();
+        let (scopes, keys): (Vec<&str>, Vec<Vec<u8>>) = subjects.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO limit_locks (tenant_id, scope, subject, touched_at)
+             SELECT $1, s.scope, s.subject, $4
+             FROM UNNEST($2::TEXT[], $3::BYTEA[]) AS s (scope, subject)
+             ORDER BY s.scope, s.subject
+             ON CONFLICT (tenant_id, scope, subject) DO UPDATE SET touched_at = EXCLUDED.touched_at",
+        )
+        .bind(tenant_id)
+        .bind(&scopes)
+        .bind(&keys)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 
-    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
-        // Each step is its own statement: rows deleted twice by instances purging at once are
-        // simply not there for the second, and nothing waits on a long transaction.
-        let cutoff = now - grace;
-        let mut conn = self.pool.acquire().await?;
-        let codes_erased = outbox::erase_expired_codes(&mut conn, now).await?;
-        let deliveries_expired = deliveries::expire_overdue(&mut conn, now).await?;
-        let sessions = delete_in_batches(&mut conn, "sessions", "expires_at < $1", cutoff).await?;
-        let requests =
-            delete_in_batches(&mut conn, "sms_requests", "expires_at < $1", cutoff).await?;
-        let window = now - super::sessions::IDEMPOTENCY_WINDOW_SECS;
-        let idempotency =
-            delete_in_batches(&mut conn, "idempotency_keys", "created_at < $1", window).await?;
-        let limit_records = limits::purge(&mut conn, now).await?;
-        Ok(PurgeCounts {
-            sessions,
-            requests,
-            idempotency,
-            codes_erased,
-            deliveries_expired,
-            limit_records,
-        })
+    /// Rows another worker holds are skipped rather than waited for.
+    async fn release_lapsed_leases(conn: &mut PgConnection, now: i64) -> StoreResult<()> {
+        conn.execute(
+            Query::new(
+                "UPDATE deliveries SET status = 'queued', lease_until = NULL
+                 WHERE id IN (SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < $1
+                              FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One statement: rows another worker is claiming are skipped, never taken twice.
+    async fn lease_due(
+        conn: &mut PgConnection,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<ClaimedRow>> {
+        let sql = format!(
+            "WITH claimed AS (
+                 UPDATE deliveries SET status = 'sending', lease_until = $1,
+                     attempts = attempts + 1, updated_at = $2
+                 WHERE id IN (SELECT id FROM deliveries
+                              WHERE status = 'queued' AND next_attempt_at <= $2
+                              ORDER BY next_attempt_at, id LIMIT $3
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING *)
+             SELECT {CLAIMED_COLUMNS} FROM claimed d {CLAIMED_JOINS}
+             ORDER BY d.next_attempt_at, d.id"
+        );
+        conn.fetch_all(
+            Query::text(sql)
+                .bind(now + lease_secs)
+                .bind(now)
+                .bind(limit),
+        )
+        .await
+    }
+
+    /// A batch per statement, so no purge holds many row locks or one long transaction; rows
+    /// another instance's purge is deleting are skipped, not waited for.
+    async fn delete_expired(&self, what: Expiring, before: i64) -> StoreResult<u64> {
+        let (table, column) = (what.table(), what.column());
+        let (key, columns) = match what {
+            Expiring::IdempotencyKeys => ("(tenant_id, key)", "tenant_id, key"),
+            Expiring::Sessions | Expiring::Requests => ("id", "id"),
+        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN
+                 (SELECT {columns} FROM {table} WHERE {column} < $1 LIMIT $2
+                  FOR UPDATE SKIP LOCKED)"
+        );
+        let mut conn = self.reader().await?;
+        let mut deleted = 0;
+        loop {
+            let batch = conn
+                .execute(Query::text(sql.clone()).bind(before).bind(PURGE_BATCH))
+                .await?;
+            deleted += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    async fn forget_idle_locks(conn: &mut PgConnection, now: i64) -> StoreResult<()> {
+        conn.execute(Query::new("DELETE FROM limit_locks WHERE touched_at <= $1").bind(now - DAY))
+            .await?;
+        Ok(())
     }
 }

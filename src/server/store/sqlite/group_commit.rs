@@ -14,7 +14,7 @@
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::statements::Statements;
+use super::batch::Batch;
 use crate::server::store::{StoreError, StoreResult};
 
 /// Decisions written in one transaction at most: enough to absorb a burst, few enough that a
@@ -34,7 +34,7 @@ pub(super) struct GroupCommit {
 
 /// One decision waiting to be written, and who waits for the answer.
 struct Job {
-    statements: Statements,
+    batch: Batch,
     answer: oneshot::Sender<StoreResult<bool>>,
 }
 
@@ -47,21 +47,21 @@ impl GroupCommit {
         GroupCommit { queue }
     }
 
-    /// Writes `statements` with whatever else is queued; whether their guards held (when they
+    /// Writes `batch` with whatever else is queued; whether their guards held (when they
     /// did not, nothing of them was written). Nothing to write holds at once.
-    pub(super) async fn commit(&self, statements: Statements) -> StoreResult<bool> {
-        if statements.is_empty() {
+    pub(super) async fn commit(&self, batch: Batch) -> StoreResult<bool> {
+        if batch.is_empty() {
             return Ok(true);
         }
         let (answer, answered) = oneshot::channel();
-        let job = Job { statements, answer };
+        let job = Job { batch, answer };
         self.queue.send(job).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::Conflict("the SQLite writer task has stopped".into())
+    StoreError::Unavailable("the SQLite writer task has stopped".into())
 }
 
 /// Batches the writer task writes on one checkout of the writer connection at most before it
@@ -117,10 +117,10 @@ fn answer(batch: &mut Vec<Job>, answers: Vec<StoreResult<bool>>) {
 /// ended here in SQL (the task is never cancelled between the two), so the common case, every
 /// guard holding, costs two hand-offs: the batch with its `BEGIN IMMEDIATE`, then `COMMIT`.
 async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<StoreResult<bool>> {
-    let mut joined = Statements::new();
-    joined.push("BEGIN IMMEDIATE");
+    let mut joined = Batch::new();
+    joined.push_text("BEGIN IMMEDIATE");
     for job in batch.iter() {
-        joined.append(&job.statements);
+        joined.append(&job.batch);
     }
     match joined.run(&mut *conn).await {
         Ok(true) => {
@@ -142,8 +142,8 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<Stor
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch.iter_mut() {
-        let statements = std::mem::take(&mut job.statements).in_savepoint("decision");
-        let answer = statements.run(&mut *conn).await;
+        let decision = std::mem::take(&mut job.batch).in_savepoint("decision");
+        let answer = decision.run(&mut *conn).await;
         if !matches!(answer, Ok(true)) {
             // Undo this decision alone; if even that fails, the transaction is unusable.
             if let Err(error) = execute(conn, "ROLLBACK TO decision").await {
@@ -166,13 +166,14 @@ async fn execute(conn: &mut SqliteConnection, sql: &str) -> StoreResult<()> {
 /// Ends whatever transaction the connection is in (none is fine); an error only when the
 /// connection cannot even do that.
 async fn rollback(conn: &mut SqliteConnection) -> StoreResult<()> {
-    match execute(conn, "ROLLBACK").await {
-        Err(StoreError::Database(sqlx::Error::Database(error)))
+    match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(error))
             if error.message().contains("no transaction is active") =>
         {
             Ok(())
         }
-        other => other,
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -185,16 +186,10 @@ async fn rolled_back(conn: &mut SqliteConnection, error: StoreError) -> StoreErr
     error
 }
 
-/// The same failure for each of `count` decisions (a database error cannot be cloned).
+/// The same failure for each of `count` decisions.
 fn every_one_fails(count: usize, error: &StoreError) -> Vec<StoreResult<bool>> {
     tracing::error!(%error, decisions = count, "a group of decisions could not be written");
-    (0..count)
-        .map(|_| {
-            Err(StoreError::Conflict(format!(
-                "the write transaction failed: {error}"
-            )))
-        })
-        .collect()
+    (0..count).map(|_| Err(error.clone())).collect()
 }
 
 #[cfg(test)]
@@ -202,6 +197,7 @@ mod tests {
     use sqlx::sqlite::SqlitePoolOptions;
 
     use super::*;
+    use crate::server::store::sql::{Plan, Query};
 
     /// A one-connection in-memory database with rows 1..=3 at `v = 0`.
     async fn database() -> SqlitePool {
@@ -221,14 +217,15 @@ mod tests {
     }
 
     /// Sets row `id` from `from` to `to`, guarded by `from`.
-    fn set(id: i64, from: i64, to: i64) -> Statements {
-        let mut statements = Statements::new();
-        statements
-            .guard("UPDATE t SET v = ? WHERE id = ? AND v = ?")
-            .bind(to)
-            .bind(id)
-            .bind(from);
-        statements
+    fn set(id: i64, from: i64, to: i64) -> Batch {
+        let mut plan = Plan::new();
+        plan.guard(
+            Query::new("UPDATE t SET v = $1 WHERE id = $2 AND v = $3")
+                .bind(to)
+                .bind(id)
+                .bind(from),
+        );
+        Batch::from(plan)
     }
 
     async fn values(pool: &SqlitePool) -> Vec<i64> {
@@ -274,7 +271,7 @@ mod tests {
         let group = GroupCommit::start(pool.clone());
         let mut failing = set(2, 0, 2);
         // NOT NULL: this statement fails after the guard above it has written.
-        failing.push("UPDATE t SET v = NULL WHERE id = 3");
+        failing.push_text("UPDATE t SET v = NULL WHERE id = 3");
         let (first, failed, last) = tokio::join!(
             group.commit(set(1, 0, 1)),
             group.commit(failing),

@@ -1,19 +1,14 @@
-//! Storage on SQLite through sqlx. Writes go through a single-connection pool inside
+//! Storage on SQLite through sqlx: how this store reads, writes and batches for the shared
+//! statements and flows (`sql/`). Writes go through a single-connection pool inside
 //! `BEGIN IMMEDIATE`, so they are serialised by SQLite's write lock across threads and
 //! processes (the CLI, a second instance) alike; a decision made on a copy read from a reader
 //! connection is written only over the version it was made on, most of them grouped several
 //! to a transaction (`group_commit`). Reads use connections of their own, so status and
 //! look-ups never queue behind writes (WAL mode).
 
+mod batch;
 mod checkpoint;
-mod deliveries;
 mod group_commit;
-mod limits;
-mod outbox;
-mod sessions;
-mod single;
-mod statements;
-mod tenants;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -26,7 +21,10 @@ use sqlx::sqlite::{
 
 use async_trait::async_trait;
 
-use super::{Maintenance, PurgeCounts, StoreError, StoreResult};
+use super::deliveries::{CLAIMED_COLUMNS, CLAIMED_JOINS, ClaimedRow};
+use super::sql::{Backend, Connection, Expiring, Plan, Query, Row, Subject};
+use super::{StoreError, StoreResult};
+use batch::{Batch, arguments};
 
 /// Reader connections: each read takes one while it runs.
 const READERS: usize = 8;
@@ -60,7 +58,7 @@ impl SqliteStore {
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Conflict(format!("cannot create {}: {e}", parent.display()))
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
         // No ping before each use: a connection to a local file does not go stale, and each
@@ -95,16 +93,14 @@ impl SqliteStore {
         })
     }
 
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        begin_write(&self.write).await
-    }
-
     /// A reader connection, back in the set when dropped.
-    async fn reader(&self) -> StoreResult<deadpool::unmanaged::Object<SqliteConnection>> {
+    async fn reader_connection(
+        &self,
+    ) -> StoreResult<deadpool::unmanaged::Object<SqliteConnection>> {
         self.read
             .get()
             .await
-            .map_err(|error| StoreError::Conflict(format!("no reader connection: {error}")))
+            .map_err(|error| StoreError::Unavailable(format!("no reader connection: {error}")))
     }
 }
 
@@ -128,83 +124,142 @@ async fn begin_write(write: &SqlitePool) -> StoreResult<sqlx::Transaction<'stati
 /// (with its cascades) waits a few milliseconds; `bench/scale` measures it.
 const PURGE_BATCH: i64 = 200;
 
-impl SqliteStore {
-    /// Deletes the rows of `table` matching `condition` (one `?`, bound to `value`), a batch per
-    /// write transaction; how many.
-    async fn delete_in_batches(
-        &self,
-        table: &str,
-        condition: &str,
-        value: i64,
-    ) -> StoreResult<u64> {
-        let sql = format!(
-            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT ?)"
-        );
-        let mut deleted = 0;
-        loop {
-            let started = Instant::now();
-            let mut tx = self.begin_write().await?;
-            let batch = sqlx::query(&sql)
-                .bind(value)
-                .bind(PURGE_BATCH)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            deleted += batch;
-            if batch < PURGE_BATCH as u64 {
-                return Ok(deleted);
-            }
-            // SQLite deletes on this process's own threads: a purge run flat out keeps one of
-            // the cores busy, and requests queue for the other. Resting as long as the batch
-            // took (its wait for the writer included, so it yields more when the writer is
-            // busy) halves its share at most, so a day's expired sessions go in minutes, not
-            // seconds, and verifications meanwhile keep their pace.
-            tokio::time::sleep(started.elapsed()).await;
-        }
+#[async_trait]
+impl Connection for SqliteConnection {
+    async fn execute(&mut self, query: Query) -> StoreResult<u64> {
+        let (sql, args) = query.into_parts();
+        let done = sqlx::query_with(&sql, arguments(args))
+            .execute(&mut *self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_all<R: Row>(&mut self, query: Query) -> StoreResult<Vec<R>> {
+        let (sql, args) = query.into_parts();
+        Ok(sqlx::query_as_with(&sql, arguments(args))
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn fetch_optional<R: Row>(&mut self, query: Query) -> StoreResult<Option<R>> {
+        let (sql, args) = query.into_parts();
+        Ok(sqlx::query_as_with(&sql, arguments(args))
+            .fetch_optional(&mut *self)
+            .await?)
+    }
+
+    /// The whole plan as one text: one hand-off to the connection's thread.
+    async fn run(&mut self, plan: Plan) -> StoreResult<bool> {
+        Batch::from(plan).run(self).await
     }
 }
 
 #[async_trait]
-impl Maintenance for SqliteStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.reader().await?)
-            .await?;
+impl Backend for SqliteStore {
+    type Conn = SqliteConnection;
+    type Reader = deadpool::unmanaged::Object<SqliteConnection>;
+    type Writer = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+    const COUNTS_LIMITS_LAST: bool = false;
+    const LOCK_ROWS: &'static str = "";
+
+    async fn reader(&self) -> StoreResult<Self::Reader> {
+        self.reader_connection().await
+    }
+
+    async fn begin(&self) -> StoreResult<Self::Writer> {
+        begin_write(&self.write).await
+    }
+
+    async fn commit(writer: Self::Writer) -> StoreResult<()> {
+        Ok(writer.commit().await?)
+    }
+
+    async fn write(&self, plan: Plan) -> StoreResult<bool> {
+        self.group.commit(Batch::from(plan)).await
+    }
+
+    async fn lock_subjects(
+        _conn: &mut SqliteConnection,
+        _tenant_id: i64,
+        _subjects: Vec<Subject>,
+        _now: i64,
+    ) -> StoreResult<()> {
         Ok(())
     }
 
-    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
-        // Short transactions, and deletions in batches: the writer is free between them, so a
-        // day's expired sessions never hold verifications up for the whole clean-up.
-        let cutoff = now - grace;
-        let mut tx = self.begin_write().await?;
-        let codes_erased = outbox::erase_expired_codes(&mut tx, now).await?;
-        let deliveries_expired = deliveries::expire_overdue(&mut tx, now).await?;
-        tx.commit().await?;
-        let sessions = self
-            .delete_in_batches("sessions", "expires_at < ?", cutoff)
-            .await?;
-        let requests = self
-            .delete_in_batches("sms_requests", "expires_at < ?", cutoff)
-            .await?;
-        let idempotency = self
-            .delete_in_batches(
-                "idempotency_keys",
-                "created_at < ?",
-                now - super::sessions::IDEMPOTENCY_WINDOW_SECS,
+    async fn release_lapsed_leases(conn: &mut SqliteConnection, now: i64) -> StoreResult<()> {
+        conn.execute(
+            Query::new(
+                "UPDATE deliveries SET status = 'queued', lease_until = NULL
+                 WHERE status = 'sending' AND lease_until < $1",
+            )
+            .bind(now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn lease_due(
+        conn: &mut SqliteConnection,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<ClaimedRow>> {
+        let leased: Vec<(i64,)> = conn
+            .fetch_all(
+                Query::new(
+                    "UPDATE deliveries SET status = 'sending', lease_until = $1,
+                         attempts = attempts + 1, updated_at = $2
+                     WHERE id IN (SELECT id FROM deliveries
+                                  WHERE status = 'queued' AND next_attempt_at <= $2
+                                  ORDER BY next_attempt_at, id LIMIT $3)
+                     RETURNING id",
+                )
+                .bind(now + lease_secs)
+                .bind(now)
+                .bind(limit),
             )
             .await?;
-        let mut tx = self.begin_write().await?;
-        let limit_records = limits::purge(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(PurgeCounts {
-            sessions,
-            requests,
-            idempotency,
-            codes_erased,
-            deliveries_expired,
-            limit_records,
-        })
+        let mut rows = Vec::with_capacity(leased.len());
+        for (id,) in leased {
+            let sql = format!(
+                "SELECT {CLAIMED_COLUMNS} FROM deliveries d {CLAIMED_JOINS} WHERE d.id = $1"
+            );
+            rows.push(conn.fetch_one(Query::text(sql).bind(id)).await?);
+        }
+        Ok(rows)
+    }
+
+    /// A batch per write transaction, by `rowid`; each batch followed by a rest as long as it
+    /// took. SQLite deletes on this process's own threads: a purge run flat out keeps one of
+    /// the cores busy, and requests queue for the other. Resting as long as the batch took (its
+    /// wait for the writer included, so it yields more when the writer is busy) halves its share
+    /// at most, so a day's expired sessions go in minutes, not seconds, and verifications
+    /// meanwhile keep their pace.
+    async fn delete_expired(&self, what: Expiring, before: i64) -> StoreResult<u64> {
+        let (table, column) = (what.table(), what.column());
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN
+                 (SELECT rowid FROM {table} WHERE {column} < $1 LIMIT $2)"
+        );
+        let mut deleted = 0;
+        loop {
+            let started = Instant::now();
+            let mut tx = self.begin().await?;
+            let batch = tx
+                .execute(Query::text(sql.clone()).bind(before).bind(PURGE_BATCH))
+                .await?;
+            Self::commit(tx).await?;
+            deleted += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(deleted);
+            }
+            tokio::time::sleep(started.elapsed()).await;
+        }
+    }
+
+    async fn forget_idle_locks(_conn: &mut SqliteConnection, _now: i64) -> StoreResult<()> {
+        Ok(())
     }
 }

@@ -1,0 +1,176 @@
+//! `AdminService`: the one administrative path — tenants, their origins and keys, their own
+//! limits, the refusal report, the purge and the database's health — with the validation of
+//! what it is given. The CLI is a thin adapter over it (as the REST handlers are over the
+//! verification service), and so will be the admin API.
+
+use std::sync::Arc;
+
+use crate::engine::limits::{LimitOverrides, LimitPolicy};
+use crate::server::clock::Clock;
+use crate::server::crypto;
+use crate::server::store::{Store, StoreError};
+
+use super::error::invalid;
+use super::key_cache::KeyCache;
+use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo, validate};
+
+/// A key just made: shown once (`key`), stored only as a hash; `prefix` names it afterwards.
+#[derive(Clone)]
+pub struct NewKey {
+    pub key: String,
+    pub prefix: String,
+    pub is_test: bool,
+}
+
+impl std::fmt::Debug for NewKey {
+    /// Leaves out the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("prefix", &self.prefix)
+            .field("is_test", &self.is_test)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The administration of one store. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminService(Arc<AdminParts>);
+
+struct AdminParts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// The server's limits, which each tenant's own go over.
+    limits: LimitPolicy,
+    /// The verification service's memory of authenticated keys (when there is one in this
+    /// process): forgotten whenever a key or a tenant's limits change.
+    keys_seen: Arc<KeyCache>,
+}
+
+impl AdminService {
+    pub(super) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: LimitPolicy,
+        keys_seen: Arc<KeyCache>,
+    ) -> AdminService {
+        AdminService(Arc::new(AdminParts {
+            store,
+            clock,
+            limits,
+            keys_seen,
+        }))
+    }
+
+    /// The administration of a store no verification service in this process uses (the CLI).
+    pub fn over(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: LimitPolicy) -> AdminService {
+        AdminService::new(store, clock, limits, Arc::default())
+    }
+
+    /// Creates a tenant with the origins allowed to embed its widget; its name as stored.
+    pub async fn create_tenant(&self, name: &str, origins: &[String]) -> ServiceResult<String> {
+        let name = validate::tenant_name(name).map_err(|r| invalid("name", r))?;
+        let origins = origins
+            .iter()
+            .map(|o| validate::origin(o).map_err(ServiceError::InvalidRequest))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let store = &self.0.store;
+        store
+            .create_tenant(&name, &origins, self.0.clock.now())
+            .await?;
+        Ok(name)
+    }
+
+    /// Every tenant with its origins, keys and own limits, by name.
+    pub async fn list_tenants(&self) -> ServiceResult<Vec<TenantInfo>> {
+        Ok(self.0.store.list_tenants().await?)
+    }
+
+    /// One tenant, by name.
+    pub async fn tenant(&self, name: &str) -> ServiceResult<TenantInfo> {
+        self.list_tenants()
+            .await?
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| StoreError::NotFound(format!("no tenant named `{name}`")).into())
+    }
+
+    /// Makes a key for the tenant (a test key's messages always go to the test outbox).
+    pub async fn create_key(&self, tenant: &str, is_test: bool) -> ServiceResult<NewKey> {
+        let (key, prefix) = crypto::new_api_key(&mut rand::rng(), is_test);
+        let hash = crypto::sha256(key.as_bytes());
+        let now = self.0.clock.now();
+        self.0
+            .store
+            .create_key(tenant, &hash, &prefix, is_test, now)
+            .await?;
+        Ok(NewKey {
+            key,
+            prefix,
+            is_test,
+        })
+    }
+
+    /// Revokes the key with this prefix (false when no unrevoked key has it); refused from
+    /// this process's next call, other processes' within a second.
+    pub async fn revoke_key(&self, prefix: &str) -> ServiceResult<bool> {
+        let revoked = self.0.store.revoke_key(prefix, self.0.clock.now()).await?;
+        self.0.keys_seen.clear();
+        Ok(revoked)
+    }
+
+    /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
+    /// back to the server's) and returns them all; checked as they will be used, over the
+    /// server's limits. They apply to this process's next call, other processes' within a
+    /// second.
+    pub async fn set_tenant_limits(
+        &self,
+        name: &str,
+        changes: &LimitOverrides,
+        reset: bool,
+    ) -> ServiceResult<LimitOverrides> {
+        if changes.is_empty() && !reset {
+            return Err(ServiceError::InvalidRequest(
+                "nothing to set: give at least one limit".into(),
+            ));
+        }
+        let current = self.tenant(name).await?;
+        let base = if reset {
+            LimitOverrides::default()
+        } else {
+            current.limits
+        };
+        base.merged_with(changes)
+            .over(&self.0.limits)
+            .check()
+            .map_err(|problem| ServiceError::InvalidRequest(problem.to_string()))?;
+        let limits = self.0.store.set_tenant_limits(name, changes, reset).await?;
+        self.0.keys_seen.clear();
+        Ok(limits)
+    }
+
+    /// The server's limits, before any tenant's own.
+    pub fn server_limits(&self) -> &LimitPolicy {
+        &self.0.limits
+    }
+
+    /// The limits in force for a tenant: the server's with its own over them.
+    pub async fn tenant_limits(&self, name: &str) -> ServiceResult<LimitPolicy> {
+        Ok(self.tenant(name).await?.limits.over(&self.0.limits))
+    }
+
+    /// The refusals of the last `hours`, by tenant, rule and channel, most frequent first.
+    pub async fn refusal_report(&self, hours: u32) -> ServiceResult<Vec<RefusalSummary>> {
+        let since = self.0.clock.now() - i64::from(hours) * 3600;
+        Ok(self.0.store.refusal_report(since).await?)
+    }
+
+    /// Deletes what expired more than `grace` seconds ago (see `Maintenance::purge`).
+    pub async fn purge(&self, grace: i64) -> ServiceResult<PurgeCounts> {
+        Ok(self.0.store.purge(self.0.clock.now(), grace).await?)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> ServiceResult<()> {
+        Ok(self.0.store.ping().await?)
+    }
+}

@@ -1,0 +1,329 @@
+//! The delivery queue, for both stores: messages written with their session or request, claimed
+//! by a worker under a lease, finished with the provider's answer, moved forward by receipts,
+//! and ended (their sealed codes erased) when a resend replaces them or their session ends.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::{Backend, Connection, Plan, Query};
+use crate::engine::Channel;
+use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
+use crate::server::store::deliveries::*;
+use crate::server::store::{StoreResult, flag};
+
+/// The owner's column and ID: what a message or a limit event belongs to.
+pub(super) fn owner_column(owner: Owner) -> (&'static str, i64) {
+    match owner {
+        Owner::Session(id) => ("session_id", id),
+        Owner::Request(id) => ("request_id", id),
+    }
+}
+
+/// The owner as the two nullable columns a row carries.
+pub(super) fn owner_ids(owner: Owner) -> (Option<i64>, Option<i64>) {
+    match owner {
+        Owner::Session(id) => (Some(id), None),
+        Owner::Request(id) => (None, Some(id)),
+    }
+}
+
+/// Appends the writes of `messages` for `owner`: an outbox row and a `sent` delivery for
+/// caught messages, a `queued` delivery with the sealed code for the others. How each message
+/// stands once written.
+pub(super) fn insert_messages(
+    plan: &mut Plan,
+    tenant_id: i64,
+    is_test: bool,
+    owner: Owner,
+    expires_at: i64,
+    now: i64,
+    messages: &[NewMessage],
+) -> BTreeMap<Channel, DeliveryView> {
+    let (session_id, request_id) = owner_ids(owner);
+    let mut views = BTreeMap::new();
+    for message in messages {
+        let (status, sealed, provider): (DeliveryStatus, Option<&[u8]>, Option<&str>) =
+            match &message.route {
+                NewRoute::Outbox { body, code } => {
+                    plan.push(
+                    Query::new(
+                        "INSERT INTO outbox (tenant_id, session_id, request_id, is_test, channel,
+                             recipient, body, code, sent_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(tenant_id)
+                    .bind(session_id)
+                    .bind(request_id)
+                    .bind(flag(is_test))
+                    .bind(message.channel.as_str())
+                    .bind(&message.recipient)
+                    .bind(body)
+                    .bind(code)
+                    .bind(now),
+                );
+                    (DeliveryStatus::Sent, None, Some("outbox"))
+                }
+                NewRoute::Provider { sealed_code } => {
+                    (DeliveryStatus::Queued, Some(sealed_code.as_slice()), None)
+                }
+            };
+        plan.push(
+            Query::new(
+                "INSERT INTO deliveries (tenant_id, session_id, request_id, channel, recipient,
+                     sealed_code, status, provider, next_attempt_at, expires_at, created_at,
+                     updated_at, queued_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11)",
+            )
+            .bind(tenant_id)
+            .bind(session_id)
+            .bind(request_id)
+            .bind(message.channel.as_str())
+            .bind(&message.recipient)
+            .bind(sealed)
+            .bind(status_name(status))
+            .bind(provider)
+            .bind(now)
+            .bind(expires_at)
+            .bind(wall_clock_ms()),
+        );
+        views.insert(message.channel, message.first_view(now));
+    }
+    views
+}
+
+/// A resend replaced `channel`'s code: its queued message is never delivered, and one being
+/// handed over is not retried.
+pub(super) fn replace_channel_messages(session_id: i64, channel: Channel, now: i64) -> Query {
+    Query::new(
+        "UPDATE deliveries SET
+             status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+             sealed_code = CASE WHEN status = 'queued' THEN NULL ELSE sealed_code END,
+             updated_at = CASE WHEN status = 'queued' THEN $1 ELSE updated_at END,
+             superseded = CASE WHEN status = 'sending' THEN 1 ELSE superseded END
+         WHERE session_id = $2 AND channel = $3 AND status IN ('queued', 'sending')",
+    )
+    .bind(now)
+    .bind(session_id)
+    .bind(channel.as_str())
+}
+
+/// The session or request ended (verified, locked, cancelled): messages not yet handed over
+/// are given up, and every sealed code of it is erased.
+pub(super) fn end_messages(owner: Owner, now: i64) -> Query {
+    let (column, id) = owner_column(owner);
+    Query::text(format!(
+        "UPDATE deliveries SET
+             status = CASE WHEN status = 'queued' THEN 'failed' ELSE status END,
+             error = CASE WHEN status = 'queued' THEN $1 ELSE error END,
+             updated_at = CASE WHEN status = 'queued' THEN $2 ELSE updated_at END,
+             superseded = CASE WHEN status = 'sending' THEN 1 ELSE superseded END,
+             sealed_code = NULL
+         WHERE {column} = $3 AND status IN ('queued', 'sending')"
+    ))
+    .bind(DeliveryFailure::ExpiredBeforeDelivery.as_str())
+    .bind(now)
+    .bind(id)
+}
+
+/// Gives up every queued message whose session or request expired by `now`, erasing its code;
+/// the failure says whether it was ever tried.
+pub(super) fn expire_overdue(now: i64) -> Query {
+    Query::new(
+        "UPDATE deliveries SET status = 'failed', sealed_code = NULL, updated_at = $1,
+             error = CASE WHEN attempts = 0 THEN $2 ELSE $3 END
+         WHERE status = 'queued' AND expires_at <= $1",
+    )
+    .bind(now)
+    .bind(expiry_failure(0).as_str())
+    .bind(expiry_failure(1).as_str())
+}
+
+/// How a delivery stands when a receipt comes, and the receipt held for it, if any.
+#[derive(sqlx::FromRow)]
+struct ReceiptTarget {
+    id: i64,
+    status: String,
+    receipt_status: Option<String>,
+}
+
+#[async_trait]
+impl<B: Backend> DeliveryStore for B {
+    async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.begin().await?;
+        B::release_lapsed_leases(&mut tx, now).await?;
+        tx.execute(expire_overdue(now)).await?;
+        let rows = B::lease_due(&mut tx, now, limit, lease_secs).await?;
+        B::commit(tx).await?;
+        rows.into_iter().map(ClaimedRow::claimed).collect()
+    }
+
+    async fn next_delivery_due(&self) -> StoreResult<Option<i64>> {
+        let (due,): (Option<i64>,) = self
+            .reader()
+            .await?
+            .fetch_one(Query::new(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'queued'",
+            ))
+            .await?;
+        Ok(due)
+    }
+
+    async fn finish_attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+        provider: &str,
+        result: &TryResult,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (outcome, detail) = match result {
+            TryResult::Accepted { .. } => ("accepted", None),
+            TryResult::Retry { detail, .. } => ("transient", Some(detail.as_str())),
+            TryResult::Failed {
+                detail, permanent, ..
+            } => (
+                if *permanent { "permanent" } else { "transient" },
+                Some(detail.as_str()),
+            ),
+        };
+        let mut plan = Plan::new();
+        // A try recorded again (a lease that ran out while its answer was on the way) keeps
+        // the later answer.
+        plan.push(
+            Query::new(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at, answered_at_ms, provider,
+                     outcome, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at,
+                     answered_at_ms = excluded.answered_at_ms, provider = excluded.provider,
+                     outcome = excluded.outcome, detail = excluded.detail",
+            )
+            .bind(delivery.id)
+            .bind(i64::from(delivery.attempt))
+            .bind(now)
+            .bind(wall_clock_ms())
+            .bind(provider)
+            .bind(outcome)
+            .bind(detail),
+        );
+        plan.push(match result {
+            // Accepted, or further on when a receipt overtook this answer (held meanwhile).
+            TryResult::Accepted {
+                provider_message_id,
+            } => Query::new(
+                "UPDATE deliveries SET status = COALESCE(receipt_status, 'sent'),
+                     error = receipt_error, sealed_code = NULL, lease_until = NULL,
+                     provider = $1, provider_message_id = $2, updated_at = $3
+                 WHERE id = $4 AND status = 'sending'",
+            )
+            .bind(provider)
+            .bind(provider_message_id.as_deref())
+            .bind(now)
+            .bind(delivery.id),
+            // A superseded message ends here: its code is dead.
+            TryResult::Retry { at, .. } => Query::new(
+                "UPDATE deliveries SET
+                     status = CASE WHEN superseded = 1 THEN 'cancelled' ELSE 'queued' END,
+                     sealed_code = CASE WHEN superseded = 1 THEN NULL ELSE sealed_code END,
+                     next_attempt_at = $1, lease_until = NULL, provider = $2, updated_at = $3
+                 WHERE id = $4 AND status = 'sending'",
+            )
+            .bind(*at)
+            .bind(provider)
+            .bind(now)
+            .bind(delivery.id),
+            TryResult::Failed { failure, .. } => Query::new(
+                "UPDATE deliveries SET status = 'failed', error = $1, sealed_code = NULL,
+                     lease_until = NULL, provider = $2, updated_at = $3
+                 WHERE id = $4 AND status = 'sending'",
+            )
+            .bind(failure.as_str())
+            .bind(provider)
+            .bind(now)
+            .bind(delivery.id),
+        });
+        self.write(plan).await?;
+        Ok(())
+    }
+
+    async fn apply_receipt(
+        &self,
+        by: ReceiptKey<'_>,
+        status: DeliveryStatus,
+        error: Option<DeliveryFailure>,
+        now: i64,
+    ) -> StoreResult<ReceiptOutcome> {
+        let mut tx = self.begin().await?;
+        // The row is read locked while the move is decided, so two receipts for one message (a
+        // provider retrying its callback to two instances) apply in turn.
+        let lookup = match by {
+            ReceiptKey::Provider { provider, id } => Query::text(format!(
+                "SELECT id, status, receipt_status FROM deliveries
+                 WHERE provider = $1 AND provider_message_id = $2{}",
+                B::LOCK_ROWS
+            ))
+            .bind(provider)
+            .bind(id),
+            ReceiptKey::Delivery(id) => Query::text(format!(
+                "SELECT id, status, receipt_status FROM deliveries WHERE id = $1{}",
+                B::LOCK_ROWS
+            ))
+            .bind(id),
+        };
+        let Some(target) = tx.fetch_optional::<ReceiptTarget>(lookup).await? else {
+            return Ok(ReceiptOutcome::Unknown);
+        };
+        let sql = match receipt_move(&target.status, target.receipt_status.as_deref(), status) {
+            ReceiptMove::Ignore => return Ok(ReceiptOutcome::Unchanged),
+            ReceiptMove::Apply => {
+                "UPDATE deliveries SET status = $1, error = $2, sealed_code = NULL, updated_at = $3
+                 WHERE id = $4"
+            }
+            ReceiptMove::Hold => {
+                "UPDATE deliveries SET receipt_status = $1, receipt_error = $2, receipt_at = $3
+                 WHERE id = $4"
+            }
+        };
+        tx.execute(
+            Query::new(sql)
+                .bind(status_name(status))
+                .bind(error.map(DeliveryFailure::as_str))
+                .bind(now)
+                .bind(target.id),
+        )
+        .await?;
+        B::commit(tx).await?;
+        Ok(ReceiptOutcome::Applied)
+    }
+
+    async fn session_deliveries(
+        &self,
+        session_id: i64,
+    ) -> StoreResult<BTreeMap<Channel, DeliveryView>> {
+        let rows: Vec<DeliveryRow> = self
+            .reader()
+            .await?
+            .fetch_all(
+                Query::new(
+                    "SELECT channel, status, error, attempts, updated_at FROM deliveries
+                     WHERE id IN (SELECT max(id) FROM deliveries WHERE session_id = $1
+                                  GROUP BY channel)",
+                )
+                .bind(session_id),
+            )
+            .await?;
+        Ok(delivery_views(rows))
+    }
+
+    async fn expire_deliveries(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let expired = tx.execute(expire_overdue(now)).await?;
+        B::commit(tx).await?;
+        Ok(expired)
+    }
+}

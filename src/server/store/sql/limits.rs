@@ -1,0 +1,405 @@
+//! The counters behind the limits, for both stores: events in time windows (sends per
+//! destination, prefix and client IP; widget submissions per IP), tenants' budgets per minute,
+//! destinations' runs of failed verifications, prefixes cooling down, and every refusal. They
+//! are read and written inside the transaction of the send or verify they count, after the
+//! store has locked what they count (`Backend::lock_subjects`); the decisions are the engine's.
+
+use async_trait::async_trait;
+
+use super::deliveries::{owner_column, owner_ids};
+use super::{Backend, Connection, Plan, Query, Subject};
+use crate::engine::Channel;
+use crate::engine::limits::{
+    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
+    prefix_starts_cooling, submission_allowed,
+};
+use crate::server::store::StoreResult;
+use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::*;
+
+/// The subjects a send counts: each message's destination, prefix and budget, the client IP.
+pub(super) fn send_subjects(
+    messages: &[MessageSubjects],
+    client_ip: Option<&[u8]>,
+) -> Vec<Subject> {
+    let mut subjects = Vec::with_capacity(messages.len() * 3 + 1);
+    for message in messages {
+        subjects.push(("destination", message.destination.clone()));
+        if let Some(prefix) = &message.prefix {
+            subjects.push(("prefix", prefix.clone()));
+        }
+        subjects.push(("budget", message.budget.as_bytes().to_vec()));
+    }
+    if let Some(ip) = client_ip {
+        subjects.push(("client_ip", ip.to_vec()));
+    }
+    subjects
+}
+
+fn saturated(count: i64) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
+/// to know whether the limit is reached, not by how much, so the work stays bounded.
+async fn count_events(
+    conn: &mut impl Connection,
+    tenant_id: i64,
+    scope: &str,
+    subject: &[u8],
+    since: i64,
+    up_to: u32,
+) -> StoreResult<u32> {
+    let (count,): (i64,) = conn
+        .fetch_one(
+            Query::new(
+                "SELECT count(*) FROM (SELECT 1 FROM limit_events
+                 WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND at > $4 LIMIT $5)
+                 AS window_events",
+            )
+            .bind(tenant_id)
+            .bind(scope)
+            .bind(subject)
+            .bind(since)
+            .bind(i64::from(up_to)),
+        )
+        .await?;
+    Ok(saturated(count))
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageCountRow {
+    last_10min: i64,
+    last_day: i64,
+    locked_until: Option<i64>,
+    cooling_until: Option<i64>,
+    prefix_unverified: i64,
+    budget: i64,
+}
+
+/// Everything one message's rules look at, in one statement (a send's transaction holds locks,
+/// so each round trip saved is time every other writer waits less): the destination's sends in
+/// 10 minutes and a day and its lock, the prefix's cool-down and unverified sends in the hour,
+/// the budget's sends in the hour (in whole minutes: the minutes after the one an hour ago,
+/// this one included). Event counts stop at their limit.
+async fn count_message(
+    conn: &mut impl Connection,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    message: &MessageSubjects,
+    now: i64,
+) -> StoreResult<MessageCounts> {
+    let row: MessageCountRow = conn
+        .fetch_one(
+            Query::new(
+                "SELECT
+                   (SELECT count(*) FROM (SELECT 1 FROM limit_events WHERE tenant_id = $1
+                      AND scope = 'destination' AND subject = $2 AND at > $3 LIMIT $4) AS a)
+                      AS last_10min,
+                   (SELECT count(*) FROM (SELECT 1 FROM limit_events WHERE tenant_id = $1
+                      AND scope = 'destination' AND subject = $2 AND at > $5 LIMIT $6) AS b)
+                      AS last_day,
+                   (SELECT locked_until FROM destination_streaks
+                      WHERE tenant_id = $1 AND subject = $2) AS locked_until,
+                   (SELECT until FROM prefix_cooldowns
+                      WHERE tenant_id = $1 AND subject = $7) AS cooling_until,
+                   (SELECT count(*) FROM (SELECT 1 FROM limit_events WHERE tenant_id = $1
+                      AND scope = 'prefix' AND subject = $7 AND at > $8 AND verified = 0
+                      LIMIT $9) AS c) AS prefix_unverified,
+                   (SELECT CAST(coalesce(sum(sends), 0) AS BIGINT) FROM limit_buckets
+                      WHERE tenant_id = $1 AND budget = $10 AND minute > $11) AS budget",
+            )
+            .bind(tenant_id)
+            .bind(&message.destination)
+            .bind(now - TEN_MINUTES)
+            .bind(i64::from(policy.destination_per_10min))
+            .bind(now - DAY)
+            .bind(i64::from(policy.destination_per_day))
+            .bind(message.prefix.as_deref())
+            .bind(now - HOUR)
+            .bind(i64::from(policy.prefix_unverified_per_hour))
+            .bind(&message.budget)
+            .bind(minute(now - HOUR)),
+        )
+        .await?;
+    Ok(MessageCounts {
+        channel: message.channel,
+        country: message.country,
+        destination_last_10min: saturated(row.last_10min),
+        destination_last_day: saturated(row.last_day),
+        destination_locked_until: row.locked_until,
+        prefix_unverified_last_hour: saturated(row.prefix_unverified),
+        prefix_cooling_until: row.cooling_until,
+        tenant_channel_last_hour: saturated(row.budget),
+    })
+}
+
+/// Locks and counts everything a send's rules look at (the same queries whatever the outcome).
+/// Messages of the same send to the same destination, prefix or budget count each other, so a
+/// send with SMS and WhatsApp to one number is two sends to it.
+pub(super) async fn count_send<B: Backend>(
+    conn: &mut B::Conn,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    messages: &[MessageSubjects],
+    client_ip: Option<&[u8]>,
+    now: i64,
+) -> StoreResult<SendCounts> {
+    B::lock_subjects(conn, tenant_id, send_subjects(messages, client_ip), now).await?;
+    let mut counts = SendCounts::default();
+    for (index, message) in messages.iter().enumerate() {
+        let counted = count_message(conn, tenant_id, policy, message, now).await?;
+        let counted = with_earlier_messages(counted, message, &messages[..index]);
+        counts.messages.push(counted);
+    }
+    if let Some(ip) = client_ip {
+        let since = now - TEN_MINUTES;
+        let up_to = policy.ip_sends_per_10min;
+        let used = count_events(conn, tenant_id, "client_ip", ip, since, up_to).await?;
+        counts.ip_last_10min = Some(used);
+    }
+    Ok(counts)
+}
+
+/// An event without an owner (a client IP's send, a widget submission).
+fn insert_event(tenant_id: i64, scope: &str, subject: &[u8], at: i64) -> Query {
+    Query::new("INSERT INTO limit_events (tenant_id, scope, subject, at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(subject)
+        .bind(at)
+}
+
+/// Appends the counting of an accepted send: an event per message for its destination and
+/// prefix, a send on its budget, one event for the client IP; a prefix that reaches its
+/// threshold starts cooling.
+pub(super) fn record_send(
+    plan: &mut Plan,
+    tenant_id: i64,
+    owner: Owner,
+    messages: &[MessageSubjects],
+    send: &SendPolicy,
+    counts: &SendCounts,
+    now: i64,
+) {
+    let (session_id, request_id) = owner_ids(owner);
+    for (message, counted) in messages.iter().zip(&counts.messages) {
+        // One statement for the destination's event and, for a number, its prefix's (which
+        // names what it counted, so a verification can mark it).
+        plan.push(
+            Query::new(
+                "INSERT INTO limit_events (tenant_id, scope, subject, at, session_id, request_id,
+                     channel)
+                 SELECT $1, 'destination', $2, $3, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
+                     CAST(NULL AS TEXT)
+                 UNION ALL SELECT $1, 'prefix', $4, $3, $5, $6, $7 WHERE $4 IS NOT NULL",
+            )
+            .bind(tenant_id)
+            .bind(&message.destination)
+            .bind(now)
+            .bind(message.prefix.as_deref())
+            .bind(session_id)
+            .bind(request_id)
+            .bind(message.channel.as_str()),
+        );
+        plan.push(
+            Query::new(
+                "INSERT INTO limit_buckets (tenant_id, budget, minute, sends) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (tenant_id, budget, minute)
+                 DO UPDATE SET sends = limit_buckets.sends + 1",
+            )
+            .bind(tenant_id)
+            .bind(&message.budget)
+            .bind(minute(now)),
+        );
+        if let Some(prefix) = &message.prefix
+            && prefix_starts_cooling(&send.policy, counted.prefix_unverified_last_hour)
+        {
+            plan.push(
+                Query::new(
+                    "INSERT INTO prefix_cooldowns (tenant_id, subject, until) VALUES ($1, $2, $3)
+                     ON CONFLICT (tenant_id, subject) DO UPDATE SET until = excluded.until",
+                )
+                .bind(tenant_id)
+                .bind(prefix)
+                .bind(now + send.policy.prefix_cooldown_secs),
+            );
+        }
+    }
+    if let Some(ip) = &send.client_ip {
+        plan.push(insert_event(tenant_id, "client_ip", ip, now));
+    }
+}
+
+/// A verified channel (or request): its sends stop counting as unverified for their prefix.
+pub(super) fn mark_verified(owner: Owner, channel: Channel) -> Query {
+    let (column, id) = owner_column(owner);
+    Query::text(format!(
+        "UPDATE limit_events SET verified = 1
+         WHERE {column} = $1 AND channel = $2 AND scope = 'prefix' AND verified = 0"
+    ))
+    .bind(id)
+    .bind(channel.as_str())
+}
+
+/// The record of a refusal: which rule, for which tenant and subject, when.
+pub(super) fn refusal_record(tenant_id: i64, record: &RefusalRecord, now: i64) -> Query {
+    Query::new(
+        "INSERT INTO limit_refusals (at, tenant_id, rule, subject, channel)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .bind(record.refusal.rule())
+    .bind(record.subject.as_deref())
+    .bind(record.channel.map(Channel::as_str))
+}
+
+/// Counts one code submitted through a widget door from `ip`, unless the IP already used its
+/// minute (then `false`, and nothing is counted).
+pub(super) async fn take_submission<B: Backend>(
+    conn: &mut B::Conn,
+    tenant_id: i64,
+    ip: &[u8],
+    policy: &LimitPolicy,
+    now: i64,
+) -> StoreResult<bool> {
+    B::lock_subjects(conn, tenant_id, vec![("widget_ip", ip.to_vec())], now).await?;
+    let up_to = policy.ip_submissions_per_minute;
+    let used = count_events(conn, tenant_id, "widget_ip", ip, now - MINUTE, up_to).await?;
+    if !submission_allowed(policy, used) {
+        return Ok(false);
+    }
+    conn.execute(insert_event(tenant_id, "widget_ip", ip, now))
+        .await?;
+    Ok(true)
+}
+
+/// Appends the move of a destination's run of failed verifications from `old` (as it was
+/// loaded) to `new`, guarded: it holds only if the run still stands at `old`, so two decisions
+/// made on one copy cannot both count. A destination with no row stands at the empty streak.
+pub(super) fn move_streak(
+    plan: &mut Plan,
+    tenant_id: i64,
+    subject: &[u8],
+    old: Streak,
+    new: Streak,
+) {
+    if old == Streak::default() {
+        plan.guard(
+            Query::new(
+                "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, subject) DO UPDATE SET failures = excluded.failures,
+                     locked_until = excluded.locked_until
+                 WHERE destination_streaks.failures = 0
+                   AND destination_streaks.locked_until IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(subject)
+            .bind(i64::from(new.failures))
+            .bind(new.locked_until),
+        );
+    } else {
+        plan.guard(
+            Query::new(
+                "UPDATE destination_streaks SET failures = $1, locked_until = $2
+                 WHERE tenant_id = $3 AND subject = $4 AND failures = $5
+                   AND locked_until IS NOT DISTINCT FROM $6",
+            )
+            .bind(i64::from(new.failures))
+            .bind(new.locked_until)
+            .bind(tenant_id)
+            .bind(subject)
+            .bind(i64::from(old.failures))
+            .bind(old.locked_until),
+        );
+    }
+}
+
+/// Forgets what no window looks at any more: events older than a day, budget minutes older than
+/// an hour, refusals older than 30 days, finished cool-downs and locks; how many counters and
+/// records went.
+pub(super) async fn purge<B: Backend>(conn: &mut B::Conn, now: i64) -> StoreResult<u64> {
+    let mut removed = 0;
+    for (sql, before) in [
+        ("DELETE FROM limit_events WHERE at <= $1", now - DAY),
+        ("DELETE FROM limit_refusals WHERE at <= $1", now - 30 * DAY),
+        (
+            "DELETE FROM limit_buckets WHERE minute <= $1",
+            minute(now - HOUR),
+        ),
+    ] {
+        removed += conn.execute(Query::new(sql).bind(before)).await?;
+    }
+    for sql in [
+        "DELETE FROM prefix_cooldowns WHERE until <= $1",
+        "DELETE FROM destination_streaks
+         WHERE failures = 0 AND (locked_until IS NULL OR locked_until <= $1)",
+    ] {
+        conn.execute(Query::new(sql).bind(now)).await?;
+    }
+    B::forget_idle_locks(conn, now).await?;
+    Ok(removed)
+}
+
+#[derive(sqlx::FromRow)]
+struct RefusalGroup {
+    tenant: Option<String>,
+    rule: String,
+    channel: Option<String>,
+    refusals: i64,
+    subjects: i64,
+    first: i64,
+    last: i64,
+    tenant_id: Option<i64>,
+}
+
+#[async_trait]
+impl<B: Backend> LimitStore for B {
+    async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>> {
+        let mut conn = self.reader().await?;
+        let groups: Vec<RefusalGroup> = conn
+            .fetch_all(
+                Query::new(
+                    "SELECT t.name AS tenant, r.rule, r.channel, count(*) AS refusals,
+                            count(DISTINCT r.subject) AS subjects, min(r.at) AS first,
+                            max(r.at) AS last, r.tenant_id
+                     FROM limit_refusals r LEFT JOIN tenants t ON t.id = r.tenant_id
+                     WHERE r.at >= $1
+                     GROUP BY r.tenant_id, t.name, r.rule, r.channel
+                     ORDER BY refusals DESC",
+                )
+                .bind(since),
+            )
+            .await?;
+        let mut summaries = Vec::with_capacity(groups.len());
+        for group in groups {
+            let top: Option<(Vec<u8>, i64)> = conn
+                .fetch_optional(
+                    Query::new(
+                        "SELECT subject, count(*) AS n FROM limit_refusals
+                         WHERE at >= $1 AND tenant_id IS NOT DISTINCT FROM $2 AND rule = $3
+                           AND channel IS NOT DISTINCT FROM $4 AND subject IS NOT NULL
+                         GROUP BY subject ORDER BY n DESC LIMIT 1",
+                    )
+                    .bind(since)
+                    .bind(group.tenant_id)
+                    .bind(group.rule.as_str())
+                    .bind(group.channel.as_deref()),
+                )
+                .await?;
+            summaries.push(RefusalSummary {
+                tenant: group.tenant,
+                rule: group.rule,
+                channel: group.channel,
+                refusals: group.refusals,
+                subjects: group.subjects,
+                first: group.first,
+                last: group.last,
+                top_subject: top.map(|(subject, n)| (subject_label(&subject), n)),
+            });
+        }
+        Ok(summaries)
+    }
+}

@@ -1,0 +1,41 @@
+//! Health and clean-up, for both stores: the ping, and the purge in short steps (codes of
+//! expired sessions erased, their queued messages given up, old rows deleted in batches, old
+//! limit records forgotten), so that nothing waits long on it and instances may purge at once.
+
+use async_trait::async_trait;
+
+use super::{Backend, Connection, Expiring, Query, deliveries, limits, outbox};
+use crate::server::store::sessions::IDEMPOTENCY_WINDOW_SECS;
+use crate::server::store::{Maintenance, PurgeCounts, StoreResult};
+
+#[async_trait]
+impl<B: Backend> Maintenance for B {
+    async fn ping(&self) -> StoreResult<()> {
+        self.reader().await?.execute(Query::new("SELECT 1")).await?;
+        Ok(())
+    }
+
+    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
+        let cutoff = now - grace;
+        let mut tx = self.begin().await?;
+        let codes_erased = tx.execute(outbox::erase_expired_codes(now)).await?;
+        let deliveries_expired = tx.execute(deliveries::expire_overdue(now)).await?;
+        B::commit(tx).await?;
+        let sessions = self.delete_expired(Expiring::Sessions, cutoff).await?;
+        let requests = self.delete_expired(Expiring::Requests, cutoff).await?;
+        let idempotency = self
+            .delete_expired(Expiring::IdempotencyKeys, now - IDEMPOTENCY_WINDOW_SECS)
+            .await?;
+        let mut tx = self.begin().await?;
+        let limit_records = limits::purge::<B>(&mut tx, now).await?;
+        B::commit(tx).await?;
+        Ok(PurgeCounts {
+            sessions,
+            requests,
+            idempotency,
+            codes_erased,
+            deliveries_expired,
+            limit_records,
+        })
+    }
+}

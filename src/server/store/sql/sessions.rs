@@ -1,0 +1,292 @@
+//! Progressive sessions, for both stores: creation (with idempotency records and limits),
+//! decisions written over the version they were made on, cancellation.
+
+use async_trait::async_trait;
+
+use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
+use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
+use crate::engine::limits::Refusal;
+use crate::server::store::StoreResult;
+use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::{RefusalRecord, SendPolicy};
+use crate::server::store::sessions::*;
+
+/// A session's rows: the session's columns repeated on each of its channels' rows (one round
+/// trip instead of two), with each channel's destination streak.
+const SESSION_ROWS: &str =
+    "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode,
+        s.code_length, s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends,
+        s.locale, s.token_hash, s.expires_at, s.version,
+        c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
+        c.verified_rank, c.verified_at, c.last_sent_at, c.destination,
+        d.failures AS streak_failures, d.locked_until AS streak_locked_until
+     FROM sessions s
+     JOIN tenants t ON t.id = s.tenant_id
+     JOIN session_channels c ON c.session_id = s.id
+     LEFT JOIN destination_streaks d ON d.tenant_id = s.tenant_id AND d.subject = c.destination
+     WHERE s.token_hash = $1 AND s.cancelled_at IS NULL AND ($2 IS NULL OR s.tenant_id = $2)
+     ORDER BY c.position";
+
+/// The plan of what a decision writes over the version it was made on: the session's counters
+/// (guarded by its version), each destination streak it moved (guarded by the value it was
+/// loaded with), the channels it changed and what follows from them: used-up codes erased,
+/// verified sends marked, a settled session's messages ended.
+fn decision_plan(before: &StoredSession, after: &StoredSession, now: i64) -> Plan {
+    let mut plan = Plan::new();
+    plan.guard(
+        Query::new(
+            "UPDATE sessions SET failed_attempts = $1, resends = $2, version = version + 1
+             WHERE id = $3 AND version = $4 AND cancelled_at IS NULL",
+        )
+        .bind(i64::from(after.session.failed_attempts))
+        .bind(i64::from(after.session.resends))
+        .bind(after.id)
+        .bind(before.version),
+    );
+    for (destination, old, new) in changed_streaks(before, after) {
+        limits::move_streak(&mut plan, after.tenant_id, destination, old, new);
+    }
+    for (position, old, new) in changed_channels(before, after) {
+        let (old_hash, new_hash) = (&before.code_hashes[position], &after.code_hashes[position]);
+        plan.push(
+            Query::new(
+                "UPDATE session_channels SET code_hash = $1, failed_attempts = $2,
+                     verified_rank = $3, verified_at = $4, last_sent_at = $5
+                 WHERE session_id = $6 AND position = $7",
+            )
+            .bind(new_hash)
+            .bind(i64::from(new.failed_attempts))
+            .bind(new.verified_rank.map(i64::from))
+            .bind(new.verified_at)
+            .bind(new.last_sent_at)
+            .bind(after.id)
+            .bind(position as i64),
+        );
+        if new.is_verified() && !old.is_verified() {
+            plan.push(limits::mark_verified(Owner::Session(after.id), new.channel));
+        }
+        // A verified channel's code is used up and a replaced one is dead: neither stays in clear.
+        if new.is_verified() != old.is_verified() || new_hash != old_hash {
+            plan.push(outbox::erase_session_codes(after.id, Some(new.channel)));
+        }
+    }
+    if after.session.is_settled() && !before.session.is_settled() {
+        plan.push(outbox::erase_session_codes(after.id, None));
+        plan.push(deliveries::end_messages(Owner::Session(after.id), now));
+    }
+    plan
+}
+
+/// A refused send or submission: rolls back what the transaction did, then records the refusal
+/// on its own.
+async fn refused<B: Backend>(
+    store: &B,
+    tx: B::Writer,
+    tenant_id: i64,
+    record: &RefusalRecord,
+    now: i64,
+) -> StoreResult<Refusal> {
+    drop(tx);
+    store.write(refusal_plan(tenant_id, record, now)).await?;
+    Ok(record.refusal)
+}
+
+#[async_trait]
+impl<B: Backend> SessionStore for B {
+    async fn create_session(
+        &self,
+        new: &CreateSession<'_>,
+        idempotency: Option<&IdempotencyRecord<'_>>,
+    ) -> StoreResult<SessionCreation> {
+        let now = new.created_at;
+        let mut tx = self.begin().await?;
+        if let Some(record) = idempotency {
+            // Two sends with one key wait for each other here; the second then finds the first.
+            let subject = vec![("idempotency", record.key.as_bytes().to_vec())];
+            B::lock_subjects(&mut tx, new.tenant_id, subject, now).await?;
+            let existing: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = tx
+                .fetch_optional(
+                    Query::new(
+                        "SELECT body_hash, nonce, sealed FROM idempotency_keys
+                         WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
+                    )
+                    .bind(new.tenant_id)
+                    .bind(record.key)
+                    .bind(now - IDEMPOTENCY_WINDOW_SECS),
+                )
+                .await?;
+            if let Some((body_hash, nonce, sealed)) = existing {
+                return Ok(SessionCreation::Replayed(StoredIdempotency {
+                    body_hash,
+                    nonce,
+                    sealed,
+                }));
+            }
+        }
+        let send = Outgoing {
+            tenant_id: new.tenant_id,
+            is_test: new.is_test,
+            expires_at: new.session.expires_at,
+            now,
+            messages: &new.messages,
+            policy: new.limits,
+        };
+        let views = match write_send::<B>(&mut tx, Target::Session(new), &send).await? {
+            Sent::Stored { views, .. } => views,
+            Sent::Refused(record) => {
+                let refusal = refused(self, tx, new.tenant_id, &record, now).await?;
+                return Ok(SessionCreation::Refused(refusal));
+            }
+        };
+        if let Some(record) = idempotency {
+            // A record older than the window may still be there until the next purge: it is
+            // replaced in place.
+            tx.execute(
+                Query::new(
+                    "INSERT INTO idempotency_keys (tenant_id, key, body_hash, nonce, sealed,
+                         created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (tenant_id, key) DO UPDATE SET body_hash = excluded.body_hash,
+                         nonce = excluded.nonce, sealed = excluded.sealed,
+                         created_at = excluded.created_at",
+                )
+                .bind(new.tenant_id)
+                .bind(record.key)
+                .bind(record.body_hash)
+                .bind(&record.nonce)
+                .bind(&record.sealed)
+                .bind(now),
+            )
+            .await?;
+        }
+        B::commit(tx).await?;
+        Ok(SessionCreation::Stored(views))
+    }
+
+    async fn load_session(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<StoredSession>> {
+        let rows: Vec<SessionChannelRow> = self
+            .reader()
+            .await?
+            .fetch_all(Query::new(SESSION_ROWS).bind(token_hash).bind(tenant_id))
+            .await?;
+        session_from_rows(rows)
+    }
+
+    async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit> {
+        let SessionChange {
+            before,
+            after,
+            messages,
+            policy,
+            widget_ip,
+            decided,
+            now,
+        } = *change;
+        let tenant_id = before.tenant_id;
+        let writes_session = decided && change.writes_session();
+        if widget_ip.is_none() && messages.is_empty() {
+            // Nothing to count first and no new message (the common verify, right or wrong,
+            // and refusals): the writes alone, which SQLite groups with others'.
+            let plan = if writes_session {
+                decision_plan(before, after, now)
+            } else if let Some(record) = &after.refusal {
+                refusal_plan(tenant_id, record, now)
+            } else {
+                Plan::new()
+            };
+            return Ok(if self.write(plan).await? {
+                SessionCommit::Written(Deliveries::new())
+            } else {
+                SessionCommit::Stale
+            });
+        }
+        let mut tx = self.begin().await?;
+        if let Some(ip) = widget_ip
+            && !limits::take_submission::<B>(&mut tx, tenant_id, ip, policy, now).await?
+        {
+            let record = RefusalRecord {
+                refusal: Refusal::WidgetIp,
+                subject: Some(ip.to_vec()),
+                channel: None,
+            };
+            tx.execute(limits::refusal_record(tenant_id, &record, now))
+                .await?;
+            B::commit(tx).await?;
+            return Ok(SessionCommit::Refused(Refusal::WidgetIp));
+        }
+        if !writes_session {
+            if let Some(record) = &after.refusal {
+                tx.execute(limits::refusal_record(tenant_id, record, now))
+                    .await?;
+            }
+            B::commit(tx).await?;
+            return Ok(SessionCommit::Written(Deliveries::new()));
+        }
+        // The decision's writes first: they erase the replaced codes, not the new ones below.
+        // Dropping the transaction rolls back whatever it did (the widget's count included).
+        if !tx.run(decision_plan(before, after, now)).await? {
+            return Ok(SessionCommit::Stale);
+        }
+        let mut views = Deliveries::new();
+        if !messages.is_empty() {
+            let send_policy = SendPolicy {
+                policy: policy.clone(),
+                client_ip: None,
+            };
+            let send = Outgoing {
+                tenant_id,
+                is_test: after.is_test,
+                expires_at: after.session.expires_at,
+                now,
+                messages,
+                policy: &send_policy,
+            };
+            let target = Target::Resend {
+                session_id: after.id,
+            };
+            match write_send::<B>(&mut tx, target, &send).await? {
+                Sent::Stored { views: sent, .. } => views = sent,
+                Sent::Refused(record) => {
+                    let refusal = refused(self, tx, tenant_id, &record, now).await?;
+                    return Ok(SessionCommit::Refused(refusal));
+                }
+            }
+        }
+        B::commit(tx).await?;
+        Ok(SessionCommit::Written(views))
+    }
+
+    async fn cancel_session(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let cancelled: Option<i64> = tx
+            .fetch_value(
+                Query::new(
+                    "UPDATE sessions SET cancelled_at = $1, version = version + 1
+                     WHERE token_hash = $2 AND tenant_id = $3 AND cancelled_at IS NULL
+                     RETURNING id",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .bind(tenant_id),
+            )
+            .await?;
+        let Some(session_id) = cancelled else {
+            return Ok(false);
+        };
+        let mut plan = Plan::new();
+        plan.push(outbox::erase_session_codes(session_id, None));
+        plan.push(deliveries::end_messages(Owner::Session(session_id), now));
+        tx.run(plan).await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+}

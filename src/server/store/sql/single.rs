@@ -1,0 +1,119 @@
+//! Single-SMS requests, for both stores: creation with its limits, decisions written over the
+//! state they were made on.
+
+use async_trait::async_trait;
+
+use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
+use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
+use crate::engine::Channel;
+use crate::engine::limits::Refusal;
+use crate::server::store::StoreResult;
+use crate::server::store::deliveries::Owner;
+use crate::server::store::single::*;
+
+#[async_trait]
+impl<B: Backend> SingleRequestStore for B {
+    async fn create_single_request(
+        &self,
+        new: &NewSingleRequest<'_>,
+    ) -> StoreResult<Result<i64, Refusal>> {
+        let now = new.created_at;
+        let mut tx = self.begin().await?;
+        let send = Outgoing {
+            tenant_id: new.tenant_id,
+            is_test: new.is_test,
+            expires_at: new.request.expires_at,
+            now,
+            messages: std::slice::from_ref(&new.message),
+            policy: new.limits,
+        };
+        match write_send::<B>(&mut tx, Target::Request(new), &send).await? {
+            Sent::Stored { owner_id, .. } => {
+                B::commit(tx).await?;
+                Ok(Ok(owner_id))
+            }
+            Sent::Refused(record) => {
+                drop(tx);
+                self.write(refusal_plan(new.tenant_id, &record, now))
+                    .await?;
+                Ok(Err(record.refusal))
+            }
+        }
+    }
+
+    async fn load_single_request(
+        &self,
+        tenant_id: i64,
+        request_id: &str,
+    ) -> StoreResult<Option<StoredSingleRequest>> {
+        let row: Option<SingleRequestRow> = self
+            .reader()
+            .await?
+            .fetch_optional(
+                Query::new(
+                    "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number,
+                            r.code_hash, r.failed_attempts, r.expires_at, r.verified_at,
+                            r.destination, d.failures AS streak_failures,
+                            d.locked_until AS streak_locked_until
+                     FROM sms_requests r JOIN tenants t ON t.id = r.tenant_id
+                     LEFT JOIN destination_streaks d
+                       ON d.tenant_id = r.tenant_id AND d.subject = r.destination
+                     WHERE r.request_id = $1 AND r.tenant_id = $2",
+                )
+                .bind(request_id)
+                .bind(tenant_id),
+            )
+            .await?;
+        row.map(single_from_row).transpose()
+    }
+
+    async fn commit_single_request(
+        &self,
+        before: &StoredSingleRequest,
+        after: &StoredSingleRequest,
+        now: i64,
+    ) -> StoreResult<bool> {
+        // No limit to count and no new message: the writes alone (SQLite groups them).
+        let mut plan = Plan::new();
+        if let Some(record) = &after.refusal {
+            plan.push(limits::refusal_record(after.tenant_id, record, now));
+            return self.write(plan).await;
+        }
+        if let Some(destination) = &after.destination
+            && after.streak != before.streak
+        {
+            limits::move_streak(
+                &mut plan,
+                after.tenant_id,
+                destination,
+                before.streak,
+                after.streak,
+            );
+        }
+        if after.request != before.request {
+            plan.guard(
+                Query::new(
+                    "UPDATE sms_requests SET failed_attempts = $1, verified_at = $2
+                     WHERE id = $3 AND failed_attempts = $4
+                       AND verified_at IS NOT DISTINCT FROM $5",
+                )
+                .bind(i64::from(after.request.failed_attempts))
+                .bind(after.request.verified_at)
+                .bind(after.id)
+                .bind(i64::from(before.request.failed_attempts))
+                .bind(before.request.verified_at),
+            );
+            if after.request.is_settled() {
+                plan.push(outbox::erase_request_codes(after.id));
+                plan.push(deliveries::end_messages(Owner::Request(after.id), now));
+            }
+            if after.request.verified_at.is_some() && before.request.verified_at.is_none() {
+                plan.push(limits::mark_verified(
+                    Owner::Request(after.id),
+                    Channel::Sms,
+                ));
+            }
+        }
+        self.write(plan).await
+    }
+}

@@ -1,0 +1,25 @@
+//! otpgate's integration tests, one binary: each file of `tests/integration/` is a module of it
+//! (one link of the crate and Leptos instead of one per file), and `common` is the harness
+//! they share. Every test goes through `otpgate::router` or the real binary, on SQLite or, with
+//! `scripts/with-postgres`, on PostgreSQL (`common/database.rs`).
+
+mod common;
+
+mod cli;
+mod concurrency;
+mod crash;
+mod delivery;
+mod doors;
+mod gateway;
+mod http_errors;
+mod instances;
+mod leaks;
+mod limits;
+mod pages;
+mod progressive;
+mod properties;
+mod single_sms;
+mod smoke;
+mod smtp;
+mod trace_leaks;
+mod widget;
