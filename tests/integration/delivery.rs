@@ -531,3 +531,45 @@ async fn production_without_a_provider_refuses_the_channel_and_test_keys_still_w
         "test keys: in the outbox when send returns"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_recorded_twice_keeps_the_later_answer() {
+    use otpgate::engine::delivery::DeliveryFailure;
+    use otpgate::server::clock::Clock;
+    use otpgate::server::store::TryResult;
+
+    let (app, _twilio) = twilio_app().await;
+    let store = app.open_store().await;
+    let now = app.clock.now();
+    live_send(&app, "sms", PHONE, json!({})).await;
+    let claimed = store
+        .claim_due_deliveries(now, 10, 60)
+        .await
+        .expect("claim");
+    let message = claimed.into_iter().next().expect("one message");
+    let retry = TryResult::Retry {
+        at: now + 2,
+        detail: "HTTP 503".into(),
+    };
+    store
+        .finish_attempt(&message, "twilio", &retry, now)
+        .await
+        .expect("first record");
+    // The same try recorded again (its answer arrived twice): one row, the later answer.
+    let failed = TryResult::Failed {
+        failure: DeliveryFailure::ProviderRejected,
+        detail: "HTTP 400".into(),
+        permanent: true,
+    };
+    store
+        .finish_attempt(&message, "twilio", &failed, now + 1)
+        .await
+        .expect("second record");
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT attempt, outcome, at FROM delivery_attempts WHERE delivery_id = $1")
+            .bind(message.id)
+            .fetch_all(&app.db().await)
+            .await
+            .expect("attempts");
+    assert_eq!(rows, [(1, "permanent".to_owned(), now + 1)]);
+}

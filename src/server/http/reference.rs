@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::rest::openapi;
+use super::rest;
 use crate::model::{EndpointDoc, FieldDoc, ResponseDoc};
 
 fn text(value: &Value) -> String {
@@ -87,8 +87,8 @@ pub fn endpoints() -> Vec<EndpointDoc> {
 }
 
 fn build() -> Vec<EndpointDoc> {
-    let order = openapi::path_order();
-    let doc = openapi::document();
+    let order = rest::path_order();
+    let doc = rest::document();
     let mut out = Vec::new();
     for path in &order {
         let Some(item) = doc.get("paths").and_then(|p| p.get(path)) else {

@@ -208,3 +208,55 @@ pub async fn open(url: &str, pool_size: u32) -> StoreResult<Arc<dyn Store>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn database_errors_are_told_apart_by_what_the_caller_can_do() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        sqlx::raw_sql(
+            "CREATE TABLE t (a INTEGER NOT NULL UNIQUE CHECK (a > 0));
+             CREATE TABLE u (t INTEGER NOT NULL REFERENCES t (a));
+             PRAGMA foreign_keys = ON;
+             INSERT INTO t (a) VALUES (1);",
+        )
+        .execute(&pool)
+        .await
+        .expect("tables");
+        let error = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { StoreError::from(sqlx::query(sql).execute(&pool).await.expect_err(sql)) }
+        };
+        assert!(matches!(
+            error("INSERT INTO t (a) VALUES (1)").await,
+            StoreError::Conflict(_)
+        ));
+        for sql in [
+            "INSERT INTO t (a) VALUES (NULL)",
+            "INSERT INTO t (a) VALUES (0)",
+            "INSERT INTO u (t) VALUES (9)",
+        ] {
+            assert!(
+                matches!(error(sql).await, StoreError::Constraint(_)),
+                "{sql}"
+            );
+        }
+        assert!(matches!(
+            error("SELECT * FROM missing").await,
+            StoreError::Database(_)
+        ));
+        pool.close().await;
+        assert!(matches!(
+            error("SELECT 1").await,
+            StoreError::Unavailable(_)
+        ));
+    }
+}

@@ -120,3 +120,23 @@ async fn invalid_idempotency_key_is_invalid_request() {
     }
     assert!(app.outbox("idem@example.com").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_idempotency_key_used_again_after_its_window_sends_anew_and_replays_the_new_answer() {
+    let app = TestApp::new().await;
+    let first_body = email_send("window@example.com");
+    let first = idempotent_send(&app, &app.test_key, "order-7", &first_body).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // A day and a second later the first record is out of its window but still stored (no
+    // purge ran): the key is free again, even with another body, and its record is replaced.
+    app.clock.advance(24 * 60 * 60 + 1);
+    let second_body = email_send("window2@example.com");
+    let second = idempotent_send(&app, &app.test_key, "order-7", &second_body).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_ne!(first.body["session_token"], second.body["session_token"]);
+    let replay = idempotent_send(&app, &app.test_key, "order-7", &second_body).await;
+    assert_eq!(replay.body, second.body, "the new answer is the one kept");
+    let mismatch = idempotent_send(&app, &app.test_key, "order-7", &first_body).await;
+    assert_invalid_request(&mismatch, "Idempotency-Key");
+    assert_eq!(app.outbox("window2@example.com").await.len(), 1);
+}

@@ -1,17 +1,30 @@
-//! The test outbox, the health check and the OpenAPI document.
-
-use std::sync::LazyLock;
+//! The test outbox and the health check.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 
+use super::answers::{Answer, Body, error_answers, with_key};
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiKey;
 use super::types::{Health, OutboxEntry, OutboxParams, rfc3339};
 use crate::server::service::VerificationService;
+
+error_answers!(
+    /// What the test outbox answers besides its messages.
+    OutboxErrors => with_key(vec![
+        Answer::new(
+            vec![ApiError::InvalidRequest(String::new())],
+            "`invalid_request`: the query string is malformed.",
+            Body::Error,
+        ),
+        Answer::new(
+            vec![ApiError::Forbidden(String::new())],
+            "`forbidden`: a live key (the test outbox is for test keys).",
+            Body::Error,
+        ),
+    ])
+);
 
 /// Messages sent under this tenant's test keys, newest first (test keys only).
 #[utoipa::path(
@@ -19,6 +32,7 @@ use crate::server::service::VerificationService;
     params(OutboxParams),
     responses(
         (status = 200, description = "Caught messages, newest first", body = Vec<OutboxEntry>),
+        OutboxErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))
@@ -53,15 +67,4 @@ pub async fn healthz() -> Json<Health> {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
-}
-
-/// The OpenAPI document, generated from the handlers and types above.
-pub async fn openapi_json() -> impl IntoResponse {
-    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-        serde_json::to_string_pretty(super::openapi::document()).unwrap_or_else(|_| "{}".into())
-    });
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
 }

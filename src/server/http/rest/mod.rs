@@ -1,6 +1,8 @@
-//! The REST API: routes, extractors, bodies and the error type. Handlers are thin: parse, call
-//! the service, shape the answer.
+//! The REST API: one list of its operations (`operations`), from which both the router and the
+//! OpenAPI document are made; the extractors, bodies, error answers and the error type.
+//! Handlers are thin: parse, call the service, shape the answer.
 
+pub mod answers;
 pub mod error;
 pub mod extract;
 pub mod json;
@@ -10,12 +12,18 @@ mod otp;
 mod single;
 pub mod types;
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
+use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::server::state::AppState;
 use error::ApiError;
@@ -23,32 +31,139 @@ use error::ApiError;
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The `/api/...` routes and `/healthz`. Every `/api/` answer, errors included, is
-/// `Cache-Control: no-store`: answers carry session tokens and, for test keys, codes.
+/// The operations under `/api/`, in the order the contract presents them.
+fn api_operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(otp::send))
+        .routes(routes!(otp::verify))
+        .routes(routes!(otp::status))
+        .routes(routes!(otp::resend))
+        .routes(routes!(otp::cancel))
+        .routes(routes!(single::initiate))
+        .routes(routes!(single::verify))
+        .routes(routes!(misc::test_messages))
+}
+
+/// The operations outside `/api/` (no `Cache-Control: no-store`, no body).
+fn service_operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(misc::healthz))
+}
+
+/// Every operation the document describes, in order.
+fn operations() -> utoipa::openapi::OpenApi {
+    let (_, document) = api_operations()
+        .merge(service_operations())
+        .split_for_parts();
+    document
+}
+
+/// The OpenAPI document as served (`/api/openapi.json`) and shown (`/docs/api`): the
+/// operations' own description, refined with what derivation cannot say (`openapi::refine`).
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+        let mut document =
+            serde_json::to_value(operations()).expect("the OpenAPI document serialises");
+        openapi::refine(&mut document);
+        document
+    });
+    &DOCUMENT
+}
+
+/// The document's paths in the order the contract presents them (the typed document keeps the
+/// declared order; a JSON object may not).
+pub fn path_order() -> Vec<String> {
+    operations().paths.paths.keys().cloned().collect()
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    static TEXT: LazyLock<String> =
+        LazyLock::new(|| serde_json::to_string_pretty(document()).unwrap_or_else(|_| "{}".into()));
+    ([(header::CONTENT_TYPE, "application/json")], TEXT.as_str())
+}
+
+async fn route_not_found() -> axum::response::Response {
+    ApiError::RouteNotFound.into_response()
+}
+
+/// The `/api/...` routes and `/healthz`, from the operations above. Every `/api/` answer,
+/// errors included, is `Cache-Control: no-store`: answers carry session tokens and, for test
+/// keys, codes.
 pub fn routes() -> Router<AppState> {
-    let api = Router::new()
-        .route("/v1/otp/send", post(otp::send))
-        .route("/v1/otp/verify", post(otp::verify))
-        .route("/v1/otp/status", post(otp::status))
-        .route("/v1/otp/resend", post(otp::resend))
-        .route("/v1/otp/cancel", post(otp::cancel))
-        .route("/otp/initiate", post(single::initiate))
-        .route("/otp/verify", post(single::verify))
-        .route("/v1/test/messages", get(misc::test_messages))
-        .route("/openapi.json", get(misc::openapi_json))
-        .fallback(|| async { ApiError::RouteNotFound.into_response() })
+    let (api, _) = api_operations().split_for_parts();
+    let api = api
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api", any(route_not_found))
+        .route("/api/", any(route_not_found))
+        .route("/api/{*rest}", any(route_not_found))
+        // After every route: it applies to the routes there are.
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    let api = Router::new()
-        .nest("/api", api)
-        // The nested fallback does not see the bare prefix with a trailing slash.
-        .route(
-            "/api/",
-            any(|| async { ApiError::RouteNotFound.into_response() }),
-        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    api.route("/healthz", get(misc::healthz))
+    let (service, _) = service_operations().split_for_parts();
+    api.merge(service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers::Answer;
+    use super::*;
+
+    /// Every operation's declared errors, by operation.
+    fn error_sets() -> Vec<(&'static str, Vec<Answer>)> {
+        vec![
+            ("send_codes", otp::SendErrors::answers()),
+            ("verify_codes", otp::VerifyErrors::answers()),
+            ("session_status", otp::SessionErrors::answers()),
+            ("resend_codes", otp::ResendErrors::answers()),
+            ("initiate_single", single::InitiateErrors::answers()),
+            ("verify_single", single::VerifyErrors::answers()),
+            ("list_test_messages", misc::OutboxErrors::answers()),
+        ]
+    }
+
+    #[test]
+    fn each_answer_is_one_status_whose_codes_it_names() {
+        for (operation, answers) in error_sets() {
+            let mut statuses = Vec::new();
+            for answer in &answers {
+                let status = answer.status();
+                assert!(!statuses.contains(&status), "{operation}: {status} twice");
+                statuses.push(status);
+                for error in answer.errors() {
+                    assert_eq!(error.status_code(), status, "{operation}: {error:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_answers_each_declared_error_under_its_status() {
+        let document = document();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for operation in item.as_object().expect("an item").values() {
+                let id = operation["operationId"].as_str().expect("an id");
+                let Some((_, answers)) = error_sets().into_iter().find(|(op, _)| {
+                    *op == id || (id == "cancel_session" && *op == "session_status")
+                }) else {
+                    assert_eq!(path, "/healthz", "{id} declares no errors");
+                    continue;
+                };
+                for answer in answers {
+                    let response = &operation["responses"][answer.status().as_str()];
+                    let description = response["description"].as_str().unwrap_or_default();
+                    for error in answer.errors() {
+                        let code = error.code();
+                        assert!(
+                            description.contains(&format!("`{code}`")),
+                            "{id} {}: {description}",
+                            answer.status()
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

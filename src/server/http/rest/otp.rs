@@ -4,6 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 
+use super::answers::{
+    Answer, Body, error_answers, invalid_request, rate_limited, send_limited, session_expired,
+    session_not_found, with_json_body,
+};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiKey, code_string};
 use super::types::{
@@ -15,6 +19,79 @@ use crate::engine::{Channel, RequestedLimits};
 use crate::server::crypto::sha256;
 use crate::server::service::{Idempotency, SendInput, VerificationService};
 
+error_answers!(
+    /// What `send` answers besides its success.
+    SendErrors => with_json_body(vec![
+        invalid_request(),
+        Answer::new(
+            vec![ApiError::Forbidden(String::new())],
+            "`forbidden`: a channel cannot be delivered under this key (no provider \
+             configured for it; `message` names the channel), or an SMS or WhatsApp number is \
+             outside the app's allowed countries (`message` names the calling code).",
+            Body::Error,
+        ),
+        send_limited(),
+    ])
+);
+
+error_answers!(
+    /// What `verify` answers besides its success.
+    VerifyErrors => with_json_body(vec![
+        Answer::new(
+            vec![
+                ApiError::InvalidOtp(Box::default()),
+                ApiError::InvalidRequest(String::new()),
+            ],
+            "`invalid_otp`: no submitted code was accepted (each wrong code counted one \
+             attempt); the body also carries the verification fields. Or `invalid_request`: a \
+             malformed body, an unknown channel, or a code longer than 64 characters (no \
+             attempt counted).",
+            Body::VerifyRejectedOrError,
+        ),
+        session_not_found(),
+        session_expired(),
+        Answer::new(
+            vec![ApiError::TooManyAttempts(None), rate_limited()],
+            "`too_many_attempts`: the session is locked for good, even for the right code. Or \
+             `rate_limited`: the recipient had too many failed verifications across sessions; \
+             no code was checked and no attempt counted (`Retry-After`).",
+            Body::ErrorOrSessionError,
+        ),
+    ])
+);
+
+error_answers!(
+    /// What `status` and `cancel` answer besides their success.
+    SessionErrors => with_json_body(vec![invalid_request(), session_not_found()])
+);
+
+error_answers!(
+    /// What `resend` answers besides its success.
+    ResendErrors => with_json_body(vec![
+        Answer::new(
+            vec![ApiError::InvalidRequest(String::new())],
+            "`invalid_request`: a malformed body, a channel that is not in the session, or \
+             nothing left to resend (every named channel is verified or out of attempts).",
+            Body::Error,
+        ),
+        Answer::new(
+            vec![ApiError::Forbidden(String::new())],
+            "`forbidden`: a channel cannot be delivered under this key, or its number is \
+             outside the app's allowed countries.",
+            Body::Error,
+        ),
+        session_not_found(),
+        session_expired(),
+        Answer::new(
+            vec![rate_limited(), ApiError::TooManyAttempts(None)],
+            "`rate_limited`: a channel was sent less than 30 s ago, the session had all its \
+             resends, or a send limit refused it (`Retry-After` says when to try again; \
+             nothing was sent), or `too_many_attempts`: the session is locked.",
+            Body::ErrorOrSessionError,
+        ),
+    ])
+);
+
 /// Send codes: one independent code per channel, under one session token.
 #[utoipa::path(
     post, path = "/api/v1/otp/send", operation_id = "send_codes", tag = "progressive",
@@ -23,6 +100,7 @@ use crate::server::service::{Idempotency, SendInput, VerificationService};
         description = "The same key and body within 24 hours return the first response and send nothing again.")),
     responses(
         (status = 200, description = "Stored and sent: one independent code per channel, under one session token", body = SendResponse),
+        SendErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))
@@ -85,6 +163,7 @@ fn submitted_codes(
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "At least one submitted code was accepted", body = VerifyResponse),
+        VerifyErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))
@@ -121,6 +200,7 @@ pub async fn verify(
     request_body = TokenRequest,
     responses(
         (status = 200, description = "The session", body = StatusResponse),
+        SessionErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))
@@ -142,6 +222,7 @@ pub async fn status(
     request_body = ResendRequest,
     responses(
         (status = 200, description = "New codes sent; the old code of each resent channel stopped working", body = ResendResponse),
+        ResendErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))
@@ -177,6 +258,7 @@ pub async fn resend(
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Cancelled", body = CancelResponse),
+        SessionErrors,
     ),
 
     security(("api_key" = []), ("bearer" = []))

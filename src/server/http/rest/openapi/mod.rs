@@ -1,18 +1,18 @@
-//! The OpenAPI 3.1 description of the REST API: derived from the handlers' annotations and the
-//! request and response types, then refined (`refine.rs`) with what derivation cannot say, from
-//! the same constants the server enforces. `/api/openapi.json` serves it and the reference page
-//! is built from it; schemathesis checks in CI that the server answers as it says.
+//! The OpenAPI 3.1 description of the REST API: its frame (`ApiDoc`: the description, the
+//! security schemes, the tags), which the route list (`rest::operations`) fills with each
+//! operation's annotations and types, and what derivation cannot say (`refine.rs`), from the
+//! same constants the server enforces. `/api/openapi.json` serves it and the reference page is
+//! built from it; schemathesis checks in CI that the server answers as it says.
 
 mod refine;
 
-use std::sync::LazyLock;
-
-use serde_json::Value;
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{misc, otp, single, types};
+use super::types;
+
+pub use refine::refine;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,11 +28,6 @@ use super::{misc, otp, single, types};
             `/api/` answer is `Cache-Control: no-store`.\n\n\
             Email and SMS codes prove control of a contact point; they are not phishing-resistant \
             authentication."
-    ),
-    paths(
-        otp::send, otp::verify, otp::status, otp::resend, otp::cancel,
-        single::initiate, single::verify,
-        misc::test_messages, misc::healthz,
     ),
     components(schemas(
         types::SendRequest, types::SendResponse, types::VerifyRequest,
@@ -50,23 +45,6 @@ use super::{misc, otp, single, types};
     )
 )]
 pub struct ApiDoc;
-
-/// The document as served, built once.
-pub fn document() -> &'static Value {
-    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
-        let mut document = serde_json::to_value(ApiDoc::openapi())
-            .expect("the derived OpenAPI document serialises");
-        refine::refine(&mut document);
-        document
-    });
-    &DOCUMENT
-}
-
-/// The document's paths in the order the contract presents them (the typed document keeps the
-/// declared order; a JSON object may not).
-pub fn path_order() -> Vec<String> {
-    ApiDoc::openapi().paths.paths.keys().cloned().collect()
-}
 
 struct Security;
 
@@ -86,7 +64,9 @@ impl Modify for Security {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::Value;
+
+    use super::super::document;
 
     fn refs(value: &Value, found: &mut Vec<String>) {
         match value {

@@ -1,8 +1,8 @@
 //! What the derived document cannot say by itself, added from the same constants and types the
 //! server enforces: the bounds of every request field (so a request the schema allows is one the
-//! server accepts), which channels need which recipient, every status each operation can answer
-//! with the bodies it really carries, the `Retry-After` header, and the links an API tool
-//! follows from a send to the calls on its session.
+//! server accepts), which channels need which recipient, the schemas of the error bodies, and the
+//! links an API tool follows from a send to the calls on its session. (Each operation's error
+//! answers come from its handler's declared errors: `rest::answers`.)
 
 use serde_json::{Map, Value, json};
 
@@ -11,207 +11,9 @@ use crate::engine::code::{MAX_CODE_LENGTH, MAX_SUBMITTED_CODE_CHARS, MIN_CODE_LE
 use crate::engine::policy::{MAX_EXPIRES_IN, MAX_MAX_ATTEMPTS};
 use crate::server::http::rest::error::ApiError;
 
-/// The body an error status carries.
-#[derive(Clone, Copy)]
-enum Body {
-    /// `{message, code}`.
-    Error,
-    /// `{message, code}` plus the session's verification fields.
-    SessionError,
-    /// Either of the two above.
-    ErrorOrSessionError,
-    /// The verification body plus `{message, code}` (`invalid_otp`), or a plain error.
-    VerifyRejectedOrError,
-}
-
-/// One answer an operation can give besides its success.
-struct Answer {
-    status: &'static str,
-    description: &'static str,
-    body: Body,
-}
-
-const fn answer(status: &'static str, description: &'static str, body: Body) -> Answer {
-    Answer {
-        status,
-        description,
-        body,
-    }
-}
-
-const UNAUTHENTICATED: Answer = answer(
-    "401",
-    "`unauthenticated`: no key, or a key that is unknown or revoked.",
-    Body::Error,
-);
-const TOO_LARGE: Answer = answer(
-    "413",
-    "`payload_too_large`: the body is over 16 KiB.",
-    Body::Error,
-);
-const NOT_JSON: Answer = answer(
-    "415",
-    "`unsupported_media_type`: the body is not `application/json`.",
-    Body::Error,
-);
-const INTERNAL: Answer = answer(
-    "500",
-    "`internal_error`: the server could not complete the request (details are logged, never \
-     answered). Safe to retry.",
-    Body::Error,
-);
-const INVALID_REQUEST: Answer = answer(
-    "400",
-    "`invalid_request`: the body is not JSON, has a key twice, or a field is missing or \
-     wrong; `message` names the field and never repeats its value.",
-    Body::Error,
-);
-const SESSION_NOT_FOUND: Answer = answer(
-    "404",
-    "`not_found`: no such session for this key's tenant (unknown, cancelled, or another \
-     tenant's).",
-    Body::Error,
-);
-const SEND_LIMITED: Answer = answer(
-    "429",
-    "`rate_limited`: a limit refused the send, before anything was stored or sent: too many \
-     codes or failed attempts for this recipient (one answer whatever the recipient's history), \
-     the app's hourly budget for a channel, or the sends of this `client_ip`. `Retry-After` \
-     says when to try again.",
-    Body::Error,
-);
-const SESSION_EXPIRED: Answer = answer(
-    "410",
-    "`otp_expired`: the session expired at `expires_at`, whatever the code.",
-    Body::SessionError,
-);
-
-/// Every answer of an operation besides its success, by operation id.
-fn answers(operation_id: &str) -> Vec<Answer> {
-    let mut list = match operation_id {
-        "send_codes" => vec![
-            INVALID_REQUEST,
-            answer(
-                "403",
-                "`forbidden`: a channel cannot be delivered under this key (no provider \
-                 configured for it; `message` names the channel), or an SMS or WhatsApp number \
-                 is outside the app's allowed countries (`message` names the calling code).",
-                Body::Error,
-            ),
-            SEND_LIMITED,
-        ],
-        "verify_codes" => vec![
-            answer(
-                "400",
-                "`invalid_otp`: no submitted code was accepted (each wrong code counted one \
-                 attempt); the body also carries the verification fields. Or \
-                 `invalid_request`: a malformed body, an unknown channel, or a code longer \
-                 than 64 characters (no attempt counted).",
-                Body::VerifyRejectedOrError,
-            ),
-            SESSION_NOT_FOUND,
-            SESSION_EXPIRED,
-            answer(
-                "429",
-                "`too_many_attempts`: the session is locked for good, even for the right code. \
-                 Or `rate_limited`: the recipient had too many failed verifications across \
-                 sessions; no code was checked and no attempt counted (`Retry-After`).",
-                Body::ErrorOrSessionError,
-            ),
-        ],
-        "session_status" | "cancel_session" => vec![INVALID_REQUEST, SESSION_NOT_FOUND],
-        "resend_codes" => vec![
-            answer(
-                "400",
-                "`invalid_request`: a malformed body, a channel that is not in the session, or \
-                 nothing left to resend (every named channel is verified or out of attempts).",
-                Body::Error,
-            ),
-            answer(
-                "403",
-                "`forbidden`: a channel cannot be delivered under this key, or its number is \
-                 outside the app's allowed countries.",
-                Body::Error,
-            ),
-            SESSION_NOT_FOUND,
-            SESSION_EXPIRED,
-            answer(
-                "429",
-                "`rate_limited`: a channel was sent less than 30 s ago, the session had all its \
-                 resends, or a send limit refused it (`Retry-After` says when to try again; \
-                 nothing was sent), or `too_many_attempts`: the session is locked.",
-                Body::ErrorOrSessionError,
-            ),
-        ],
-        "initiate_single" => vec![
-            INVALID_REQUEST,
-            answer(
-                "403",
-                "`forbidden`: SMS cannot be delivered under this key, or the number is outside \
-                 the app's allowed countries (`message` names the calling code).",
-                Body::Error,
-            ),
-            SEND_LIMITED,
-        ],
-        "verify_single" => vec![
-            answer(
-                "400",
-                "`invalid_otp` (`Invalid OTP`, counts an attempt), `otp_expired`, \
-                 `otp_already_verified`, `too_many_attempts` (after 3 failed attempts, even \
-                 with the right code) or `invalid_request`.",
-                Body::Error,
-            ),
-            answer(
-                "404",
-                "`not_found`: unknown, malformed or another tenant's `request_id`.",
-                Body::Error,
-            ),
-            answer(
-                "429",
-                "`rate_limited`: the number had too many failed verifications across requests \
-                 and sessions; the code was not checked and no attempt counted (`Retry-After`).",
-                Body::Error,
-            ),
-        ],
-        "list_test_messages" => vec![
-            answer(
-                "400",
-                "`invalid_request`: the query string is malformed.",
-                Body::Error,
-            ),
-            answer(
-                "403",
-                "`forbidden`: a live key (the test outbox is for test keys).",
-                Body::Error,
-            ),
-            UNAUTHENTICATED,
-            INTERNAL,
-        ],
-        _ => Vec::new(),
-    };
-    if list.iter().any(|a| a.status == "400") && operation_id != "list_test_messages" {
-        list.extend([UNAUTHENTICATED, TOO_LARGE, NOT_JSON, INTERNAL]);
-    }
-    list.sort_by_key(|a| a.status);
-    list
-}
-
 /// `{"$ref": "#/components/schemas/NAME"}`.
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
-}
-
-fn body_schema(body: Body) -> Value {
-    match body {
-        Body::Error => schema_ref("ErrorBody"),
-        Body::SessionError => schema_ref("SessionErrorBody"),
-        Body::ErrorOrSessionError => json!({
-            "oneOf": [schema_ref("ErrorBody"), schema_ref("SessionErrorBody")]
-        }),
-        Body::VerifyRejectedOrError => json!({
-            "oneOf": [schema_ref("VerifyRejected"), schema_ref("ErrorBody")]
-        }),
-    }
 }
 
 /// The schemas every request and error refers to, built from the server's own limits.
@@ -507,41 +309,6 @@ fn operations(document: &mut Value) -> Vec<(String, &mut Map<String, Value>)> {
     found
 }
 
-/// The error statuses of every operation, with their bodies and headers.
-fn responses(document: &mut Value) {
-    for (_, operation) in operations(document) {
-        let id = operation
-            .get("operationId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(responses) = operation
-            .get_mut("responses")
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
-        for answer in answers(&id) {
-            let mut response = json!({
-                "description": answer.description,
-                "content": {"application/json": {"schema": body_schema(answer.body)}}
-            });
-            if answer.status == "429"
-                && let Some(response) = response.as_object_mut()
-            {
-                response.insert(
-                    "headers".into(),
-                    json!({"Retry-After": {
-                        "description": "Seconds to wait before trying again (`rate_limited`).",
-                        "schema": {"type": "integer", "minimum": 1}
-                    }}),
-                );
-            }
-            responses.insert(answer.status.to_owned(), response);
-        }
-    }
-}
-
 /// Links from a send or an initiate to the calls on what it created, for API tools that walk
 /// the API as a client would.
 fn links(document: &mut Value) {
@@ -630,6 +397,5 @@ pub fn refine(document: &mut Value) {
             }
         }
     }
-    responses(document);
     links(document);
 }
