@@ -111,7 +111,7 @@ pub enum ReceiptOutcome {
     Unknown,
 }
 
-/// How a try ended, for [`Store::finish_attempt`].
+/// How a try ended, for [`DeliveryStore::finish_attempt`].
 #[derive(Clone, Debug)]
 pub enum TryResult {
     Accepted {
@@ -157,6 +157,9 @@ pub enum ReceiptKey<'a> {
     Delivery(i64),
 }
 
+/// The delivery queue, shared by every worker of every instance: a message is claimed by one
+/// worker at a time (under a lease that a dead worker's messages run out of), finished only
+/// while it is still that worker's (`status = 'sending'`), and moved by receipts only forward.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Claims up to `limit` due messages for this worker: first gives back the messages of

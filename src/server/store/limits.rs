@@ -112,6 +112,8 @@ pub struct RefusalSummary {
     pub top_subject: Option<(String, i64)>,
 }
 
+/// The refusals the limits made. (The limits themselves are counted and recorded inside the
+/// transactions of the sends and verifications they hold: `SessionStore`, `SingleRequestStore`.)
 #[async_trait]
 pub trait LimitStore: Send + Sync {
     /// Refusals since `since`, by tenant, rule and channel, most frequent first.

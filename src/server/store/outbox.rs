@@ -32,9 +32,11 @@ pub struct OutboxQuery<'a> {
     pub now: i64,
 }
 
+/// The outbox as stored: its codes are erased by the writes that end them (a verified or
+/// replaced channel, a settled or cancelled session), in the same transaction.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Newest first.
+    /// The messages `query` asks for, newest first, as they stand at `query.now`.
     async fn list_outbox(&self, query: &OutboxQuery<'_>) -> StoreResult<Vec<OutboxMessage>>;
 }
 

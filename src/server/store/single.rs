@@ -40,10 +40,14 @@ pub struct StoredSingleRequest {
     pub refusal: Option<RefusalRecord>,
 }
 
+/// Single-SMS requests. As for sessions, a decision is written only over the state it was
+/// made on, so concurrent verifications of one request never count an attempt twice or let a
+/// code through twice.
 #[async_trait]
 pub trait SingleRequestStore: Send + Sync {
-    /// Stores a request with its message, in one transaction, unless a limit refuses it (then
-    /// only the refusal is recorded).
+    /// Stores a request with its message, counted under its limits, in one transaction: two
+    /// sends at once never pass a limit together. A refused one stores only the refusal's
+    /// record.
     async fn create_single_request(
         &self,
         new: &NewSingleRequest<'_>,

@@ -41,15 +41,23 @@ pub struct KeyInfo {
     pub revoked_at: Option<i64>,
 }
 
+/// Tenants and keys. Every write is one transaction: two calls creating one name make one
+/// tenant (the other is `Conflict`), and a key is never stored for a tenant that does not
+/// exist (`NotFound`). Keys are looked up by the SHA-256 of the key; the store never sees a key.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
+    /// Stores a tenant with its allowed origins (each once, however often given); `Conflict`
+    /// when the name is taken.
     async fn create_tenant(&self, name: &str, origins: &[String], now: i64) -> StoreResult<i64>;
 
+    /// Every tenant by name, with its origins, keys (prefixes, never hashes) and own limits.
     async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>>;
 
+    /// The origins a tenant allows to embed its widget, sorted.
     async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>>;
 
-    /// Stores a new key of tenant `tenant_name`; the caller made the key and keeps it.
+    /// Stores a new key of tenant `tenant_name` (`NotFound` when there is none); the caller
+    /// made the key and keeps it.
     async fn create_key(
         &self,
         tenant_name: &str,
@@ -59,14 +67,17 @@ pub trait TenantStore: Send + Sync {
         now: i64,
     ) -> StoreResult<()>;
 
-    /// Revokes the key with this prefix; false if no unrevoked key has it.
+    /// Revokes the key with this prefix; false if no unrevoked key has it (so of two calls at
+    /// once, one revokes and the other answers false).
     async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool>;
 
     /// The tenant of an unrevoked key, by the key's hash.
     async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>>;
 
     /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
-    /// back to the server's) and returns them all.
+    /// back to the server's) and returns them all. Read and written in one transaction with
+    /// the tenant's row locked, so two changes at once apply one after the other and neither
+    /// is lost; `NotFound` when there is no such tenant.
     async fn set_tenant_limits(
         &self,
         name: &str,
@@ -81,7 +92,7 @@ pub trait TenantStore: Send + Sync {
         is_test: bool,
     ) -> StoreResult<Option<AuthenticatedKey>>;
 
-    /// Whether any tenant exists (the run script bootstraps a dev tenant otherwise).
+    /// The ID of the tenant with this name, if there is one.
     async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>>;
 }
 
