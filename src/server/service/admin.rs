@@ -10,7 +10,6 @@ use crate::server::clock::Clock;
 use crate::server::crypto;
 use crate::server::store::{Store, StoreError};
 
-use super::error::invalid;
 use super::key_cache::KeyCache;
 use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo, validate};
 
@@ -68,7 +67,8 @@ impl AdminService {
 
     /// Creates a tenant with the origins allowed to embed its widget; its name as stored.
     pub async fn create_tenant(&self, name: &str, origins: &[String]) -> ServiceResult<String> {
-        let name = validate::tenant_name(name).map_err(|r| invalid("name", r))?;
+        let name = validate::tenant_name(name)
+            .map_err(|reason| ServiceError::InvalidRequest(reason.to_owned()))?;
         let origins = origins
             .iter()
             .map(|o| validate::origin(o).map_err(ServiceError::InvalidRequest))
