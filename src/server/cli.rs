@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
-use super::service::{AdminService, ServiceError, StoreError};
+use super::service::{AdminScope, AdminService, ServiceError, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +46,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage the admin listener's tokens.
+    AdminToken {
+        #[command(subcommand)]
+        command: AdminTokenCommand,
     },
     /// The limits in force, and the refusals they made.
     Limits {
@@ -121,6 +126,26 @@ enum KeyCommand {
     Revoke { prefix: String },
 }
 
+#[derive(Debug, Subcommand)]
+enum AdminTokenCommand {
+    /// Create a token; it is printed once, alone on the last line, and stored only as a hash.
+    Create {
+        /// `read` sees; `write` sees and changes.
+        #[arg(long)]
+        scope: String,
+        /// Limit the token to one tenant: it sees and changes nothing else.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How long it is valid: `90d`, `12h`, `30m` or seconds (default: until revoked).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List the tokens (their prefixes, never the tokens).
+    List,
+    /// Revoke the token with this ID (as `admin-token list` shows it).
+    Revoke { id: i64 },
+}
+
 fn init_logging() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
@@ -156,6 +181,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant(&admin().await?, command).await.map_err(said),
         Command::Limits { command } => limits(&admin().await?, command).await.map_err(said),
         Command::Key { command } => key(&admin().await?, command).await.map_err(said),
+        Command::AdminToken { command } => {
+            admin_token(&admin().await?, command).await.map_err(said)
+        }
         Command::Purge => {
             let counts = admin()
                 .await?
@@ -256,6 +284,96 @@ async fn key(admin: &AdminService, command: KeyCommand) -> Result<(), ServiceErr
         }
     }
     Ok(())
+}
+
+async fn admin_token(admin: &AdminService, command: AdminTokenCommand) -> Result<(), ServiceError> {
+    match command {
+        AdminTokenCommand::Create {
+            scope,
+            tenant,
+            expires,
+        } => {
+            let scope = AdminScope::parse(&scope).ok_or_else(|| {
+                ServiceError::InvalidRequest("--scope is `read` or `write`".into())
+            })?;
+            let expires_in = expires
+                .as_deref()
+                .map(seconds_of)
+                .transpose()
+                .map_err(ServiceError::InvalidRequest)?;
+            let created = admin
+                .create_admin_token(scope, tenant.as_deref(), expires_in)
+                .await?;
+            let info = &created.info;
+            println!(
+                "created admin token {} ({}…, {}, {}, {}); it is shown only now:",
+                info.id,
+                info.prefix,
+                info.scope.as_str(),
+                info.tenant
+                    .as_deref()
+                    .map_or("every tenant".to_owned(), |t| format!("tenant `{t}`")),
+                info.expires_at.map_or("no expiry".to_owned(), |at| format!(
+                    "expires {}",
+                    crate::server::http::rest::types::rfc3339(at)
+                )),
+            );
+            println!("{}", created.token);
+        }
+        AdminTokenCommand::List => {
+            let now = SystemClock.now();
+            println!("id\tprefix\tscope\ttenant\tcreated\texpires\tstate");
+            for token in admin.list_admin_tokens().await? {
+                let state = match (token.revoked_at, token.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(at)) if at <= now => "expired",
+                    _ => "active",
+                };
+                let time = crate::server::http::rest::types::rfc3339;
+                println!(
+                    "{}\t{}…\t{}\t{}\t{}\t{}\t{state}",
+                    token.id,
+                    token.prefix,
+                    token.scope.as_str(),
+                    token.tenant.as_deref().unwrap_or("*"),
+                    time(token.created_at),
+                    token.expires_at.map_or("-".to_owned(), time),
+                );
+            }
+        }
+        AdminTokenCommand::Revoke { id } => {
+            if !admin.revoke_admin_token(id).await? {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "no active admin token has the ID {id}"
+                )));
+            }
+            println!("revoked admin token {id}");
+        }
+    }
+    Ok(())
+}
+
+/// A duration as an operator writes it: `90d`, `12h`, `30m`, `45s` or plain seconds.
+fn seconds_of(value: &str) -> Result<i64, String> {
+    let value = value.trim();
+    let (number, unit) = match value.char_indices().last() {
+        Some((at, unit @ ('d' | 'h' | 'm' | 's'))) => (&value[..at], unit),
+        _ => (value, 's'),
+    };
+    let count: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("--expires `{value}`: use 90d, 12h, 30m or seconds"))?;
+    let unit = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        _ => 1,
+    };
+    count
+        .checked_mul(unit)
+        .ok_or_else(|| format!("--expires `{value}` is too long"))
 }
 
 /// `providers check`: builds every configured provider (as `serve` would), reaches the SMTP
@@ -430,6 +548,18 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_operators_write_them() {
+        assert_eq!(seconds_of("90d"), Ok(90 * 86_400));
+        assert_eq!(seconds_of("12h"), Ok(12 * 3_600));
+        assert_eq!(seconds_of("30m"), Ok(1_800));
+        assert_eq!(seconds_of("45s"), Ok(45));
+        assert_eq!(seconds_of("3600"), Ok(3_600));
+        for bad in ["", "d", "0d", "-1h", "1w", "1.5h", "99999999999999999999d"] {
+            assert!(seconds_of(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cli_parses_the_documented_commands() {

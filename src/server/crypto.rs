@@ -285,6 +285,20 @@ pub fn looks_like_api_key(key: &str) -> bool {
     })
 }
 
+/// A new admin token (`at_` and 32 base62 characters, 190 bits) and its public prefix.
+pub fn new_admin_token(rng: &mut impl RngCore) -> (String, String) {
+    let token = format!("at_{}", random_string(rng, BASE62, KEY_RANDOM_CHARS));
+    let prefix = token[.."at_".len() + KEY_PREFIX_RANDOM_CHARS].to_owned();
+    (token, prefix)
+}
+
+/// Whether `token` has the shape of an admin token, so malformed ones skip the database.
+pub fn looks_like_admin_token(token: &str) -> bool {
+    token.strip_prefix("at_").is_some_and(|r| {
+        r.len() == KEY_RANDOM_CHARS && r.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 pub fn is_test_key(key: &str) -> bool {
     key.starts_with("sk_test_")
 }

@@ -169,3 +169,91 @@ async fn a_new_key_is_shown_once_and_works_until_revoked() {
         "revoked once"
     );
 }
+
+#[tokio::test]
+async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked() {
+    use otpgate::server::service::AdminScope;
+
+    let app = TestApp::new().await;
+    let admin = &app.state.admin;
+    let all = admin
+        .create_admin_token(AdminScope::Write, None, None)
+        .await
+        .expect("token");
+    assert!(
+        all.token.starts_with("at_") && all.token.len() == 35,
+        "{}",
+        all.info.prefix
+    );
+    assert!(all.token.starts_with(&all.info.prefix));
+    assert!(!format!("{all:?}").contains(&all.token), "never printed");
+    let principal = admin
+        .authenticate_admin(&all.token)
+        .await
+        .unwrap()
+        .expect("valid");
+    assert_eq!(
+        (principal.token_id, principal.scope, principal.tenant_name),
+        (all.info.id, AdminScope::Write, None)
+    );
+
+    let acme = admin
+        .create_admin_token(AdminScope::Read, Some("Acme"), Some(60))
+        .await
+        .expect("token");
+    let principal = admin
+        .authenticate_admin(&acme.token)
+        .await
+        .unwrap()
+        .expect("valid");
+    assert_eq!(principal.scope, AdminScope::Read);
+    assert_eq!(principal.tenant_name.as_deref(), Some("Acme"));
+    assert!(principal.tenant_id.is_some());
+    app.clock.advance(60);
+    assert!(
+        admin
+            .authenticate_admin(&acme.token)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at its second"
+    );
+
+    match admin
+        .create_admin_token(AdminScope::Read, Some("Nobody"), None)
+        .await
+    {
+        Err(ServiceError::Store(StoreError::NotFound(message))) => {
+            assert_eq!(message, "no tenant named `Nobody`");
+        }
+        other => panic!("{other:?}"),
+    }
+    for expires in [0, -5, 11 * 365 * 24 * 3600] {
+        let refused = admin
+            .create_admin_token(AdminScope::Read, None, Some(expires))
+            .await;
+        assert!(
+            matches!(refused, Err(ServiceError::InvalidRequest(_))),
+            "{expires}: {refused:?}"
+        );
+    }
+
+    let listed = admin.list_admin_tokens().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, acme.info.id, "newest first");
+    assert!(admin.revoke_admin_token(all.info.id).await.unwrap());
+    assert!(
+        !admin.revoke_admin_token(all.info.id).await.unwrap(),
+        "once"
+    );
+    assert!(
+        admin
+            .authenticate_admin(&all.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for malformed in ["", "at_", "at_short", "sk_live_x", &all.token[..34]] {
+        assert!(admin.authenticate_admin(malformed).await.unwrap().is_none());
+    }
+}

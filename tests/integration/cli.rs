@@ -88,6 +88,105 @@ fn tenants_and_keys_round_trip() {
 }
 
 #[test]
+fn admin_tokens_are_shown_once_listed_by_prefix_and_revoked_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        otpgate(dir.path(), &["tenant", "create", "Acme"])
+            .status
+            .success()
+    );
+    let created = otpgate(
+        dir.path(),
+        &[
+            "admin-token",
+            "create",
+            "--scope",
+            "read",
+            "--tenant",
+            "Acme",
+            "--expires",
+            "90d",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let out = stdout(&created);
+    let token = out.lines().last().unwrap().to_owned();
+    assert!(
+        token.starts_with("at_") && token.len() == 35,
+        "the token alone on the last line: {out:?}"
+    );
+    assert!(out.contains("read, tenant `Acme`, expires "), "{out}");
+    let all = otpgate(dir.path(), &["admin-token", "create", "--scope", "write"]);
+    assert!(
+        stdout(&all).contains("write, every tenant, no expiry"),
+        "{}",
+        stdout(&all)
+    );
+
+    let list = stdout(&otpgate(dir.path(), &["admin-token", "list"]));
+    assert!(
+        list.contains(&format!("{}…\tread\tAcme", &token[..11])),
+        "{list}"
+    );
+    assert!(list.contains("\twrite\t*\t"), "{list}");
+    assert!(!list.contains(&token), "the token is never shown again");
+
+    let id = list
+        .lines()
+        .find(|l| l.contains("\tread\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let revoked = otpgate(dir.path(), &["admin-token", "revoke", &id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let list = stdout(&otpgate(dir.path(), &["admin-token", "list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&format!("{id}\t")) && l.ends_with("revoked")),
+        "{list}"
+    );
+    let again = otpgate(dir.path(), &["admin-token", "revoke", &id]);
+    assert!(stderr(&again).contains(&format!("no active admin token has the ID {id}")));
+
+    for (args, says) in [
+        (
+            &["admin-token", "create", "--scope", "admin"][..],
+            "--scope is `read` or `write`",
+        ),
+        (
+            &[
+                "admin-token",
+                "create",
+                "--scope",
+                "read",
+                "--expires",
+                "0d",
+            ][..],
+            "--expires `0d`",
+        ),
+        (
+            &[
+                "admin-token",
+                "create",
+                "--scope",
+                "read",
+                "--tenant",
+                "Nobody",
+            ][..],
+            "no tenant named `Nobody`",
+        ),
+    ] {
+        let refused = otpgate(dir.path(), args);
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains(says),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+}
+
+#[test]
 fn bad_origins_and_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bad = otpgate(

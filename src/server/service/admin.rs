@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
 use crate::server::crypto;
-use crate::server::store::{Store, StoreError};
+use crate::server::store::{
+    AdminPrincipal, AdminScope, AdminTokenInfo, NewAdminToken, Store, StoreError,
+};
 
 use super::key_cache::KeyCache;
 use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo, validate};
@@ -30,6 +32,25 @@ impl std::fmt::Debug for NewKey {
             .finish_non_exhaustive()
     }
 }
+
+/// An admin token just made: shown once (`token`), stored only as a hash.
+#[derive(Clone)]
+pub struct CreatedAdminToken {
+    pub token: String,
+    pub info: AdminTokenInfo,
+}
+
+impl std::fmt::Debug for CreatedAdminToken {
+    /// Leaves out the token itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedAdminToken")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest life an admin token may be given: ten years.
+pub const MAX_ADMIN_TOKEN_SECS: i64 = 10 * 365 * 24 * 3600;
 
 /// The administration of one store. Cheap to clone.
 #[derive(Clone)]
@@ -167,6 +188,75 @@ impl AdminService {
     /// Deletes what expired more than `grace` seconds ago (see `Maintenance::purge`).
     pub async fn purge(&self, grace: i64) -> ServiceResult<PurgeCounts> {
         Ok(self.0.store.purge(self.0.clock.now(), grace).await?)
+    }
+
+    /// Makes an admin token with `scope`, limited to `tenant` when given, valid for
+    /// `expires_in` seconds (forever when `None`).
+    pub async fn create_admin_token(
+        &self,
+        scope: AdminScope,
+        tenant: Option<&str>,
+        expires_in: Option<i64>,
+    ) -> ServiceResult<CreatedAdminToken> {
+        if let Some(secs) = expires_in
+            && !(1..=MAX_ADMIN_TOKEN_SECS).contains(&secs)
+        {
+            return Err(ServiceError::InvalidRequest(
+                "expires: from one second to ten years".into(),
+            ));
+        }
+        let (token, prefix) = crypto::new_admin_token(&mut rand::rng());
+        let now = self.0.clock.now();
+        let expires_at = expires_in.map(|secs| now + secs);
+        let new = NewAdminToken {
+            token_hash: &crypto::sha256(token.as_bytes()),
+            prefix: &prefix,
+            scope,
+            tenant,
+            created_at: now,
+            expires_at,
+        };
+        let id = self.0.store.create_admin_token(&new).await?;
+        Ok(CreatedAdminToken {
+            info: AdminTokenInfo {
+                id,
+                prefix,
+                scope,
+                tenant: tenant.map(str::to_owned),
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+            },
+            token,
+        })
+    }
+
+    /// Every admin token, newest first (prefixes, never the tokens).
+    pub async fn list_admin_tokens(&self) -> ServiceResult<Vec<AdminTokenInfo>> {
+        Ok(self.0.store.list_admin_tokens().await?)
+    }
+
+    /// Revokes an admin token (false when no unrevoked token has this ID).
+    pub async fn revoke_admin_token(&self, id: i64) -> ServiceResult<bool> {
+        Ok(self
+            .0
+            .store
+            .revoke_admin_token(id, self.0.clock.now())
+            .await?)
+    }
+
+    /// Who an admin token speaks for, or `None` for a malformed, unknown, expired or revoked
+    /// one (the four are not told apart).
+    pub async fn authenticate_admin(&self, token: &str) -> ServiceResult<Option<AdminPrincipal>> {
+        if !crypto::looks_like_admin_token(token) {
+            return Ok(None);
+        }
+        let hash = crypto::sha256(token.as_bytes());
+        Ok(self
+            .0
+            .store
+            .authenticate_admin(&hash, self.0.clock.now())
+            .await?)
     }
 
     /// Whether the database answers.

@@ -27,7 +27,7 @@ use crate::server::delivery::worker::Worker;
 use crate::server::delivery::{Delivery, Route};
 use crate::server::store::{MessageSubjects, NewMessage, NewRoute, SendPolicy, Store};
 
-pub use admin::{AdminService, NewKey};
+pub use admin::{AdminService, CreatedAdminToken, MAX_ADMIN_TOKEN_SECS, NewKey};
 use error::invalid;
 pub use error::{ServiceError, ServiceResult};
 pub use views::*;

@@ -12,8 +12,8 @@ use crate::engine::{Channel, RequestedLimits, Session, VerificationMode};
 use crate::server::store::StoredSession;
 
 pub use crate::server::store::{
-    AuthenticatedKey, Deliveries, KeyInfo, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
-    RefusalSummary, StoreError, TenantInfo,
+    AdminPrincipal, AdminScope, AdminTokenInfo, AuthenticatedKey, Deliveries, KeyInfo,
+    OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome, RefusalSummary, StoreError, TenantInfo,
 };
 
 /// A request for a new progressive session, with fields as the client sent them.

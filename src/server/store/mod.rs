@@ -1,5 +1,5 @@
 //! Storage: what the service keeps, as capability traits (sessions, single-SMS requests,
-//! tenants and keys, the delivery queue, limit records, the outbox, maintenance), each trait
+//! tenants and keys, admin tokens, the delivery queue, limit records, the outbox, maintenance), each trait
 //! saying what its methods guarantee under concurrency. The service holds them as one
 //! `Arc<dyn Store>`; the delivery worker only sees the queue. Every decision is the engine's: a
 //! store reads a record, and writes a decision only over the state it was made on, counting
@@ -19,6 +19,7 @@
 //! | purge batches (`delete_expired`) | 200 rows per transaction by `rowid`, resting as long as each took | 1,000 rows per statement, `SKIP LOCKED` | SQLite deletes on this process's threads and holds the one writer; PostgreSQL instances purge at once |
 //! | checkpoints | a connection of their own, twice a second | the server's own | a commit that checkpoints holds every queued decision |
 
+pub mod admin_tokens;
 pub mod deliveries;
 pub mod limits;
 pub mod outbox;
@@ -33,6 +34,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use admin_tokens::{
+    AdminPrincipal, AdminScope, AdminTokenInfo, AdminTokenStore, NewAdminToken,
+};
 pub use deliveries::{
     ClaimedDelivery, DeliveryStore, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
 };
@@ -171,6 +175,7 @@ pub trait Store:
     SessionStore
     + SingleRequestStore
     + TenantStore
+    + AdminTokenStore
     + DeliveryStore
     + OutboxStore
     + LimitStore
@@ -182,6 +187,7 @@ impl<T> Store for T where
     T: SessionStore
         + SingleRequestStore
         + TenantStore
+        + AdminTokenStore
         + DeliveryStore
         + OutboxStore
         + LimitStore

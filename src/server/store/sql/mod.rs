@@ -13,6 +13,7 @@
 //! own connection type through [`Connection`], and says how it reads, writes and locks through
 //! [`Backend`]; what differs between the two on purpose is listed in `store/mod.rs`.
 
+mod admin_tokens;
 mod deliveries;
 mod limits;
 mod maintenance;
