@@ -480,6 +480,14 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let admin_listener = tokio::net::TcpListener::bind(settings.admin_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (OTPGATE_ADMIN_ADDR, the admin listener)",
+                settings.admin_addr
+            )
+        })?;
     if settings.mode == super::config::Mode::Dev {
         tracing::warn!(
             "development mode: every message is caught in the outbox with its codes in clear, \
@@ -492,12 +500,20 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         settings.mode.as_str(),
         listener.local_addr().unwrap_or(addr)
     );
+    tracing::info!(
+        "admin listener (admin API, /metrics) on http://{}",
+        admin_listener.local_addr().unwrap_or(settings.admin_addr)
+    );
+    let admin_app = super::http::admin::router(state.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let admin = tokio::spawn(async move { axum::serve(admin_listener, admin_app).await });
     // The peer's address reaches the handlers: the widget's doors limit by client IP.
     let app = crate::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
+        .await;
+    admin.abort();
+    Ok(served?)
 }
 
 /// With hashed file names the pages name the widget's files from `hash.txt` beside the binary;

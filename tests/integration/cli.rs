@@ -217,6 +217,7 @@ fn production_refuses_to_start_without_a_secret() {
         .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
         .env("OTPGATE_MODE", "production")
         .env("OTPGATE_ADDR", "127.0.0.1:0")
+        .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
         .env_remove("OTPGATE_SECRET")
         .output()
         .unwrap();
@@ -241,6 +242,7 @@ fn short_secrets_are_refused() {
         .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
         .env("OTPGATE_SECRET", "too-short")
         .env("OTPGATE_ADDR", "127.0.0.1:0")
+        .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -279,6 +281,7 @@ fn startup_log(dir: &Path, env: &[(&str, &str)]) -> String {
         .env("OTPGATE_DATA_DIR", dir)
         .env("OTPGATE_CONFIG", dir.join("none.toml"))
         .env("OTPGATE_ADDR", "127.0.0.1:0")
+        .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .env_remove("OTPGATE_MODE")
@@ -345,6 +348,8 @@ fn database_urls_of_another_scheme_or_unreachable_are_refused_without_showing_th
                 .env("OTPGATE_CONFIG", dir.path().join("none.toml"))
                 .env("OTPGATE_SECRET", A_SECRET)
                 .env("OTPGATE_ADDR", "127.0.0.1:0")
+                .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
+                .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
                 .env("OTPGATE_DATABASE_URL", url)
                 .output()
                 .unwrap();

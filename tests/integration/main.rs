@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod admin_api;
 mod cli;
 mod concurrency;
 mod crash;

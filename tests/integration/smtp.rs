@@ -245,6 +245,7 @@ async fn providers_check_validates_and_sends_a_test_message() {
             ("OTPGATE_MODE", "production"),
             ("OTPGATE_SECRET", "0123456789abcdef0123456789abcdef-x"),
             ("OTPGATE_ADDR", "127.0.0.1:0"),
+            ("OTPGATE_ADMIN_ADDR", "127.0.0.1:0"),
         ],
     );
     assert!(

@@ -39,6 +39,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Listening address; falls back to Leptos' `site-addr` (`LEPTOS_SITE_ADDR`).
     pub addr: Option<SocketAddr>,
+    /// The admin listener's address (`OTPGATE_ADMIN_ADDR`): the admin API and `/metrics`, never
+    /// served on the public address.
+    pub admin_addr: SocketAddr,
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
@@ -68,6 +71,7 @@ impl Default for Settings {
             database_url: None,
             database_pool_size: crate::server::store::DEFAULT_POOL_SIZE,
             addr: None,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 3100)),
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
             delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,

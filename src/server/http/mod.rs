@@ -2,6 +2,7 @@
 //! side (`widget`), the development pages' data (`pages`), the API reference (`reference`), and
 //! how files and pages travel (`assets`).
 
+pub mod admin;
 pub mod assets;
 pub mod client_ip;
 pub mod hooks;
@@ -38,6 +39,7 @@ where
     let page_shell = shell.clone();
     Router::new()
         .merge(rest::routes())
+        .merge(not_on_the_public_listener())
         .merge(hooks::routes())
         .route("/verify/{token}", post(widget::form_post))
         .leptos_routes_with_context(
@@ -103,6 +105,23 @@ async fn run_to_completion(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// What only the admin listener serves is not found here, whatever the path below it: an
+/// operator who exposes the public port does not expose administration.
+fn not_on_the_public_listener() -> Router<AppState> {
+    let not_found = || async { (axum::http::StatusCode::NOT_FOUND, "Not found") };
+    let mut router = Router::new();
+    for prefix in ["/admin", "/metrics", "/console"] {
+        router = router
+            .route(prefix, axum::routing::any(not_found))
+            .route(&format!("{prefix}/"), axum::routing::any(not_found))
+            .route(
+                &format!("{prefix}/{{*rest}}"),
+                axum::routing::any(not_found),
+            );
+    }
+    router
 }
 
 /// Whether development-only pages (`/dev/outbox`, `/demo`) are served.

@@ -83,7 +83,8 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// The refusal of a call whose record kept changing under it (see `decide::until_fresh`).
 pub(super) fn too_much_contention(retries: u32) -> ServiceError {
-    ServiceError::Store(StoreError::Conflict(format!(
+    // Not a conflict the caller made: trying again later is the answer.
+    ServiceError::Store(StoreError::Unavailable(format!(
         "the record changed under this call {retries} times in a row"
     )))
 }

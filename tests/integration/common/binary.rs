@@ -85,6 +85,8 @@ impl Otpgate {
             .env("OTPGATE_DATA_DIR", &self.dir)
             .env("OTPGATE_CONFIG", self.dir.join("none.toml"))
             .env("OTPGATE_ADDR", format!("127.0.0.1:{}", self.port))
+            // Instances run side by side: each admin listener on a port of its own.
+            .env("OTPGATE_ADMIN_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env_remove("OTPGATE_DATABASE_URL");
         for (key, value) in &self.env {

@@ -239,30 +239,62 @@ impl TestApp {
 
     /// Sends `request` through the router.
     pub async fn request(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            body,
-            text,
-        }
+        answer_of(self.router.clone(), request).await
     }
 
+    /// Sends `request` through the admin listener's router.
+    pub async fn admin_request(&self, request: Request<Body>) -> Answer {
+        answer_of(
+            otpgate::server::http::admin::router(self.state.clone()),
+            request,
+        )
+        .await
+    }
+
+    /// Calls the admin API with `token` as the bearer (none when `None`) and `body` as JSON.
+    pub async fn admin_call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.admin_request(request.expect("request")).await
+    }
+}
+
+/// The answer of `router` to `request`.
+async fn answer_of(router: Router, request: Request<Body>) -> Answer {
+    let response = router.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl TestApp {
     /// A direct connection to the test database, for checking what is stored.
     pub async fn db(&self) -> sqlx::AnyPool {
         database::connect(&self.settings.database_url()).await

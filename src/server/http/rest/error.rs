@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::types::SessionFields;
 use crate::engine::single::SingleError;
-use crate::server::service::ServiceError;
+use crate::server::service::{ServiceError, StoreError};
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -18,6 +18,10 @@ pub enum ApiError {
     Unauthenticated,
     Forbidden(String),
     NotFound,
+    /// A named resource of the admin API that does not exist or that the caller does not see.
+    UnknownResource(String),
+    /// A resource of that name exists already.
+    Conflict(String),
     RouteNotFound,
     MethodNotAllowed,
     Expired(Option<Box<SessionFields>>),
@@ -41,6 +45,7 @@ impl ApiError {
         "unauthenticated",
         "forbidden",
         "not_found",
+        "conflict",
         "method_not_allowed",
         "otp_expired",
         "otp_already_verified",
@@ -58,7 +63,10 @@ impl ApiError {
             }
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::UnknownResource(_) | ApiError::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Expired(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,7 +86,10 @@ impl ApiError {
             ApiError::InvalidOtp(_) | ApiError::Single(SingleError::InvalidOtp) => "invalid_otp",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound | ApiError::RouteNotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownResource(_) | ApiError::RouteNotFound => {
+                "not_found"
+            }
+            ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Expired(_) | ApiError::Single(SingleError::Expired) => "otp_expired",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -100,6 +111,7 @@ impl ApiError {
             ApiError::Forbidden(reason) if reason.is_empty() => "Forbidden".into(),
             ApiError::Forbidden(reason) => format!("Forbidden: {reason}"),
             ApiError::NotFound => "OTP not found".into(),
+            ApiError::UnknownResource(message) | ApiError::Conflict(message) => message.clone(),
             ApiError::RouteNotFound => "No such endpoint".into(),
             ApiError::MethodNotAllowed => "Method not allowed on this endpoint".into(),
             ApiError::Expired(_) => "OTP has expired".into(),
@@ -136,6 +148,11 @@ impl From<ServiceError> for ApiError {
                 message,
             },
             ServiceError::Single(e) => ApiError::Single(e),
+            // Only the administrative calls name things that may not exist or exist already.
+            ServiceError::Store(StoreError::NotFound(message)) => {
+                ApiError::UnknownResource(message)
+            }
+            ServiceError::Store(StoreError::Conflict(message)) => ApiError::Conflict(message),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "storage failed");
                 ApiError::Internal
@@ -184,6 +201,8 @@ mod tests {
             ApiError::Unauthenticated,
             ApiError::Forbidden(String::new()),
             ApiError::NotFound,
+            ApiError::UnknownResource(String::new()),
+            ApiError::Conflict(String::new()),
             ApiError::RouteNotFound,
             ApiError::MethodNotAllowed,
             ApiError::Expired(None),

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::types;
 
-pub use refine::refine;
+pub use refine::{add_error_body, refine};
 
 #[derive(OpenApi)]
 #[openapi(

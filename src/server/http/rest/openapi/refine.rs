@@ -364,6 +364,20 @@ fn links(document: &mut Value) {
     }
 }
 
+/// The error body's schema, for a document (the admin API's) that needs it alone.
+pub fn add_error_body(document: &mut Value) {
+    let mut all = Map::new();
+    shared_schemas(&mut all);
+    if let (Some(body), Some(schemas)) = (
+        all.remove("ErrorBody"),
+        document
+            .pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut),
+    ) {
+        schemas.insert("ErrorBody".into(), body);
+    }
+}
+
 /// Everything above, applied to the derived document.
 pub fn refine(document: &mut Value) {
     if let Some(schemas) = document

@@ -1,0 +1,62 @@
+//! Who calls the admin API: the admin token of `Authorization: Bearer` (nothing else is read,
+//! the query string never), and what it may see and do.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::server::http::rest::error::{ApiError, ApiResult};
+use crate::server::service::{AdminPrincipal, AdminScope};
+use crate::server::state::AppState;
+
+/// The caller of an admin operation. A missing, malformed, unknown, expired or revoked token
+/// is `401` with one body, whichever it was.
+pub struct Admin(pub AdminPrincipal);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let authorization = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
+        state
+            .admin
+            .authenticate_admin(token)
+            .await?
+            .map(Admin)
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
+impl Admin {
+    /// Refuses a `read` token an operation that changes something (`403`, saying nothing more).
+    pub fn may_write(&self) -> ApiResult<()> {
+        match self.0.scope {
+            AdminScope::Write => Ok(()),
+            AdminScope::Read => Err(ApiError::Forbidden(String::new())),
+        }
+    }
+
+    /// Refuses a token scoped to one tenant an operation over all of them (creating one).
+    pub fn over_every_tenant(&self) -> ApiResult<()> {
+        match self.0.tenant_name {
+            None => Ok(()),
+            Some(_) => Err(ApiError::Forbidden(String::new())),
+        }
+    }
+
+    /// Whether the token sees this tenant.
+    pub fn sees(&self, tenant: &str) -> bool {
+        self.0
+            .tenant_name
+            .as_deref()
+            .is_none_or(|own| own == tenant)
+    }
+}

@@ -1,0 +1,107 @@
+//! The admin listener (`OTPGATE_ADMIN_ADDR`, by default `127.0.0.1:3100`), never served on the
+//! public address: the admin API (`/admin/v1/…`) and its OpenAPI document
+//! (`/admin/openapi.json`), both made from one list of operations. Every call is authenticated
+//! with an admin token (`Authorization: Bearer at_…` only); errors, body size, duplicate keys
+//! and `Cache-Control: no-store` follow the public API's rules. The handlers are thin adapters
+//! over `AdminService`.
+
+mod auth;
+mod tenants;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use serde_json::Value;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::rest::BODY_LIMIT;
+use super::rest::error::ApiError;
+use crate::server::state::AppState;
+
+pub use auth::Admin;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "otpgate admin API",
+        description = "Administration of an otpgate server, served only on its admin listener \
+            (`OTPGATE_ADMIN_ADDR`). Authenticate with `Authorization: Bearer <admin token>` \
+            (`otpgate admin-token create --scope read|write [--tenant NAME]`); a token in the \
+            query string is never accepted. A `read` token reads, a `write` token also changes; \
+            a token scoped to a tenant sees that tenant only, and any other is answered as if it \
+            did not exist. Errors are JSON with `message` and `code`, bodies JSON of at most \
+            16 KiB with no key given twice, every answer `Cache-Control: no-store`."
+    ),
+    modifiers(&Security),
+    tags((name = "tenants", description = "Tenants (apps), their origins and limits"))
+)]
+struct AdminDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every operation of the admin API, in the order the document presents them.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(AdminDoc::openapi())
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::read))
+}
+
+/// The admin OpenAPI document, made from the same list as the routes, with the error-body
+/// schemas the answers refer to.
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+        let (_, document) = operations().split_for_parts();
+        let mut document =
+            serde_json::to_value(document).expect("the admin OpenAPI document serialises");
+        super::rest::openapi::add_error_body(&mut document);
+        document
+    });
+    &DOCUMENT
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    static TEXT: LazyLock<String> =
+        LazyLock::new(|| serde_json::to_string_pretty(document()).unwrap_or_else(|_| "{}".into()));
+    ([(header::CONTENT_TYPE, "application/json")], TEXT.as_str())
+}
+
+async fn route_not_found() -> axum::response::Response {
+    ApiError::RouteNotFound.into_response()
+}
+
+/// The admin listener's whole app.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = operations().split_for_parts();
+    api.route("/admin/openapi.json", get(openapi_json))
+        .route("/admin/{*rest}", any(route_not_found))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
