@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
-use super::service::{AdminScope, AdminService, ServiceError, StoreError};
+use super::service::{AdminScope, AdminService, AuditQuery, Caller, ServiceError, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,24 @@ enum Command {
     AdminToken {
         #[command(subcommand)]
         command: AdminTokenCommand,
+    },
+    /// Read the audit log, newest first.
+    Audit {
+        /// Only this tenant's entries.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this action, e.g. `key.revoked`.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only the entries of the last DURATION: `24h`, `7d`, `30m` or seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Entries at most (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line, as the admin API shows them (for a SIEM).
+        #[arg(long)]
+        json: bool,
     },
     /// The limits in force, and the refusals they made.
     Limits {
@@ -184,10 +202,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AdminToken { command } => {
             admin_token(&admin().await?, command).await.map_err(said)
         }
+        Command::Audit {
+            tenant,
+            action,
+            since,
+            limit,
+            json,
+        } => {
+            let since = since
+                .as_deref()
+                .map(seconds_of)
+                .transpose()
+                .map_err(anyhow::Error::msg)?
+                .map(|secs| SystemClock.now() - secs);
+            let query = AuditQuery {
+                tenant: tenant.as_deref(),
+                action: action.as_deref(),
+                since,
+                limit,
+                ..AuditQuery::default()
+            };
+            let entries = admin().await?.audit(&query).await.map_err(said)?;
+            print_audit(entries, json);
+            Ok(())
+        }
         Command::Purge => {
             let counts = admin()
                 .await?
-                .purge(settings.purge_grace_secs)
+                .purge(settings.purge_grace_secs, settings.audit_retention_days)
                 .await
                 .map_err(said)?;
             println!(
@@ -214,7 +256,7 @@ fn said(error: ServiceError) -> anyhow::Error {
 async fn tenant(admin: &AdminService, command: TenantCommand) -> Result<(), ServiceError> {
     match command {
         TenantCommand::Create { name, origins } => {
-            let name = admin.create_tenant(&name, &origins).await?;
+            let name = admin.create_tenant(&name, &origins, &Caller::cli()).await?;
             println!("created tenant `{name}`");
         }
         TenantCommand::List => {
@@ -265,7 +307,7 @@ async fn limits(admin: &AdminService, command: LimitsCommand) -> Result<(), Serv
 async fn key(admin: &AdminService, command: KeyCommand) -> Result<(), ServiceError> {
     match command {
         KeyCommand::Create { tenant, test } => {
-            let created = admin.create_key(&tenant, test).await?;
+            let created = admin.create_key(&tenant, test, &Caller::cli()).await?;
             println!(
                 "created {} key {}… for tenant `{tenant}`; it is shown only now:",
                 if test { "test" } else { "live" },
@@ -275,7 +317,7 @@ async fn key(admin: &AdminService, command: KeyCommand) -> Result<(), ServiceErr
         }
         KeyCommand::Revoke { prefix } => {
             let prefix = prefix.trim_end_matches('…');
-            if !admin.revoke_key(prefix).await? {
+            if !admin.revoke_key(prefix, &Caller::cli()).await? {
                 return Err(ServiceError::InvalidRequest(format!(
                     "no active key has the prefix `{prefix}`"
                 )));
@@ -300,9 +342,9 @@ async fn admin_token(admin: &AdminService, command: AdminTokenCommand) -> Result
                 .as_deref()
                 .map(seconds_of)
                 .transpose()
-                .map_err(ServiceError::InvalidRequest)?;
+                .map_err(|e| ServiceError::InvalidRequest(format!("--expires {e}")))?;
             let created = admin
-                .create_admin_token(scope, tenant.as_deref(), expires_in)
+                .create_admin_token(scope, tenant.as_deref(), expires_in, &Caller::cli())
                 .await?;
             let info = &created.info;
             println!(
@@ -342,7 +384,7 @@ async fn admin_token(admin: &AdminService, command: AdminTokenCommand) -> Result
             }
         }
         AdminTokenCommand::Revoke { id } => {
-            if !admin.revoke_admin_token(id).await? {
+            if !admin.revoke_admin_token(id, &Caller::cli()).await? {
                 return Err(ServiceError::InvalidRequest(format!(
                     "no active admin token has the ID {id}"
                 )));
@@ -351,6 +393,35 @@ async fn admin_token(admin: &AdminService, command: AdminTokenCommand) -> Result
         }
     }
     Ok(())
+}
+
+/// Prints audit entries: a line each, or one JSON object per line.
+fn print_audit(entries: Vec<crate::server::service::AuditEntry>, json: bool) {
+    use crate::server::http::admin::AuditEntryView;
+    if !json {
+        println!("at\tactor\ttenant\taction\ttarget\tip\trequest");
+    }
+    for entry in entries {
+        let view = AuditEntryView::from(entry);
+        if json {
+            println!("{}", serde_json::to_string(&view).unwrap_or_default());
+            continue;
+        }
+        let actor = match &view.actor.id {
+            Some(id) => format!("{}:{id}", view.actor.kind),
+            None => view.actor.kind.clone(),
+        };
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{}\t{actor}\t{}\t{}\t{}\t{}\t{}",
+            view.at,
+            dash(&view.tenant),
+            view.action,
+            dash(&view.target),
+            dash(&view.ip),
+            dash(&view.request_id),
+        );
+    }
 }
 
 /// A duration as an operator writes it: `90d`, `12h`, `30m`, `45s` or plain seconds.
@@ -364,7 +435,7 @@ fn seconds_of(value: &str) -> Result<i64, String> {
         .parse()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("--expires `{value}`: use 90d, 12h, 30m or seconds"))?;
+        .ok_or_else(|| format!("`{value}`: use 90d, 12h, 30m or seconds"))?;
     let unit = match unit {
         'd' => 86_400,
         'h' => 3_600,
@@ -373,7 +444,7 @@ fn seconds_of(value: &str) -> Result<i64, String> {
     };
     count
         .checked_mul(unit)
-        .ok_or_else(|| format!("--expires `{value}` is too long"))
+        .ok_or_else(|| format!("`{value}` is too long"))
 }
 
 /// `providers check`: builds every configured provider (as `serve` would), reaches the SMTP

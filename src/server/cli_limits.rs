@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::service::{AdminService, RefusalSummary, ServiceError};
+use super::service::{AdminService, Caller, RefusalSummary, ServiceError};
 use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, LimitPolicy, list_setting};
 
@@ -182,7 +182,9 @@ pub async fn set_tenant(
     let changes = args
         .overrides()
         .map_err(|error| ServiceError::InvalidRequest(format!("{error:#}")))?;
-    let limits = admin.set_tenant_limits(name, &changes, args.reset).await?;
+    let limits = admin
+        .set_tenant_limits(name, &changes, args.reset, &Caller::cli())
+        .await?;
     println!("tenant `{name}` limits: {}", describe_overrides(&limits));
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod http;
+pub mod mask;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -76,13 +77,14 @@ pub async fn open_admin(
 /// on this: every check compares against the stored `expires_at`.
 pub fn spawn_purge_task(admin: AdminService, settings: &Settings) {
     let grace = settings.purge_grace_secs;
+    let audit_days = settings.audit_retention_days;
     let every = Duration::from_secs(settings.purge_interval_secs.max(1));
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         loop {
             interval.tick().await;
             let started = std::time::Instant::now();
-            match admin.purge(grace).await {
+            match admin.purge(grace, audit_days).await {
                 Ok(counts) if counts != service::PurgeCounts::default() => {
                     // Its own target, so an operator (or bench/scale) can follow purges alone.
                     let took_ms = started.elapsed().as_millis() as u64;

@@ -5,6 +5,7 @@ use otpgate::engine::limits::LimitOverrides;
 use otpgate::server::service::{ServiceError, StoreError};
 
 use crate::common::TestApp;
+use otpgate::server::service::Caller;
 
 #[tokio::test]
 async fn an_origin_given_twice_is_stored_once_in_the_form_browsers_send() {
@@ -17,7 +18,7 @@ async fn an_origin_given_twice_is_stored_once_in_the_form_browsers_send() {
     ];
     app.state
         .admin
-        .create_tenant("Twice", &origins)
+        .create_tenant("Twice", &origins, &Caller::cli())
         .await
         .expect("tenant");
     let tenant = app.state.admin.tenant("Twice").await.expect("listed");
@@ -39,7 +40,7 @@ async fn names_and_origins_are_checked_before_anything_is_stored() {
         let refused = app
             .state
             .admin
-            .create_tenant(name, &[origin.to_owned()])
+            .create_tenant(name, &[origin.to_owned()], &Caller::cli())
             .await;
         assert!(
             matches!(refused, Err(ServiceError::InvalidRequest(_))),
@@ -57,7 +58,7 @@ async fn names_and_origins_are_checked_before_anything_is_stored() {
 async fn a_taken_name_is_a_conflict_and_an_unknown_tenant_is_not_found() {
     let app = TestApp::new().await;
     let admin = &app.state.admin;
-    match admin.create_tenant(" Acme ", &[]).await {
+    match admin.create_tenant(" Acme ", &[], &Caller::cli()).await {
         Err(ServiceError::Store(StoreError::Conflict(message))) => {
             assert_eq!(message, "tenant `Acme` already exists");
         }
@@ -69,14 +70,19 @@ async fn a_taken_name_is_a_conflict_and_an_unknown_tenant_is_not_found() {
         }
         other => panic!("{other:?}"),
     };
-    unknown(admin.create_key("Nobody", true).await.map(|_| ()));
+    unknown(
+        admin
+            .create_key("Nobody", true, &Caller::cli())
+            .await
+            .map(|_| ()),
+    );
     let limits = LimitOverrides {
         destination_per_day: Some(30),
         ..LimitOverrides::default()
     };
     unknown(
         admin
-            .set_tenant_limits("Nobody", &limits, false)
+            .set_tenant_limits("Nobody", &limits, false, &Caller::cli())
             .await
             .map(|_| ()),
     );
@@ -88,7 +94,7 @@ async fn limits_are_checked_as_they_will_apply_and_an_empty_change_is_refused() 
     let app = TestApp::new().await;
     let admin = &app.state.admin;
     let nothing = admin
-        .set_tenant_limits("Initech", &LimitOverrides::default(), false)
+        .set_tenant_limits("Initech", &LimitOverrides::default(), false, &Caller::cli())
         .await;
     assert!(
         matches!(nothing, Err(ServiceError::InvalidRequest(_))),
@@ -100,7 +106,7 @@ async fn limits_are_checked_as_they_will_apply_and_an_empty_change_is_refused() 
         ..LimitOverrides::default()
     };
     let refused = admin
-        .set_tenant_limits("Initech", &inconsistent, false)
+        .set_tenant_limits("Initech", &inconsistent, false, &Caller::cli())
         .await;
     assert!(
         matches!(refused, Err(ServiceError::InvalidRequest(_))),
@@ -114,6 +120,7 @@ async fn limits_are_checked_as_they_will_apply_and_an_empty_change_is_refused() 
                 ..LimitOverrides::default()
             },
             false,
+            &Caller::cli(),
         )
         .await
         .expect("set");
@@ -132,7 +139,10 @@ async fn limits_are_checked_as_they_will_apply_and_an_empty_change_is_refused() 
 async fn a_new_key_is_shown_once_and_works_until_revoked() {
     let app = TestApp::new().await;
     let admin = &app.state.admin;
-    let key = admin.create_key("Globex", false).await.expect("key");
+    let key = admin
+        .create_key("Globex", false, &Caller::cli())
+        .await
+        .expect("key");
     assert!(key.key.starts_with("sk_live_"), "{}", key.prefix);
     assert!(key.key.starts_with(&key.prefix));
     assert!(
@@ -154,7 +164,7 @@ async fn a_new_key_is_shown_once_and_works_until_revoked() {
             .unwrap()
             .is_some()
     );
-    assert!(admin.revoke_key(&key.prefix).await.unwrap());
+    assert!(admin.revoke_key(&key.prefix, &Caller::cli()).await.unwrap());
     assert!(
         app.state
             .service
@@ -165,7 +175,7 @@ async fn a_new_key_is_shown_once_and_works_until_revoked() {
         "refused from this process's next call"
     );
     assert!(
-        !admin.revoke_key(&key.prefix).await.unwrap(),
+        !admin.revoke_key(&key.prefix, &Caller::cli()).await.unwrap(),
         "revoked once"
     );
 }
@@ -177,7 +187,7 @@ async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked(
     let app = TestApp::new().await;
     let admin = &app.state.admin;
     let all = admin
-        .create_admin_token(AdminScope::Write, None, None)
+        .create_admin_token(AdminScope::Write, None, None, &Caller::cli())
         .await
         .expect("token");
     assert!(
@@ -198,7 +208,7 @@ async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked(
     );
 
     let acme = admin
-        .create_admin_token(AdminScope::Read, Some("Acme"), Some(60))
+        .create_admin_token(AdminScope::Read, Some("Acme"), Some(60), &Caller::cli())
         .await
         .expect("token");
     let principal = admin
@@ -220,7 +230,7 @@ async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked(
     );
 
     match admin
-        .create_admin_token(AdminScope::Read, Some("Nobody"), None)
+        .create_admin_token(AdminScope::Read, Some("Nobody"), None, &Caller::cli())
         .await
     {
         Err(ServiceError::Store(StoreError::NotFound(message))) => {
@@ -230,7 +240,7 @@ async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked(
     }
     for expires in [0, -5, 11 * 365 * 24 * 3600] {
         let refused = admin
-            .create_admin_token(AdminScope::Read, None, Some(expires))
+            .create_admin_token(AdminScope::Read, None, Some(expires), &Caller::cli())
             .await;
         assert!(
             matches!(refused, Err(ServiceError::InvalidRequest(_))),
@@ -241,9 +251,17 @@ async fn admin_tokens_speak_for_their_scope_and_tenant_until_expired_or_revoked(
     let listed = admin.list_admin_tokens().await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].id, acme.info.id, "newest first");
-    assert!(admin.revoke_admin_token(all.info.id).await.unwrap());
     assert!(
-        !admin.revoke_admin_token(all.info.id).await.unwrap(),
+        admin
+            .revoke_admin_token(all.info.id, &Caller::cli())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !admin
+            .revoke_admin_token(all.info.id, &Caller::cli())
+            .await
+            .unwrap(),
         "once"
     );
     assert!(

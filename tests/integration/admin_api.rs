@@ -8,13 +8,14 @@ use otpgate::server::service::AdminScope;
 use serde_json::{Value, json};
 
 use crate::common::{Answer, TestApp};
+use otpgate::server::service::Caller;
 
 const TENANTS: &str = "/admin/v1/tenants";
 
 async fn token(app: &TestApp, scope: AdminScope, tenant: Option<&str>) -> String {
     app.state
         .admin
-        .create_admin_token(scope, tenant, None)
+        .create_admin_token(scope, tenant, None, &Caller::cli())
         .await
         .expect("admin token")
         .token
@@ -39,18 +40,18 @@ async fn every_token_that_is_not_valid_is_answered_alike() {
     let expiring = app
         .state
         .admin
-        .create_admin_token(AdminScope::Write, None, Some(10))
+        .create_admin_token(AdminScope::Write, None, Some(10), &Caller::cli())
         .await
         .expect("token");
     let revoked = app
         .state
         .admin
-        .create_admin_token(AdminScope::Write, None, None)
+        .create_admin_token(AdminScope::Write, None, None, &Caller::cli())
         .await
         .expect("token");
     app.state
         .admin
-        .revoke_admin_token(revoked.info.id)
+        .revoke_admin_token(revoked.info.id, &Caller::cli())
         .await
         .expect("revoke");
     app.clock.advance(10);

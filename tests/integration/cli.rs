@@ -88,6 +88,57 @@ fn tenants_and_keys_round_trip() {
 }
 
 #[test]
+fn the_audit_log_is_printed_and_exported_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        otpgate(dir.path(), &["tenant", "create", "Acme"])
+            .status
+            .success()
+    );
+    let key = stdout(&otpgate(dir.path(), &["key", "create", "--tenant", "Acme"]));
+    let key = key.lines().last().unwrap().to_owned();
+
+    let table = otpgate(dir.path(), &["audit"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let table = stdout(&table);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two entries: {table}");
+    assert!(
+        lines[1].contains("\tcli\tAcme\tkey.created\t"),
+        "newest first: {table}"
+    );
+    assert!(
+        lines[2].contains("\tcli\tAcme\ttenant.created\tAcme"),
+        "{table}"
+    );
+
+    let exported = stdout(&otpgate(
+        dir.path(),
+        &[
+            "audit",
+            "--json",
+            "--action",
+            "key.created",
+            "--since",
+            "1h",
+        ],
+    ));
+    let entries: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{exported}");
+    assert_eq!(entries[0]["action"], "key.created");
+    assert_eq!(entries[0]["actor"]["type"], "cli");
+    assert_eq!(entries[0]["tenant"], "Acme");
+    assert_eq!(entries[0]["after"]["kind"], "live");
+    assert!(
+        !exported.contains(&key) && !table.contains(&key),
+        "never the key"
+    );
+}
+
+#[test]
 fn admin_tokens_are_shown_once_listed_by_prefix_and_revoked_by_id() {
     let dir = tempfile::tempdir().unwrap();
     assert!(

@@ -6,6 +6,7 @@
 use crate::common::{Answer, START, TestApp, assert_error, urlencode, wrong};
 use axum::http::StatusCode;
 use otpgate::engine::limits::LimitOverrides;
+use otpgate::server::service::Caller;
 use serde_json::{Value, json};
 
 const SEND: &str = "/api/v1/otp/send";
@@ -74,7 +75,7 @@ async fn verify(app: &TestApp, token: &str, otps: Value) -> Answer {
 async fn set_limits(app: &TestApp, limits: LimitOverrides) {
     app.state
         .admin
-        .set_tenant_limits("Initech", &limits, false)
+        .set_tenant_limits("Initech", &limits, false, &Caller::cli())
         .await
         .expect("limits");
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod admin_api;
+mod audit;
 mod cli;
 mod concurrency;
 mod crash;

@@ -45,6 +45,8 @@ pub struct Settings {
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
+    /// Days audit entries are kept (`OTPGATE_AUDIT_RETENTION_DAYS`), then purged.
+    pub audit_retention_days: u32,
     /// Seconds a claimed message stays its worker's before another instance may take it
     /// (`OTPGATE_DELIVERY_LEASE_SECS`). Longer than a provider's 20 s timeout, or a slow
     /// provider's message may be handed over twice.
@@ -74,6 +76,7 @@ impl Default for Settings {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 3100)),
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
+            audit_retention_days: 90,
             delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,
             limits: LimitPolicy::default(),
             trusted_proxies: Vec::new(),

@@ -22,26 +22,7 @@ use crate::server::http::client_ip::ClientIp;
 use crate::server::service::{ServiceError, SessionView, VerificationService};
 use crate::server::state::AppState;
 
-/// `u***@example.com`: the first character of the local part, then the domain.
-pub fn mask_email(address: &str) -> String {
-    match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".to_owned(),
-    }
-}
-
-/// `+1 •••• ••0100`: the country code and the last four digits.
-pub fn mask_phone(number: &str) -> String {
-    let country = phonenumber::parse(None, number)
-        .map(|n| n.code().value().to_string())
-        .unwrap_or_default();
-    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
-    let last: String = digits[digits.len().saturating_sub(4)..].iter().collect();
-    format!("+{country} •••• ••{last}")
-}
+pub use crate::server::mask::{mask_email, mask_phone};
 
 fn page_error(error: ServiceError) -> PageError {
     match error {

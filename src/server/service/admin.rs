@@ -1,6 +1,7 @@
 //! `AdminService`: the one administrative path — tenants, their origins and keys, their own
-//! limits, the refusal report, the purge and the database's health — with the validation of
-//! what it is given. The CLI is a thin adapter over it (as the REST handlers are over the
+//! limits, admin tokens, the audit log, the refusal report, the purge and the database's
+//! health — with the validation of what it is given. Every change names its `Caller`, and the
+//! store writes the audit entry in the change's transaction. The CLI is a thin adapter over it (as the REST handlers are over the
 //! verification service), and so will be the admin API.
 
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
 use crate::server::crypto;
 use crate::server::store::{
-    AdminPrincipal, AdminScope, AdminTokenInfo, NewAdminToken, Store, StoreError,
+    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, NewAdminToken,
+    Store, StoreError,
 };
 
 use super::key_cache::KeyCache;
@@ -87,7 +89,12 @@ impl AdminService {
     }
 
     /// Creates a tenant with the origins allowed to embed its widget; its name as stored.
-    pub async fn create_tenant(&self, name: &str, origins: &[String]) -> ServiceResult<String> {
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        origins: &[String],
+        by: &Caller,
+    ) -> ServiceResult<String> {
         let name = validate::tenant_name(name)
             .map_err(|reason| ServiceError::InvalidRequest(reason.to_owned()))?;
         let origins = origins
@@ -96,7 +103,7 @@ impl AdminService {
             .collect::<ServiceResult<Vec<_>>>()?;
         let store = &self.0.store;
         store
-            .create_tenant(&name, &origins, self.0.clock.now())
+            .create_tenant(&name, &origins, self.0.clock.now(), by)
             .await?;
         Ok(name)
     }
@@ -116,13 +123,18 @@ impl AdminService {
     }
 
     /// Makes a key for the tenant (a test key's messages always go to the test outbox).
-    pub async fn create_key(&self, tenant: &str, is_test: bool) -> ServiceResult<NewKey> {
+    pub async fn create_key(
+        &self,
+        tenant: &str,
+        is_test: bool,
+        by: &Caller,
+    ) -> ServiceResult<NewKey> {
         let (key, prefix) = crypto::new_api_key(&mut rand::rng(), is_test);
         let hash = crypto::sha256(key.as_bytes());
         let now = self.0.clock.now();
         self.0
             .store
-            .create_key(tenant, &hash, &prefix, is_test, now)
+            .create_key(tenant, &hash, &prefix, is_test, now, by)
             .await?;
         Ok(NewKey {
             key,
@@ -133,8 +145,12 @@ impl AdminService {
 
     /// Revokes the key with this prefix (false when no unrevoked key has it); refused from
     /// this process's next call, other processes' within a second.
-    pub async fn revoke_key(&self, prefix: &str) -> ServiceResult<bool> {
-        let revoked = self.0.store.revoke_key(prefix, self.0.clock.now()).await?;
+    pub async fn revoke_key(&self, prefix: &str, by: &Caller) -> ServiceResult<bool> {
+        let revoked = self
+            .0
+            .store
+            .revoke_key(prefix, self.0.clock.now(), by)
+            .await?;
         self.0.keys_seen.clear();
         Ok(revoked)
     }
@@ -148,6 +164,7 @@ impl AdminService {
         name: &str,
         changes: &LimitOverrides,
         reset: bool,
+        by: &Caller,
     ) -> ServiceResult<LimitOverrides> {
         if changes.is_empty() && !reset {
             return Err(ServiceError::InvalidRequest(
@@ -164,7 +181,12 @@ impl AdminService {
             .over(&self.0.limits)
             .check()
             .map_err(|problem| ServiceError::InvalidRequest(problem.to_string()))?;
-        let limits = self.0.store.set_tenant_limits(name, changes, reset).await?;
+        let now = self.0.clock.now();
+        let limits = self
+            .0
+            .store
+            .set_tenant_limits(name, changes, reset, now, by)
+            .await?;
         self.0.keys_seen.clear();
         Ok(limits)
     }
@@ -185,9 +207,22 @@ impl AdminService {
         Ok(self.0.store.refusal_report(since).await?)
     }
 
-    /// Deletes what expired more than `grace` seconds ago (see `Maintenance::purge`).
-    pub async fn purge(&self, grace: i64) -> ServiceResult<PurgeCounts> {
-        Ok(self.0.store.purge(self.0.clock.now(), grace).await?)
+    /// Deletes what expired more than `grace` seconds ago, and audit entries older than
+    /// `audit_days` days (see `Maintenance::purge`).
+    pub async fn purge(&self, grace: i64, audit_days: u32) -> ServiceResult<PurgeCounts> {
+        let now = self.0.clock.now();
+        let audit_before = now - i64::from(audit_days) * 86_400;
+        Ok(self.0.store.purge(now, grace, audit_before).await?)
+    }
+
+    /// Audit entries, newest first (`query.limit` at most 1,000).
+    pub async fn audit(&self, query: &AuditQuery<'_>) -> ServiceResult<Vec<AuditEntry>> {
+        if !(1..=1000).contains(&query.limit) {
+            return Err(ServiceError::InvalidRequest(
+                "limit: from 1 to 1000 entries".into(),
+            ));
+        }
+        Ok(self.0.store.audit_entries(query).await?)
     }
 
     /// Makes an admin token with `scope`, limited to `tenant` when given, valid for
@@ -197,6 +232,7 @@ impl AdminService {
         scope: AdminScope,
         tenant: Option<&str>,
         expires_in: Option<i64>,
+        by: &Caller,
     ) -> ServiceResult<CreatedAdminToken> {
         if let Some(secs) = expires_in
             && !(1..=MAX_ADMIN_TOKEN_SECS).contains(&secs)
@@ -216,7 +252,7 @@ impl AdminService {
             created_at: now,
             expires_at,
         };
-        let id = self.0.store.create_admin_token(&new).await?;
+        let id = self.0.store.create_admin_token(&new, by).await?;
         Ok(CreatedAdminToken {
             info: AdminTokenInfo {
                 id,
@@ -237,11 +273,11 @@ impl AdminService {
     }
 
     /// Revokes an admin token (false when no unrevoked token has this ID).
-    pub async fn revoke_admin_token(&self, id: i64) -> ServiceResult<bool> {
+    pub async fn revoke_admin_token(&self, id: i64, by: &Caller) -> ServiceResult<bool> {
         Ok(self
             .0
             .store
-            .revoke_admin_token(id, self.0.clock.now())
+            .revoke_admin_token(id, self.0.clock.now(), by)
             .await?)
     }
 

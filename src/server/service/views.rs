@@ -12,8 +12,9 @@ use crate::engine::{Channel, RequestedLimits, Session, VerificationMode};
 use crate::server::store::StoredSession;
 
 pub use crate::server::store::{
-    AdminPrincipal, AdminScope, AdminTokenInfo, AuthenticatedKey, Deliveries, KeyInfo,
-    OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome, RefusalSummary, StoreError, TenantInfo,
+    Actor, AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, AuthenticatedKey,
+    Caller, Deliveries, KeyInfo, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
+    RefusalSummary, StoreError, TenantInfo,
 };
 
 /// A request for a new progressive session, with fields as the client sent them.

@@ -65,19 +65,19 @@ pub struct AdminPrincipal {
     pub tenant_name: Option<String>,
 }
 
-/// Admin tokens. Each write is one statement: a token is never stored for a tenant that does
-/// not exist (`NotFound`), and of two revocations at once one revokes and the other answers
-/// false.
+/// Admin tokens. Each write is one transaction with its audit entry: a token is never stored
+/// for a tenant that does not exist (`NotFound`), and of two revocations at once one revokes
+/// and the other answers false.
 #[async_trait]
 pub trait AdminTokenStore: Send + Sync {
     /// Stores a token; its ID.
-    async fn create_admin_token(&self, new: &NewAdminToken<'_>) -> StoreResult<i64>;
+    async fn create_admin_token(&self, new: &NewAdminToken<'_>, by: &Caller) -> StoreResult<i64>;
 
     /// Every token, newest first.
     async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminTokenInfo>>;
 
     /// Revokes the token with this ID; false when no unrevoked token has it.
-    async fn revoke_admin_token(&self, id: i64, now: i64) -> StoreResult<bool>;
+    async fn revoke_admin_token(&self, id: i64, now: i64, by: &Caller) -> StoreResult<bool>;
 
     /// Who the token with this hash speaks for, if it is neither revoked nor expired at `now`.
     async fn authenticate_admin(

@@ -1,5 +1,5 @@
 //! Storage: what the service keeps, as capability traits (sessions, single-SMS requests,
-//! tenants and keys, admin tokens, the delivery queue, limit records, the outbox, maintenance), each trait
+//! tenants and keys, admin tokens, the audit log, the delivery queue, limit records, the outbox, maintenance), each trait
 //! saying what its methods guarantee under concurrency. The service holds them as one
 //! `Arc<dyn Store>`; the delivery worker only sees the queue. Every decision is the engine's: a
 //! store reads a record, and writes a decision only over the state it was made on, counting
@@ -20,6 +20,7 @@
 //! | checkpoints | a connection of their own, twice a second | the server's own | a commit that checkpoints holds every queued decision |
 
 pub mod admin_tokens;
+pub mod audit;
 pub mod deliveries;
 pub mod limits;
 pub mod outbox;
@@ -37,6 +38,7 @@ use async_trait::async_trait;
 pub use admin_tokens::{
     AdminPrincipal, AdminScope, AdminTokenInfo, AdminTokenStore, NewAdminToken,
 };
+pub use audit::{Actor, AuditEntry, AuditQuery, AuditStore, Caller};
 pub use deliveries::{
     ClaimedDelivery, DeliveryStore, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
 };
@@ -155,6 +157,8 @@ pub struct PurgeCounts {
     pub deliveries_expired: u64,
     /// Limit counters and refusal records no window or report looks at any more.
     pub limit_records: u64,
+    /// Audit entries older than their retention.
+    pub audit_entries: u64,
 }
 
 /// Health and clean-up.
@@ -165,9 +169,9 @@ pub trait Maintenance: Send + Sync {
 
     /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
     /// requests (with their outbox messages) expired more than `grace` seconds before `now`,
-    /// idempotency records older than 24 hours, and limit records no window looks at. Safe to
-    /// run on every instance at once.
-    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts>;
+    /// idempotency records older than 24 hours, limit records no window looks at, and audit
+    /// entries from before `audit_before`. Safe to run on every instance at once.
+    async fn purge(&self, now: i64, grace: i64, audit_before: i64) -> StoreResult<PurgeCounts>;
 }
 
 /// Everything the service stores, in one object.
@@ -176,6 +180,7 @@ pub trait Store:
     + SingleRequestStore
     + TenantStore
     + AdminTokenStore
+    + AuditStore
     + DeliveryStore
     + OutboxStore
     + LimitStore
@@ -188,6 +193,7 @@ impl<T> Store for T where
         + SingleRequestStore
         + TenantStore
         + AdminTokenStore
+        + AuditStore
         + DeliveryStore
         + OutboxStore
         + LimitStore

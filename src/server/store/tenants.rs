@@ -41,14 +41,21 @@ pub struct KeyInfo {
     pub revoked_at: Option<i64>,
 }
 
-/// Tenants and keys. Every write is one transaction: two calls creating one name make one
-/// tenant (the other is `Conflict`), and a key is never stored for a tenant that does not
-/// exist (`NotFound`). Keys are looked up by the SHA-256 of the key; the store never sees a key.
+/// Tenants and keys. Every write is one transaction with its audit entry (`by` is who asked):
+/// two calls creating one name make one tenant (the other is `Conflict`), and a key is never
+/// stored for a tenant that does not exist (`NotFound`). Keys are looked up by the SHA-256 of
+/// the key; the store never sees a key.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Stores a tenant with its allowed origins (each once, however often given); `Conflict`
     /// when the name is taken.
-    async fn create_tenant(&self, name: &str, origins: &[String], now: i64) -> StoreResult<i64>;
+    async fn create_tenant(
+        &self,
+        name: &str,
+        origins: &[String],
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<i64>;
 
     /// Every tenant by name, with its origins, keys (prefixes, never hashes) and own limits.
     async fn list_tenants(&self) -> StoreResult<Vec<TenantInfo>>;
@@ -65,11 +72,12 @@ pub trait TenantStore: Send + Sync {
         prefix: &str,
         is_test: bool,
         now: i64,
+        by: &Caller,
     ) -> StoreResult<()>;
 
     /// Revokes the key with this prefix; false if no unrevoked key has it (so of two calls at
     /// once, one revokes and the other answers false).
-    async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool>;
+    async fn revoke_key(&self, prefix: &str, now: i64, by: &Caller) -> StoreResult<bool>;
 
     /// The tenant of an unrevoked key, by the key's hash.
     async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>>;
@@ -83,6 +91,8 @@ pub trait TenantStore: Send + Sync {
         name: &str,
         changes: &LimitOverrides,
         reset: bool,
+        now: i64,
+        by: &Caller,
     ) -> StoreResult<LimitOverrides>;
 
     /// A tenant acting as if through one of its keys (the demo page's development tenant).

@@ -21,6 +21,7 @@ use otpgate::server::build_state;
 use otpgate::server::clock::{Clock, ManualClock};
 use otpgate::server::config::providers::ProviderSettings;
 use otpgate::server::config::{Mode, Settings};
+use otpgate::server::service::Caller;
 use otpgate::server::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -181,17 +182,28 @@ impl TestApp {
         let state = TestApp::open_state(&settings, options, clock.clone()).await;
         let admin = &state.admin;
         admin
-            .create_tenant("Acme", &["https://app.acme.test".to_owned()])
+            .create_tenant(
+                "Acme",
+                &["https://app.acme.test".to_owned()],
+                &Caller::cli(),
+            )
             .await
             .expect("tenant");
-        admin.create_tenant("Globex", &[]).await.expect("tenant");
         admin
-            .create_tenant("Initech", &["https://initech.test".to_owned()])
+            .create_tenant("Globex", &[], &Caller::cli())
+            .await
+            .expect("tenant");
+        admin
+            .create_tenant(
+                "Initech",
+                &["https://initech.test".to_owned()],
+                &Caller::cli(),
+            )
             .await
             .expect("tenant");
         for tenant in ["Acme", "Globex"] {
             admin
-                .set_tenant_limits(tenant, &raised_limits(), false)
+                .set_tenant_limits(tenant, &raised_limits(), false, &Caller::cli())
                 .await
                 .expect("limits");
         }
@@ -203,7 +215,13 @@ impl TestApp {
             ("Initech", true),
             ("Initech", false),
         ] {
-            keys.push(admin.create_key(tenant, test).await.expect("key").key);
+            keys.push(
+                admin
+                    .create_key(tenant, test, &Caller::cli())
+                    .await
+                    .expect("key")
+                    .key,
+            );
         }
         let router = otpgate::router(state.clone());
         let mut keys = keys.into_iter();
@@ -226,7 +244,12 @@ impl TestApp {
     /// Purges as the background task would at `now` (the clock is moved there first).
     pub async fn purge_at(&self, now: i64, grace: i64) -> otpgate::server::service::PurgeCounts {
         self.clock.set(now);
-        self.state.admin.purge(grace).await.expect("purge")
+        let retention = self.settings.audit_retention_days;
+        self.state
+            .admin
+            .purge(grace, retention)
+            .await
+            .expect("purge")
     }
 
     /// A second handle on the app's database, as another instance (or its delivery worker)

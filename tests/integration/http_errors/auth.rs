@@ -1,5 +1,7 @@
 //! Authentication: which keys, headers and schemes are refused, and how.
 
+use otpgate::server::service::Caller;
+
 use super::*;
 
 #[tokio::test]
@@ -153,7 +155,7 @@ async fn revoked_key_is_unauthenticated() {
     let revoked = app
         .state
         .admin
-        .revoke_key(&app.test_key[..16])
+        .revoke_key(&app.test_key[..16], &Caller::cli())
         .await
         .expect("revoke");
     assert!(revoked, "the key's prefix names it");

@@ -1,17 +1,19 @@
 //! Who calls the admin API: the admin token of `Authorization: Bearer` (nothing else is read,
 //! the query string never), and what it may see and do.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::server::http::rest::error::{ApiError, ApiResult};
-use crate::server::service::{AdminPrincipal, AdminScope};
+use crate::server::service::{Actor, AdminPrincipal, AdminScope, Caller};
 use crate::server::state::AppState;
 
 /// The caller of an admin operation. A missing, malformed, unknown, expired or revoked token
 /// is `401` with one body, whichever it was.
-pub struct Admin(pub AdminPrincipal);
+pub struct Admin(pub AdminPrincipal, Caller);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let authorization = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -26,16 +28,36 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Admin> {
         let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
-        state
+        let principal = state
             .admin
             .authenticate_admin(token)
             .await?
-            .map(Admin)
-            .ok_or(ApiError::Unauthenticated)
+            .ok_or(ApiError::Unauthenticated)?;
+        let caller = Caller {
+            actor: Actor::AdminToken(principal.token_id),
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string()),
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|id| {
+                    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .map(str::to_owned),
+        };
+        Ok(Admin(principal, caller))
     }
 }
 
 impl Admin {
+    /// Who the audit log says made a change through this call.
+    pub fn caller(&self) -> &Caller {
+        &self.1
+    }
+
     /// Refuses a `read` token an operation that changes something (`403`, saying nothing more).
     pub fn may_write(&self) -> ApiResult<()> {
         match self.0.scope {

@@ -5,6 +5,7 @@
 //! and `Cache-Control: no-store` follow the public API's rules. The handlers are thin adapters
 //! over `AdminService`.
 
+mod audit;
 mod auth;
 mod tenants;
 
@@ -26,6 +27,7 @@ use super::rest::BODY_LIMIT;
 use super::rest::error::ApiError;
 use crate::server::state::AppState;
 
+pub use audit::AuditEntryView;
 pub use auth::Admin;
 
 #[derive(OpenApi)]
@@ -41,7 +43,10 @@ pub use auth::Admin;
             16 KiB with no key given twice, every answer `Cache-Control: no-store`."
     ),
     modifiers(&Security),
-    tags((name = "tenants", description = "Tenants (apps), their origins and limits"))
+    tags(
+        (name = "tenants", description = "Tenants (apps), their origins and limits"),
+        (name = "audit", description = "Who changed what, when, from where"),
+    )
 )]
 struct AdminDoc;
 
@@ -62,6 +67,7 @@ fn operations() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(AdminDoc::openapi())
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::read))
+        .routes(routes!(audit::read))
 }
 
 /// The admin OpenAPI document, made from the same list as the routes, with the error-body

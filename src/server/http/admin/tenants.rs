@@ -130,7 +130,7 @@ pub async fn create(
     admin.over_every_tenant()?;
     let name = state
         .admin
-        .create_tenant(&body.value.name, &body.value.origins)
+        .create_tenant(&body.value.name, &body.value.origins, admin.caller())
         .await?;
     let tenant = state.admin.tenant(&name).await?;
     Ok((StatusCode::CREATED, Json(tenant.into())))

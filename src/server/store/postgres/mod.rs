@@ -211,7 +211,7 @@ impl Backend for PgStore {
         let (table, column) = (what.table(), what.column());
         let (key, columns) = match what {
             Expiring::IdempotencyKeys => ("(tenant_id, key)", "tenant_id, key"),
-            Expiring::Sessions | Expiring::Requests => ("id", "id"),
+            Expiring::Sessions | Expiring::Requests | Expiring::AuditEntries => ("id", "id"),
         };
         let sql = format!(
             "DELETE FROM {table} WHERE {key} IN

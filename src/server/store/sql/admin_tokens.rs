@@ -2,13 +2,16 @@
 
 use async_trait::async_trait;
 
+use serde_json::json;
+
+use super::audit::{About, entry};
 use super::{Backend, Connection, Query};
 use crate::server::store::admin_tokens::*;
-use crate::server::store::{StoreError, StoreResult};
+use crate::server::store::{Caller, StoreError, StoreResult};
 
 #[async_trait]
 impl<B: Backend> AdminTokenStore for B {
-    async fn create_admin_token(&self, new: &NewAdminToken<'_>) -> StoreResult<i64> {
+    async fn create_admin_token(&self, new: &NewAdminToken<'_>, by: &Caller) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         // The tenant named, or none: `$4 IS NULL` keeps the row of an all-tenants token.
         let id: Option<i64> = tx
@@ -36,6 +39,23 @@ impl<B: Backend> AdminTokenStore for B {
                 new.tenant.unwrap_or_default()
             ))
         })?;
+        let about = new.tenant.map_or(About::Nothing, About::Tenant);
+        let after = json!({
+            "prefix": new.prefix,
+            "scope": new.scope.as_str(),
+            "tenant": new.tenant,
+            "expires_at": new.expires_at,
+        });
+        tx.execute(entry(
+            by,
+            about,
+            "admin_token.created",
+            Some(id.to_string()),
+            None,
+            Some(after),
+            new.created_at,
+        ))
+        .await?;
         B::commit(tx).await?;
         Ok(id)
     }
@@ -54,19 +74,34 @@ impl<B: Backend> AdminTokenStore for B {
         rows.into_iter().map(AdminTokenRow::info).collect()
     }
 
-    async fn revoke_admin_token(&self, id: i64, now: i64) -> StoreResult<bool> {
+    async fn revoke_admin_token(&self, id: i64, now: i64, by: &Caller) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let revoked = tx
-            .execute(
+        let revoked: Option<(Option<i64>,)> = tx
+            .fetch_optional(
                 Query::new(
-                    "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
+                     RETURNING tenant_id",
                 )
                 .bind(now)
                 .bind(id),
             )
             .await?;
+        let Some((tenant_id,)) = revoked else {
+            return Ok(false);
+        };
+        let about = tenant_id.map_or(About::Nothing, About::TenantId);
+        tx.execute(entry(
+            by,
+            about,
+            "admin_token.revoked",
+            Some(id.to_string()),
+            None,
+            None,
+            now,
+        ))
+        .await?;
         B::commit(tx).await?;
-        Ok(revoked == 1)
+        Ok(true)
     }
 
     async fn authenticate_admin(

@@ -15,7 +15,7 @@ impl<B: Backend> Maintenance for B {
         Ok(())
     }
 
-    async fn purge(&self, now: i64, grace: i64) -> StoreResult<PurgeCounts> {
+    async fn purge(&self, now: i64, grace: i64, audit_before: i64) -> StoreResult<PurgeCounts> {
         let cutoff = now - grace;
         let mut tx = self.begin().await?;
         let codes_erased = tx.execute(outbox::erase_expired_codes(now)).await?;
@@ -25,6 +25,9 @@ impl<B: Backend> Maintenance for B {
         let requests = self.delete_expired(Expiring::Requests, cutoff).await?;
         let idempotency = self
             .delete_expired(Expiring::IdempotencyKeys, now - IDEMPOTENCY_WINDOW_SECS)
+            .await?;
+        let audit_entries = self
+            .delete_expired(Expiring::AuditEntries, audit_before)
             .await?;
         let mut tx = self.begin().await?;
         let limit_records = limits::purge::<B>(&mut tx, now).await?;
@@ -36,6 +39,7 @@ impl<B: Backend> Maintenance for B {
             codes_erased,
             deliveries_expired,
             limit_records,
+            audit_entries,
         })
     }
 }

@@ -14,6 +14,7 @@
 //! [`Backend`]; what differs between the two on purpose is listed in `store/mod.rs`.
 
 mod admin_tokens;
+mod audit;
 mod deliveries;
 mod limits;
 mod maintenance;
@@ -252,6 +253,8 @@ pub(super) enum Expiring {
     Requests,
     /// Idempotency records created before the cut-off.
     IdempotencyKeys,
+    /// Audit entries older than their retention.
+    AuditEntries,
 }
 
 impl Expiring {
@@ -260,6 +263,7 @@ impl Expiring {
             Expiring::Sessions => "sessions",
             Expiring::Requests => "sms_requests",
             Expiring::IdempotencyKeys => "idempotency_keys",
+            Expiring::AuditEntries => "audit_log",
         }
     }
 
@@ -268,6 +272,7 @@ impl Expiring {
         match self {
             Expiring::Sessions | Expiring::Requests => "expires_at",
             Expiring::IdempotencyKeys => "created_at",
+            Expiring::AuditEntries => "at",
         }
     }
 }

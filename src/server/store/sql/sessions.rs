@@ -3,13 +3,17 @@
 
 use async_trait::async_trait;
 
+use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
 use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
 use crate::engine::limits::Refusal;
-use crate::server::store::StoreResult;
+use crate::engine::session::SessionStatus;
+use crate::server::mask::mask_recipient;
 use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::subject_label;
 use crate::server::store::limits::{RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
+use crate::server::store::{Caller, StoreResult};
 
 /// A session's rows: the session's columns repeated on each of its channels' rows (one round
 /// trip instead of two), with each channel's destination streak.
@@ -74,7 +78,55 @@ fn decision_plan(before: &StoredSession, after: &StoredSession, now: i64) -> Pla
         plan.push(outbox::erase_session_codes(after.id, None));
         plan.push(deliveries::end_messages(Owner::Session(after.id), now));
     }
+    security_events(&mut plan, before, after, now);
     plan
+}
+
+/// The audit entries of what a decision locked: the session (its attempts used up) and each
+/// destination its run of failed verifications locked (shown masked, with its hash's prefix).
+fn security_events(plan: &mut Plan, before: &StoredSession, after: &StoredSession, now: i64) {
+    let system = Caller::system();
+    let tenant = About::TenantId(after.tenant_id);
+    let locked =
+        |stored: &StoredSession| stored.session.summary(now).status == SessionStatus::Locked;
+    if locked(after) && !locked(before) {
+        let detail = serde_json::json!({"failed_attempts": after.session.failed_attempts});
+        let target = Some(after.id.to_string());
+        plan.push(entry(
+            &system,
+            tenant,
+            "session.locked",
+            target,
+            None,
+            Some(detail),
+            now,
+        ));
+    }
+    for (destination, old, new) in changed_streaks(before, after) {
+        if old.is_locked(now) || !new.is_locked(now) {
+            continue;
+        }
+        let Some(index) = after
+            .destinations
+            .iter()
+            .position(|d| d.as_deref() == Some(destination))
+        else {
+            continue;
+        };
+        let channel = after.session.channels[index].channel;
+        let shown = mask_recipient(channel, &after.recipients[index]);
+        let target = Some(format!("{shown} ({})", subject_label(destination)));
+        let detail = serde_json::json!({"locked_until": new.locked_until});
+        plan.push(entry(
+            &system,
+            tenant,
+            "destination.locked",
+            target,
+            None,
+            Some(detail),
+            now,
+        ));
+    }
 }
 
 /// A refused send or submission: rolls back what the transaction did, then records the refusal

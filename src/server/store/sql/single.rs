@@ -3,13 +3,16 @@
 
 use async_trait::async_trait;
 
+use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
 use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::Refusal;
-use crate::server::store::StoreResult;
+use crate::server::mask::mask_phone;
 use crate::server::store::deliveries::Owner;
+use crate::server::store::limits::subject_label;
 use crate::server::store::single::*;
+use crate::server::store::{Caller, StoreResult};
 
 #[async_trait]
 impl<B: Backend> SingleRequestStore for B {
@@ -89,6 +92,20 @@ impl<B: Backend> SingleRequestStore for B {
                 before.streak,
                 after.streak,
             );
+            if !before.streak.is_locked(now) && after.streak.is_locked(now) {
+                let shown = mask_phone(&after.phone_number);
+                let target = Some(format!("{shown} ({})", subject_label(destination)));
+                let detail = serde_json::json!({"locked_until": after.streak.locked_until});
+                plan.push(entry(
+                    &Caller::system(),
+                    About::TenantId(after.tenant_id),
+                    "destination.locked",
+                    target,
+                    None,
+                    Some(detail),
+                    now,
+                ));
+            }
         }
         if after.request != before.request {
             plan.guard(

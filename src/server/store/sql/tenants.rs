@@ -2,8 +2,12 @@
 
 use async_trait::async_trait;
 
+use serde_json::json;
+
+use super::audit::{About, entry};
 use super::{Backend, Connection, Query};
 use crate::engine::limits::LimitOverrides;
+use crate::server::store::Caller;
 use crate::server::store::tenants::*;
 use crate::server::store::{StoreError, StoreResult, flag};
 
@@ -48,7 +52,13 @@ async fn origins_of(conn: &mut impl Connection, tenant_id: i64) -> StoreResult<V
 
 #[async_trait]
 impl<B: Backend> TenantStore for B {
-    async fn create_tenant(&self, name: &str, origins: &[String], now: i64) -> StoreResult<i64> {
+    async fn create_tenant(
+        &self,
+        name: &str,
+        origins: &[String],
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         // `ON CONFLICT (name)` turns only a second tenant of that name into "no row": any other
         // constraint a row broke would still fail the statement (unlike `INSERT OR IGNORE`).
@@ -76,6 +86,20 @@ impl<B: Backend> TenantStore for B {
             )
             .await?;
         }
+        let mut stored = origins.to_vec();
+        stored.sort();
+        stored.dedup();
+        let after = json!({"name": name, "origins": stored});
+        tx.execute(entry(
+            by,
+            About::TenantId(id),
+            "tenant.created",
+            Some(name.to_owned()),
+            None,
+            Some(after),
+            now,
+        ))
+        .await?;
         B::commit(tx).await?;
         Ok(id)
     }
@@ -128,6 +152,7 @@ impl<B: Backend> TenantStore for B {
         prefix: &str,
         is_test: bool,
         now: i64,
+        by: &Caller,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let created = tx
@@ -146,22 +171,47 @@ impl<B: Backend> TenantStore for B {
         if created == 0 {
             return Err(no_tenant(tenant_name));
         }
+        let kind = if is_test { "test" } else { "live" };
+        tx.execute(entry(
+            by,
+            About::Tenant(tenant_name),
+            "key.created",
+            Some(prefix.to_owned()),
+            None,
+            Some(json!({"kind": kind, "prefix": prefix})),
+            now,
+        ))
+        .await?;
         B::commit(tx).await
     }
 
-    async fn revoke_key(&self, prefix: &str, now: i64) -> StoreResult<bool> {
+    async fn revoke_key(&self, prefix: &str, now: i64, by: &Caller) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let revoked = tx
-            .execute(
+        let revoked: Option<i64> = tx
+            .fetch_value(
                 Query::new(
-                    "UPDATE api_keys SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL",
+                    "UPDATE api_keys SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL
+                     RETURNING tenant_id",
                 )
                 .bind(now)
                 .bind(prefix),
             )
             .await?;
+        let Some(tenant_id) = revoked else {
+            return Ok(false);
+        };
+        tx.execute(entry(
+            by,
+            About::TenantId(tenant_id),
+            "key.revoked",
+            Some(prefix.to_owned()),
+            None,
+            None,
+            now,
+        ))
+        .await?;
         B::commit(tx).await?;
-        Ok(revoked == 1)
+        Ok(true)
     }
 
     async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>> {
@@ -193,6 +243,8 @@ impl<B: Backend> TenantStore for B {
         name: &str,
         changes: &LimitOverrides,
         reset: bool,
+        now: i64,
+        by: &Caller,
     ) -> StoreResult<LimitOverrides> {
         let mut tx = self.begin().await?;
         // Read with the row locked, so two operators' changes apply one after the other.
@@ -206,12 +258,23 @@ impl<B: Backend> TenantStore for B {
             )
             .await?;
         let (stored,) = stored.ok_or_else(|| no_tenant(name))?;
+        let before = parse_limits(stored.clone())?;
         let limits = merged_limits(stored, changes, reset)?;
         tx.execute(
             Query::new("UPDATE tenants SET limits = $1 WHERE name = $2")
                 .bind(stored_limits(&limits)?.as_deref())
                 .bind(name),
         )
+        .await?;
+        tx.execute(entry(
+            by,
+            About::Tenant(name),
+            "tenant.updated",
+            Some(name.to_owned()),
+            Some(json!({"limits": before})),
+            Some(json!({"limits": limits})),
+            now,
+        ))
         .await?;
         B::commit(tx).await?;
         Ok(limits)
