@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
 use super::config::Settings;
-use super::service::{AdminScope, AdminService, AuditQuery, Caller, ServiceError, StoreError};
+use super::service::{
+    AdminScope, AdminService, AuditQuery, Caller, KeyRef, ServiceError, StoreError,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -317,7 +319,10 @@ async fn key(admin: &AdminService, command: KeyCommand) -> Result<(), ServiceErr
         }
         KeyCommand::Revoke { prefix } => {
             let prefix = prefix.trim_end_matches('…');
-            if !admin.revoke_key(prefix, &Caller::cli()).await? {
+            if !admin
+                .revoke_key(KeyRef::Prefix(prefix), &Caller::cli())
+                .await?
+            {
                 return Err(ServiceError::InvalidRequest(format!(
                     "no active key has the prefix `{prefix}`"
                 )));

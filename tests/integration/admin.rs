@@ -2,7 +2,7 @@
 //! errors it answers, and what the store keeps when given something twice.
 
 use otpgate::engine::limits::LimitOverrides;
-use otpgate::server::service::{ServiceError, StoreError};
+use otpgate::server::service::{KeyRef, ServiceError, StoreError};
 
 use crate::common::TestApp;
 use otpgate::server::service::Caller;
@@ -164,7 +164,12 @@ async fn a_new_key_is_shown_once_and_works_until_revoked() {
             .unwrap()
             .is_some()
     );
-    assert!(admin.revoke_key(&key.prefix, &Caller::cli()).await.unwrap());
+    assert!(
+        admin
+            .revoke_key(KeyRef::Prefix(&key.prefix), &Caller::cli())
+            .await
+            .unwrap()
+    );
     assert!(
         app.state
             .service
@@ -175,7 +180,10 @@ async fn a_new_key_is_shown_once_and_works_until_revoked() {
         "refused from this process's next call"
     );
     assert!(
-        !admin.revoke_key(&key.prefix, &Caller::cli()).await.unwrap(),
+        !admin
+            .revoke_key(KeyRef::Prefix(&key.prefix), &Caller::cli())
+            .await
+            .unwrap(),
         "revoked once"
     );
 }

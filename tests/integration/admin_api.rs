@@ -292,3 +292,132 @@ async fn the_admin_document_describes_every_operation_and_the_public_listener_se
         assert!(!answer.text.contains("Acme"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn keys_are_listed_made_once_and_revoked_by_id_within_the_tokens_tenants() {
+    let app = TestApp::new().await;
+    let write = token(&app, AdminScope::Write, None).await;
+    let read = token(&app, AdminScope::Read, None).await;
+    let keys = "/admin/v1/tenants/Acme/keys";
+
+    let listed = app.admin_call(Method::GET, keys, Some(&read), None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let before = listed.body.as_array().unwrap().len();
+    assert!(before >= 2, "Acme's test and live keys: {}", listed.text);
+    let test_key = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "test")
+        .unwrap();
+    assert!(
+        app.test_key
+            .starts_with(test_key["prefix"].as_str().unwrap())
+    );
+    assert!(!listed.text.contains(&app.test_key), "never a key");
+
+    let refused = app
+        .admin_call(
+            Method::POST,
+            keys,
+            Some(&read),
+            Some(json!({"kind": "live"})),
+        )
+        .await;
+    assert_answer(&refused, StatusCode::FORBIDDEN, "forbidden");
+    let bad = app
+        .admin_call(
+            Method::POST,
+            keys,
+            Some(&write),
+            Some(json!({"kind": "admin"})),
+        )
+        .await;
+    assert_answer(&bad, StatusCode::BAD_REQUEST, "invalid_request");
+    let created = app
+        .admin_call(
+            Method::POST,
+            keys,
+            Some(&write),
+            Some(json!({"kind": "live"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with("sk_live_") && key.starts_with(created.body["prefix"].as_str().unwrap())
+    );
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    // The new key works, and its use is recorded.
+    let sent = app
+        .post(
+            "/api/v1/otp/send",
+            &key,
+            json!({"channels": ["email"], "recipients": {"email": "k@example.com"}}),
+        )
+        .await;
+    assert_ne!(sent.status, StatusCode::UNAUTHORIZED, "{}", sent.text);
+    let listed = app.admin_call(Method::GET, keys, Some(&read), None).await;
+    let entry = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry["kind"], "live");
+    assert!(entry["last_used_at"].as_str().is_some(), "{entry}");
+    assert_eq!(entry["revoked_at"], Value::Null);
+    assert!(!listed.text.contains(&key), "shown only when made");
+
+    // A tenant token cannot reach another tenant's key; a read token cannot revoke.
+    let globex = token(&app, AdminScope::Write, Some("Globex")).await;
+    let path = format!("/admin/v1/keys/{id}");
+    for (who, status) in [
+        (&globex, StatusCode::NOT_FOUND),
+        (&read, StatusCode::FORBIDDEN),
+    ] {
+        let answer = app.admin_call(Method::DELETE, &path, Some(who), None).await;
+        assert_eq!(answer.status, status, "{}", answer.text);
+    }
+    let other = app
+        .admin_call(
+            Method::GET,
+            "/admin/v1/tenants/Acme/keys",
+            Some(&globex),
+            None,
+        )
+        .await;
+    assert_answer(&other, StatusCode::NOT_FOUND, "not_found");
+
+    let revoked = app
+        .admin_call(Method::DELETE, &path, Some(&write), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    let again = app
+        .admin_call(Method::DELETE, &path, Some(&write), None)
+        .await;
+    assert_answer(&again, StatusCode::NOT_FOUND, "not_found");
+    for bad in ["/admin/v1/keys/abc", "/admin/v1/keys/999999"] {
+        let answer = app
+            .admin_call(Method::DELETE, bad, Some(&write), None)
+            .await;
+        assert_answer(&answer, StatusCode::NOT_FOUND, "not_found");
+    }
+    let refused = app
+        .post(
+            "/api/v1/otp/send",
+            &key,
+            json!({"channels": ["email"], "recipients": {"email": "k@example.com"}}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "revoked: {}",
+        refused.text
+    );
+}

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use otpgate::engine::limits::LimitOverrides;
-use otpgate::server::service::{AdminScope, AuditEntry, AuditQuery, Caller};
+use otpgate::server::service::{AdminScope, AuditEntry, AuditQuery, Caller, KeyRef};
 use serde_json::{Value, json};
 
 use crate::common::{START, TestApp, urlencode, wrong};
@@ -90,12 +90,22 @@ async fn every_change_leaves_one_entry_with_who_what_and_before_and_after() {
         Some(json!({"kind": "live", "prefix": key.prefix}))
     );
     let n = entries(&app).await.len();
-    assert!(admin.revoke_key(&key.prefix, &cli).await.unwrap());
+    assert!(
+        admin
+            .revoke_key(KeyRef::Prefix(&key.prefix), &cli)
+            .await
+            .unwrap()
+    );
     let revoked = one_more(&app, n).await;
     assert_eq!(revoked.action, "key.revoked");
     assert_eq!(revoked.tenant.as_deref(), Some("Hooli"));
     let n = entries(&app).await.len();
-    assert!(!admin.revoke_key(&key.prefix, &cli).await.unwrap());
+    assert!(
+        !admin
+            .revoke_key(KeyRef::Prefix(&key.prefix), &cli)
+            .await
+            .unwrap()
+    );
     assert!(
         new_entries(&app, n).await.is_empty(),
         "nothing changed, nothing written"

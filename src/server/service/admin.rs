@@ -10,8 +10,8 @@ use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
 use crate::server::crypto;
 use crate::server::store::{
-    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, NewAdminToken,
-    Store, StoreError,
+    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, KeyRef,
+    NewAdminToken, Store, StoreError,
 };
 
 use super::key_cache::KeyCache;
@@ -20,6 +20,7 @@ use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo
 /// A key just made: shown once (`key`), stored only as a hash; `prefix` names it afterwards.
 #[derive(Clone)]
 pub struct NewKey {
+    pub id: i64,
     pub key: String,
     pub prefix: String,
     pub is_test: bool,
@@ -29,6 +30,7 @@ impl std::fmt::Debug for NewKey {
     /// Leaves out the key itself.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewKey")
+            .field("id", &self.id)
             .field("prefix", &self.prefix)
             .field("is_test", &self.is_test)
             .finish_non_exhaustive()
@@ -122,6 +124,11 @@ impl AdminService {
             .ok_or_else(|| StoreError::NotFound(format!("no tenant named `{name}`")).into())
     }
 
+    /// The name of the tenant a key belongs to, if there is such a key.
+    pub async fn key_tenant(&self, id: i64) -> ServiceResult<Option<String>> {
+        Ok(self.0.store.key_tenant(id).await?)
+    }
+
     /// Makes a key for the tenant (a test key's messages always go to the test outbox).
     pub async fn create_key(
         &self,
@@ -132,25 +139,23 @@ impl AdminService {
         let (key, prefix) = crypto::new_api_key(&mut rand::rng(), is_test);
         let hash = crypto::sha256(key.as_bytes());
         let now = self.0.clock.now();
-        self.0
+        let id = self
+            .0
             .store
             .create_key(tenant, &hash, &prefix, is_test, now, by)
             .await?;
         Ok(NewKey {
+            id,
             key,
             prefix,
             is_test,
         })
     }
 
-    /// Revokes the key with this prefix (false when no unrevoked key has it); refused from
-    /// this process's next call, other processes' within a second.
-    pub async fn revoke_key(&self, prefix: &str, by: &Caller) -> ServiceResult<bool> {
-        let revoked = self
-            .0
-            .store
-            .revoke_key(prefix, self.0.clock.now(), by)
-            .await?;
+    /// Revokes a key (false when no unrevoked key is so named); refused from this process's
+    /// next call, other processes' within a second.
+    pub async fn revoke_key(&self, key: KeyRef<'_>, by: &Caller) -> ServiceResult<bool> {
+        let revoked = self.0.store.revoke_key(key, self.0.clock.now(), by).await?;
         self.0.keys_seen.clear();
         Ok(revoked)
     }

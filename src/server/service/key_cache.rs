@@ -55,6 +55,7 @@ mod tests {
 
     fn key() -> AuthenticatedKey {
         AuthenticatedKey {
+            key_id: Some(1),
             tenant_id: 1,
             tenant_name: "Acme".into(),
             is_test: true,

@@ -179,6 +179,14 @@ impl VerificationService {
             .filter(|k| k.is_test == crypto::is_test_key(key));
         if let Some(found) = &found {
             self.keys_seen.insert(hash, found.clone(), now);
+            // Believed for a second from here, so this runs at most once a second per key and
+            // process, and writes at most once a minute. A database that takes reads but not
+            // writes still authenticates.
+            if let Some(id) = found.key_id
+                && let Err(error) = self.store.touch_key(id, self.clock.now()).await
+            {
+                tracing::warn!(%error, "cannot record a key's use");
+            }
         }
         Ok(found)
     }

@@ -504,6 +504,7 @@ impl VerificationService {
             &resent,
             queued,
             &AuthenticatedKey {
+                key_id: None,
                 tenant_id: stored.tenant_id,
                 tenant_name: stored.tenant_name.clone(),
                 is_test: stored.is_test,

@@ -13,7 +13,7 @@ use crate::server::store::StoredSession;
 
 pub use crate::server::store::{
     Actor, AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, AuthenticatedKey,
-    Caller, Deliveries, KeyInfo, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
+    Caller, Deliveries, KeyInfo, KeyRef, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
     RefusalSummary, StoreError, TenantInfo,
 };
 

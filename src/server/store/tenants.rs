@@ -8,6 +8,8 @@ use crate::engine::limits::LimitOverrides;
 /// The tenant behind a valid, unrevoked key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthenticatedKey {
+    /// The key's ID (`None` when a tenant acts without a key: the demo page).
+    pub key_id: Option<i64>,
     pub tenant_id: i64,
     pub tenant_name: String,
     pub is_test: bool,
@@ -35,11 +37,26 @@ pub(super) fn parse_limits(stored: Option<String>) -> StoreResult<LimitOverrides
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyInfo {
+    pub id: i64,
     pub prefix: String,
     pub is_test: bool,
     pub created_at: i64,
+    /// To the minute: a key's use is written at most once a minute.
+    pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+/// How a call names a key.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRef<'a> {
+    /// By its public prefix, as the CLI shows it.
+    Prefix(&'a str),
+    /// By its ID, as the admin API shows it.
+    Id(i64),
+}
+
+/// How often a key's use is written at most.
+pub const KEY_USE_EVERY_SECS: i64 = 60;
 
 /// Tenants and keys. Every write is one transaction with its audit entry (`by` is who asked):
 /// two calls creating one name make one tenant (the other is `Conflict`), and a key is never
@@ -63,8 +80,8 @@ pub trait TenantStore: Send + Sync {
     /// The origins a tenant allows to embed its widget, sorted.
     async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>>;
 
-    /// Stores a new key of tenant `tenant_name` (`NotFound` when there is none); the caller
-    /// made the key and keeps it.
+    /// Stores a new key of tenant `tenant_name` (`NotFound` when there is none); its ID. The
+    /// caller made the key and keeps it.
     async fn create_key(
         &self,
         tenant_name: &str,
@@ -73,11 +90,18 @@ pub trait TenantStore: Send + Sync {
         is_test: bool,
         now: i64,
         by: &Caller,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<i64>;
 
-    /// Revokes the key with this prefix; false if no unrevoked key has it (so of two calls at
-    /// once, one revokes and the other answers false).
-    async fn revoke_key(&self, prefix: &str, now: i64, by: &Caller) -> StoreResult<bool>;
+    /// Revokes the key; false if no unrevoked key is so named (so of two calls at once, one
+    /// revokes and the other answers false).
+    async fn revoke_key(&self, key: KeyRef<'_>, now: i64, by: &Caller) -> StoreResult<bool>;
+
+    /// The name of the tenant a key belongs to, if there is such a key.
+    async fn key_tenant(&self, id: i64) -> StoreResult<Option<String>>;
+
+    /// Writes that the key was used at `now`, unless that was written less than
+    /// `KEY_USE_EVERY_SECS` before.
+    async fn touch_key(&self, id: i64, now: i64) -> StoreResult<()>;
 
     /// The tenant of an unrevoked key, by the key's hash.
     async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>>;

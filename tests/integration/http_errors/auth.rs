@@ -1,6 +1,6 @@
 //! Authentication: which keys, headers and schemes are refused, and how.
 
-use otpgate::server::service::Caller;
+use otpgate::server::service::{Caller, KeyRef};
 
 use super::*;
 
@@ -155,7 +155,7 @@ async fn revoked_key_is_unauthenticated() {
     let revoked = app
         .state
         .admin
-        .revoke_key(&app.test_key[..16], &Caller::cli())
+        .revoke_key(KeyRef::Prefix(&app.test_key[..16]), &Caller::cli())
         .await
         .expect("revoke");
     assert!(revoked, "the key's prefix names it");

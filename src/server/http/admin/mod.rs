@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod keys;
 mod tenants;
 
 use std::sync::LazyLock;
@@ -45,6 +46,7 @@ pub use auth::Admin;
     modifiers(&Security),
     tags(
         (name = "tenants", description = "Tenants (apps), their origins and limits"),
+        (name = "keys", description = "A tenant's API keys"),
         (name = "audit", description = "Who changed what, when, from where"),
     )
 )]
@@ -67,6 +69,8 @@ fn operations() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(AdminDoc::openapi())
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::read))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
         .routes(routes!(audit::read))
 }
 

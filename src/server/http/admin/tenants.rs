@@ -52,7 +52,7 @@ pub struct NewTenant {
 }
 
 /// A tenant the token does not see, or that does not exist: one answer for both.
-fn unknown_tenant(name: &str) -> ApiError {
+pub(super) fn unknown_tenant(name: &str) -> ApiError {
     ApiError::from(ServiceError::Store(StoreError::NotFound(format!(
         "no tenant named `{name}`"
     ))))

@@ -14,9 +14,11 @@ use crate::server::store::{StoreError, StoreResult, flag};
 /// A key as `list_tenants` shows it.
 #[derive(sqlx::FromRow)]
 struct KeyRow {
+    id: i64,
     prefix: String,
     is_test: i64,
     created_at: i64,
+    last_used_at: Option<i64>,
     revoked_at: Option<i64>,
 }
 
@@ -30,6 +32,7 @@ struct TenantRow {
 
 #[derive(sqlx::FromRow)]
 struct KeyTenantRow {
+    key_id: i64,
     tenant_id: i64,
     is_test: i64,
     name: String,
@@ -116,8 +119,8 @@ impl<B: Backend> TenantStore for B {
             let keys: Vec<KeyRow> = conn
                 .fetch_all(
                     Query::new(
-                        "SELECT prefix, is_test, created_at, revoked_at FROM api_keys
-                         WHERE tenant_id = $1 ORDER BY id",
+                        "SELECT id, prefix, is_test, created_at, last_used_at, revoked_at
+                         FROM api_keys WHERE tenant_id = $1 ORDER BY id",
                     )
                     .bind(tenant.id),
                 )
@@ -129,9 +132,11 @@ impl<B: Backend> TenantStore for B {
                 keys: keys
                     .into_iter()
                     .map(|k| KeyInfo {
+                        id: k.id,
                         prefix: k.prefix,
                         is_test: k.is_test == 1,
                         created_at: k.created_at,
+                        last_used_at: k.last_used_at,
                         revoked_at: k.revoked_at,
                     })
                     .collect(),
@@ -153,13 +158,14 @@ impl<B: Backend> TenantStore for B {
         is_test: bool,
         now: i64,
         by: &Caller,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
-        let created = tx
-            .execute(
+        let created: Option<i64> = tx
+            .fetch_value(
                 Query::new(
                     "INSERT INTO api_keys (tenant_id, key_hash, prefix, is_test, created_at)
-                     SELECT id, $2, $3, $4, $5 FROM tenants WHERE name = $1",
+                     SELECT id, $2, $3, $4, $5 FROM tenants WHERE name = $1
+                     RETURNING id",
                 )
                 .bind(tenant_name)
                 .bind(key_hash)
@@ -168,9 +174,9 @@ impl<B: Backend> TenantStore for B {
                 .bind(now),
             )
             .await?;
-        if created == 0 {
+        let Some(id) = created else {
             return Err(no_tenant(tenant_name));
-        }
+        };
         let kind = if is_test { "test" } else { "live" };
         tx.execute(entry(
             by,
@@ -182,29 +188,35 @@ impl<B: Backend> TenantStore for B {
             now,
         ))
         .await?;
-        B::commit(tx).await
+        B::commit(tx).await?;
+        Ok(id)
     }
 
-    async fn revoke_key(&self, prefix: &str, now: i64, by: &Caller) -> StoreResult<bool> {
+    async fn revoke_key(&self, key: KeyRef<'_>, now: i64, by: &Caller) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let revoked: Option<i64> = tx
-            .fetch_value(
-                Query::new(
-                    "UPDATE api_keys SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL
-                     RETURNING tenant_id",
-                )
-                .bind(now)
-                .bind(prefix),
+        let revoke = match key {
+            KeyRef::Prefix(prefix) => Query::new(
+                "UPDATE api_keys SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL
+                 RETURNING tenant_id, prefix",
             )
-            .await?;
-        let Some(tenant_id) = revoked else {
+            .bind(now)
+            .bind(prefix),
+            KeyRef::Id(id) => Query::new(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
+                 RETURNING tenant_id, prefix",
+            )
+            .bind(now)
+            .bind(id),
+        };
+        let revoked: Option<(i64, String)> = tx.fetch_optional(revoke).await?;
+        let Some((tenant_id, prefix)) = revoked else {
             return Ok(false);
         };
         tx.execute(entry(
             by,
             About::TenantId(tenant_id),
             "key.revoked",
-            Some(prefix.to_owned()),
+            Some(prefix),
             None,
             None,
             now,
@@ -220,7 +232,7 @@ impl<B: Backend> TenantStore for B {
             .await?
             .fetch_optional(
                 Query::new(
-                    "SELECT k.tenant_id, k.is_test, t.name, t.limits
+                    "SELECT k.id AS key_id, k.tenant_id, k.is_test, t.name, t.limits
                      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
                      WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
                 )
@@ -229,6 +241,7 @@ impl<B: Backend> TenantStore for B {
             .await?;
         row.map(|row| {
             Ok(AuthenticatedKey {
+                key_id: Some(row.key_id),
                 tenant_id: row.tenant_id,
                 tenant_name: row.name,
                 is_test: row.is_test == 1,
@@ -292,6 +305,7 @@ impl<B: Backend> TenantStore for B {
             .await?;
         row.map(|(tenant_id, limits)| {
             Ok(AuthenticatedKey {
+                key_id: None,
                 tenant_id,
                 tenant_name: name.to_owned(),
                 is_test,
@@ -299,6 +313,34 @@ impl<B: Backend> TenantStore for B {
             })
         })
         .transpose()
+    }
+
+    async fn key_tenant(&self, id: i64) -> StoreResult<Option<String>> {
+        self.reader()
+            .await?
+            .fetch_value(
+                Query::new(
+                    "SELECT t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+                     WHERE k.id = $1",
+                )
+                .bind(id),
+            )
+            .await
+    }
+
+    async fn touch_key(&self, id: i64, now: i64) -> StoreResult<()> {
+        let mut plan = super::Plan::new();
+        plan.push(
+            Query::new(
+                "UPDATE api_keys SET last_used_at = $1
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(now - KEY_USE_EVERY_SECS),
+        );
+        self.write(plan).await?;
+        Ok(())
     }
 
     async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>> {
