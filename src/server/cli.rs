@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::cli_limits::{self, LimitArgs};
 use super::clock::{Clock, SystemClock};
-use super::config::Settings;
+use super::config::{LogFormat, Settings};
 use super::service::{
     AdminScope, AdminService, AuditQuery, Caller, KeyRef, ServiceError, StoreError,
 };
@@ -166,21 +166,31 @@ enum AdminTokenCommand {
     Revoke { id: i64 },
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Logs go to stderr so that stdout carries only command output (a new key, a listing).
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Parses the command line and runs it.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    match run(cli).await {
+    // The settings first: they say how to log (what goes wrong reading them is printed).
+    let outcome = match Settings::load(&cli.config) {
+        Ok(settings) => {
+            init_logging(settings.log_format);
+            run(cli, settings).await
+        }
+        Err(error) => Err(error),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -189,8 +199,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(&cli.config)?;
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     let admin = || super::open_admin(&settings, Arc::new(SystemClock));
     match command {

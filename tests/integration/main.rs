@@ -18,6 +18,7 @@ mod http_errors;
 mod instances;
 mod leaks;
 mod limits;
+mod logs;
 mod pages;
 mod progressive;
 mod properties;

@@ -28,6 +28,17 @@ pub enum Mode {
     Production,
 }
 
+/// How log lines are written (`OTPGATE_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with the event's span fields (the request's ID among them).
+    Json,
+}
+
 /// Settings as read from the file and the environment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
@@ -45,6 +56,8 @@ pub struct Settings {
     /// Seconds after expiry before a session, request and its outbox messages are deleted.
     pub purge_grace_secs: i64,
     pub purge_interval_secs: u64,
+    /// How log lines are written (`OTPGATE_LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
     /// Days audit entries are kept (`OTPGATE_AUDIT_RETENTION_DAYS`), then purged.
     pub audit_retention_days: u32,
     /// Seconds a claimed message stays its worker's before another instance may take it
@@ -77,6 +90,7 @@ impl Default for Settings {
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
             audit_retention_days: 90,
+            log_format: LogFormat::Text,
             delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,
             limits: LimitPolicy::default(),
             trusted_proxies: Vec::new(),

@@ -8,12 +8,12 @@ pub mod client_ip;
 pub mod hooks;
 pub mod pages;
 pub mod reference;
+pub mod request_id;
 pub mod rest;
 pub mod widget;
 
 use axum::Router;
-use axum::extract::MatchedPath;
-use axum::http::{HeaderValue, Request, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -76,18 +76,14 @@ where
         .layer(assets::compression())
         .layer(middleware::from_fn(run_to_completion))
         .layer(
-            // Spans name the route pattern, never the raw URI, so tokens in paths stay out of logs.
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let route = request
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("-", MatchedPath::as_str)
-                        .to_owned();
-                    tracing::info_span!("http", method = %request.method(), route)
-                })
+                .make_span_with(request_id::span::<axum::body::Body>)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::request_id,
+        ))
         .with_state(state)
 }
 

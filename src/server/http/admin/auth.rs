@@ -1,12 +1,12 @@
 //! Who calls the admin API: the admin token of `Authorization: Bearer` (nothing else is read,
 //! the query string never), and what it may see and do.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use crate::server::http::client_ip::ClientIp;
+use crate::server::http::request_id::RequestId;
 use crate::server::http::rest::error::{ApiError, ApiResult};
 use crate::server::service::{Actor, AdminPrincipal, AdminScope, Caller};
 use crate::server::state::AppState;
@@ -37,16 +37,12 @@ impl FromRequestParts<AppState> for Admin {
             actor: Actor::AdminToken(principal.token_id),
             ip: parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip().to_string()),
+                .get::<ClientIp>()
+                .and_then(|ClientIp(ip)| ip.map(|ip| ip.to_string())),
             request_id: parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .filter(|id| {
-                    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
-                })
-                .map(str::to_owned),
+                .extensions
+                .get::<RequestId>()
+                .map(|RequestId(id)| id.clone()),
         };
         Ok(Admin(principal, caller))
     }

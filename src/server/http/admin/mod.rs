@@ -113,5 +113,20 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(super::request_id::span::<axum::body::Body>)
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::request_id::request_id,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::client_ip::client_ip,
+        ))
         .with_state(state)
 }
