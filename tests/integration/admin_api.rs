@@ -359,15 +359,26 @@ async fn keys_are_listed_made_once_and_revoked_by_id_within_the_tokens_tenants()
         )
         .await;
     assert_ne!(sent.status, StatusCode::UNAUTHORIZED, "{}", sent.text);
-    let listed = app.admin_call(Method::GET, keys, Some(&read), None).await;
-    let entry = listed
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    // The use is written beside the request: look until it is there.
+    let mut listed = app.admin_call(Method::GET, keys, Some(&read), None).await;
+    let find = |listed: &crate::common::Answer| {
+        listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .unwrap()
+            .clone()
+    };
+    for _ in 0..100 {
+        if find(&listed)["last_used_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        listed = app.admin_call(Method::GET, keys, Some(&read), None).await;
+    }
+    let entry = find(&listed);
     assert_eq!(entry["kind"], "live");
     assert!(entry["last_used_at"].as_str().is_some(), "{entry}");
     assert_eq!(entry["revoked_at"], Value::Null);

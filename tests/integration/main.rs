@@ -22,6 +22,7 @@ mod logs;
 mod pages;
 mod progressive;
 mod properties;
+mod readiness;
 mod single_sms;
 mod smoke;
 mod smtp;

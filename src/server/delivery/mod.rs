@@ -117,6 +117,41 @@ pub struct Delivery {
     mode: Mode,
     providers: HashMap<Channel, Arc<dyn Provider>>,
     wake: Arc<Notify>,
+    /// When this process's worker last went round its loop (readiness asks).
+    beat: Arc<Heartbeat>,
+}
+
+/// The delivery worker's sign of life: the time of its last round, as milliseconds since the
+/// heartbeat was made (0: no worker has run in this process).
+#[derive(Debug)]
+pub struct Heartbeat {
+    origin: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Heartbeat {
+    fn new() -> Heartbeat {
+        Heartbeat {
+            origin: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The worker is going round its loop now.
+    pub fn beat(&self) {
+        let ms = (self.origin.elapsed().as_millis() as u64).max(1);
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long ago the worker last went round its loop; `None` when no worker ran here.
+    pub fn since(&self) -> Option<std::time::Duration> {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        (last > 0).then(|| {
+            self.origin
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_millis(last))
+        })
+    }
 }
 
 impl Delivery {
@@ -125,7 +160,13 @@ impl Delivery {
             mode,
             providers: HashMap::new(),
             wake: Arc::new(Notify::new()),
+            beat: Arc::new(Heartbeat::new()),
         }
+    }
+
+    /// The worker's sign of life.
+    pub fn heartbeat(&self) -> &Heartbeat {
+        &self.beat
     }
 
     /// Registers a provider for `channel`.
@@ -178,6 +219,18 @@ impl Delivery {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_heartbeat_says_how_long_ago_the_worker_went_round() {
+        let beat = Heartbeat::new();
+        assert_eq!(beat.since(), None, "no worker ran");
+        beat.beat();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let since = beat.since().expect("a worker ran");
+        assert!(since >= std::time::Duration::from_millis(15), "{since:?}");
+        beat.beat();
+        assert!(beat.since().expect("ran") < since);
+    }
+
     use super::*;
 
     struct Named(&'static str);

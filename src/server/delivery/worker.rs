@@ -22,7 +22,7 @@ const IN_FLIGHT: usize = 64;
 /// The longest a provider may take to answer before the try counts as a transient failure.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest the worker sleeps without looking at the queue (it is woken for new messages).
-const IDLE_CHECK: Duration = Duration::from_secs(30);
+pub const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 /// Everything the worker needs; cheap to clone.
 #[derive(Clone)]
@@ -70,6 +70,8 @@ impl Worker {
         let wake = self.delivery.wake_signal();
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         loop {
+            // Every round, at least every IDLE_CHECK: readiness reads it.
+            self.delivery.heartbeat().beat();
             let free = slots.available_permits();
             let claimed = if free > 0 {
                 match self

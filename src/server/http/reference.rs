@@ -150,6 +150,7 @@ mod tests {
                 "/api/otp/verify",
                 "/api/v1/test/messages",
                 "/healthz",
+                "/readyz",
             ]
         );
         for doc in &endpoints {

@@ -180,12 +180,15 @@ impl VerificationService {
         if let Some(found) = &found {
             self.keys_seen.insert(hash, found.clone(), now);
             // Believed for a second from here, so this runs at most once a second per key and
-            // process, and writes at most once a minute. A database that takes reads but not
-            // writes still authenticates.
-            if let Some(id) = found.key_id
-                && let Err(error) = self.store.touch_key(id, self.clock.now()).await
-            {
-                tracing::warn!(%error, "cannot record a key's use");
+            // process, and writes at most once a minute; beside the request, never in its way
+            // (a database that takes reads but not writes still authenticates at once).
+            if let Some(id) = found.key_id {
+                let (store, now) = (self.store.clone(), self.clock.now());
+                tokio::spawn(async move {
+                    if let Err(error) = store.touch_key(id, now).await {
+                        tracing::warn!(%error, "cannot record a key's use");
+                    }
+                });
             }
         }
         Ok(found)
@@ -199,6 +202,40 @@ impl VerificationService {
         is_test: bool,
     ) -> ServiceResult<Option<AuthenticatedKey>> {
         Ok(self.store.tenant_as_key(name, is_test).await?)
+    }
+
+    /// Whether this instance can serve: the database answers reads and writes with current
+    /// migrations, and the delivery worker (when this process runs one) goes round its loop.
+    /// The reasons are fixed words (they are answered publicly); the details are logged.
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        match self.store.unready().await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                tracing::warn!(reason, "not ready");
+                return Err(if reason.contains("migrations") {
+                    "database migrations behind"
+                } else if reason.contains("read-only") {
+                    "database read-only"
+                } else {
+                    "database does not take writes"
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "not ready: the database does not answer reads and writes");
+                return Err("database unreachable");
+            }
+        }
+        let stalled = crate::server::delivery::worker::IDLE_CHECK * 3;
+        if self
+            .delivery
+            .heartbeat()
+            .since()
+            .is_some_and(|since| since > stalled)
+        {
+            tracing::warn!("not ready: the delivery worker has not run for {stalled:?}");
+            return Err("delivery worker stopped");
+        }
+        Ok(())
     }
 
     /// The origins a tenant allows to embed its verification page.

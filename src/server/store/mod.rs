@@ -101,11 +101,30 @@ impl From<sqlx::Error> for StoreError {
                     StoreError::Constraint(database.message().to_owned())
                 }
                 _ if transient(database.as_ref()) => StoreError::Unavailable(error.to_string()),
+                ErrorKind::Other if read_only(database.as_ref()) => {
+                    StoreError::Unavailable(error.to_string())
+                }
                 _ => StoreError::Database(error.to_string()),
             },
             _ => StoreError::Database(error.to_string()),
         }
     }
+}
+
+/// Whether the database refused a write because it is read-only (SQLite's READONLY; a
+/// PostgreSQL standby, `25006`).
+fn read_only(error: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::error::DatabaseError;
+    if let Some(sqlite) = error.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        let primary = sqlite
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        return primary == Some(8);
+    }
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|postgres| postgres.code() == "25006")
 }
 
 /// Whether a database error says "not now" rather than "never": SQLite busy, locked, out of
@@ -166,6 +185,11 @@ pub struct PurgeCounts {
 pub trait Maintenance: Send + Sync {
     /// A cheap query, to report health.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Why the database cannot serve right now, or `None` when it can: its migrations are not
+    /// behind this binary's and it takes writes (it is not read-only). A database that does
+    /// not answer, or whose write lock is not obtained within the busy timeout, is an error.
+    async fn unready(&self) -> StoreResult<Option<String>>;
 
     /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
     /// requests (with their outbox messages) expired more than `grace` seconds before `now`,

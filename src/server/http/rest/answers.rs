@@ -67,6 +67,12 @@ pub fn with_key(mut answers: Vec<Answer>) -> Vec<Answer> {
              never answered). Safe to retry.",
             Body::Error,
         ),
+        Answer::new(
+            vec![ApiError::Unavailable],
+            "`unavailable`: the database cannot be reached right now, or refuses writes; nothing \
+             was done. `Retry-After` says when to try again.",
+            Body::Error,
+        ),
     ]);
     answers
 }

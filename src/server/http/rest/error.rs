@@ -34,6 +34,8 @@ pub enum ApiError {
     },
     /// A failed single-SMS verify: always 400, with the contract's message.
     Single(SingleError),
+    /// The database cannot be reached right now (or refuses writes): try again shortly.
+    Unavailable,
     Internal,
 }
 
@@ -53,6 +55,7 @@ impl ApiError {
         "unsupported_media_type",
         "too_many_attempts",
         "rate_limited",
+        "unavailable",
         "internal_error",
     ];
 
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::TooManyAttempts(_) | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +103,7 @@ impl ApiError {
             }
             ApiError::Single(SingleError::AlreadyVerified) => "otp_already_verified",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
         }
     }
@@ -120,6 +125,9 @@ impl ApiError {
             ApiError::TooManyAttempts(_) => "Too many attempts".into(),
             ApiError::RateLimited { message, .. } => message.clone(),
             ApiError::Single(e) => e.to_string(),
+            ApiError::Unavailable => {
+                "The service cannot reach its database right now; try again shortly".into()
+            }
             ApiError::Internal => "Internal server error".into(),
         }
     }
@@ -153,6 +161,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::UnknownResource(message)
             }
             ServiceError::Store(StoreError::Conflict(message)) => ApiError::Conflict(message),
+            ServiceError::Store(StoreError::Unavailable(detail)) => {
+                tracing::error!(error = %detail, "the database is unavailable");
+                ApiError::Unavailable
+            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "storage failed");
                 ApiError::Internal
@@ -178,8 +190,13 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), self.message().into());
         body.insert("code".into(), self.code().into());
         let mut response = (status, Json(serde_json::Value::Object(body))).into_response();
-        if let ApiError::RateLimited { retry_after, .. } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after.max(1).to_string())
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after.max(1)),
+            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -188,6 +205,10 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Seconds a client is told to wait when the database is unavailable: long enough for a pool to
+/// reconnect after a failover, short enough that nobody gives up.
+pub const UNAVAILABLE_RETRY_AFTER: i64 = 5;
 
 #[cfg(test)]
 mod tests {
@@ -218,6 +239,7 @@ mod tests {
             ApiError::Single(SingleError::Expired),
             ApiError::Single(SingleError::InvalidOtp),
             ApiError::Single(SingleError::CodeTooLong),
+            ApiError::Unavailable,
             ApiError::Internal,
         ];
         for error in &errors {

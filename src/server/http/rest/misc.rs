@@ -68,3 +68,43 @@ pub async fn healthz() -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }
+
+/// Whether this instance is ready.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Why not: `database unreachable`, `database does not take writes`, `database read-only`,
+    /// `database migrations behind` or `delivery worker stopped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Readiness: whether this instance can serve now (the database answers reads and writes with
+/// current migrations; the delivery worker runs). For load balancers and orchestrators; it
+/// changes back without a restart.
+#[utoipa::path(get, path = "/readyz", operation_id = "readiness", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: `reason` says why", body = Readiness),
+    ))]
+pub async fn readyz(
+    State(service): State<VerificationService>,
+) -> (axum::http::StatusCode, Json<Readiness>) {
+    match service.readiness().await {
+        Ok(()) => (
+            axum::http::StatusCode::OK,
+            Json(Readiness {
+                status: "ok".into(),
+                reason: None,
+            }),
+        ),
+        Err(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                status: "unavailable".into(),
+                reason: Some(reason.into()),
+            }),
+        ),
+    }
+}

@@ -36,10 +36,13 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(PgStore { pool })
     }
 }
+
+/// The schema's migrations, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Rows a purge deletes per statement.
 const PURGE_BATCH: i64 = 1000;
@@ -229,6 +232,22 @@ impl Backend for PgStore {
                 return Ok(deleted);
             }
         }
+    }
+
+    /// A standby (after a failover that left this instance on a replica) refuses writes.
+    async fn takes_writes(&self) -> StoreResult<bool> {
+        let read_only: Option<String> = self
+            .reader()
+            .await?
+            .fetch_value(Query::new(
+                "SELECT current_setting('transaction_read_only')",
+            ))
+            .await?;
+        Ok(read_only.as_deref() != Some("on"))
+    }
+
+    fn known_migration(&self) -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
     }
 
     async fn forget_idle_locks(conn: &mut PgConnection, now: i64) -> StoreResult<()> {

@@ -15,6 +15,28 @@ impl<B: Backend> Maintenance for B {
         Ok(())
     }
 
+    async fn unready(&self) -> StoreResult<Option<String>> {
+        let applied: i64 = self
+            .reader()
+            .await?
+            .fetch_value(Query::new(
+                "SELECT CAST(coalesce(max(version), 0) AS BIGINT) FROM _sqlx_migrations
+                 WHERE success",
+            ))
+            .await?
+            .unwrap_or(0);
+        if applied < self.known_migration() {
+            return Ok(Some(
+                "the database's migrations are behind this binary's".into(),
+            ));
+        }
+        match self.takes_writes().await {
+            Ok(true) => Ok(None),
+            Ok(false) => Ok(Some("the database is read-only".into())),
+            Err(error) => Ok(Some(format!("the database does not take writes: {error}"))),
+        }
+    }
+
     async fn purge(&self, now: i64, grace: i64, audit_before: i64) -> StoreResult<PurgeCounts> {
         let cutoff = now - grace;
         let mut tx = self.begin().await?;

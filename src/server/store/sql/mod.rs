@@ -340,6 +340,13 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// Forgets what only this store keeps for its own locking (PostgreSQL's `limit_locks`
     /// rows untouched for a day).
     async fn forget_idle_locks(conn: &mut Self::Conn, now: i64) -> StoreResult<()>;
+
+    /// Whether the database takes writes now (SQLite: its write lock is obtained within the
+    /// busy timeout; PostgreSQL: the server is not a read-only standby).
+    async fn takes_writes(&self) -> StoreResult<bool>;
+
+    /// The newest migration this binary knows.
+    fn known_migration(&self) -> i64;
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ use super::sql::{Backend, Connection, Expiring, Plan, Query, Row, Subject};
 use super::{StoreError, StoreResult};
 use batch::{Batch, arguments};
 
+/// The schema's migrations, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// Reader connections: each read takes one while it runs.
 const READERS: usize = 8;
 
@@ -77,7 +80,7 @@ impl SqliteStore {
                     .pragma("wal_autocheckpoint", "0"),
             )
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        MIGRATOR.run(&write).await?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(options.clone().read_only(true).connect().await?);
@@ -261,5 +264,20 @@ impl Backend for SqliteStore {
 
     async fn forget_idle_locks(_conn: &mut SqliteConnection, _now: i64) -> StoreResult<()> {
         Ok(())
+    }
+
+    /// Takes the write lock and gives it back (nothing written): what every write needs first.
+    async fn takes_writes(&self) -> StoreResult<bool> {
+        match self.begin().await {
+            Ok(tx) => {
+                drop(tx);
+                Ok(true)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn known_migration(&self) -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
     }
 }

@@ -41,7 +41,7 @@ pub use refine::{add_error_body, refine};
         (name = "progressive", description = "Multi-channel sessions verified progressively"),
         (name = "single-sms", description = "One SMS code per request"),
         (name = "testing", description = "Reading codes sent under test keys"),
-        (name = "operations", description = "Health"),
+        (name = "operations", description = "Health and readiness"),
     )
 )]
 pub struct ApiDoc;
@@ -98,7 +98,7 @@ mod tests {
             .flat_map(|item| item.as_object().unwrap().values())
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        assert_eq!(ids.len(), 9, "{ids:?}");
+        assert_eq!(ids.len(), 10, "{ids:?}");
         let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -132,6 +132,10 @@ mod tests {
                     .collect();
                 if path == "/healthz" {
                     assert_eq!(statuses, ["200"]);
+                    continue;
+                }
+                if path == "/readyz" {
+                    assert_eq!(statuses, ["200", "503"]);
                     continue;
                 }
                 for status in ["200", "400", "401", "500"] {
