@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod admin_api;
+mod admin_tenants;
 mod audit;
 mod cli;
 mod concurrency;
@@ -19,6 +20,7 @@ mod instances;
 mod leaks;
 mod limits;
 mod logs;
+mod outage;
 mod pages;
 mod progressive;
 mod properties;

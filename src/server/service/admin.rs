@@ -11,7 +11,7 @@ use crate::server::clock::Clock;
 use crate::server::crypto;
 use crate::server::store::{
     AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, KeyRef,
-    NewAdminToken, Store, StoreError,
+    NewAdminToken, Store, StoreError, TenantPatch,
 };
 
 use super::key_cache::KeyCache;
@@ -161,9 +161,7 @@ impl AdminService {
     }
 
     /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
-    /// back to the server's) and returns them all; checked as they will be used, over the
-    /// server's limits. They apply to this process's next call, other processes' within a
-    /// second.
+    /// back to the server's) and returns them all (see `update_tenant`).
     pub async fn set_tenant_limits(
         &self,
         name: &str,
@@ -176,24 +174,68 @@ impl AdminService {
                 "nothing to set: give at least one limit".into(),
             ));
         }
-        let current = self.tenant(name).await?;
-        let base = if reset {
-            LimitOverrides::default()
-        } else {
-            current.limits
+        let limits = match serde_json::to_value(changes) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => unreachable!("limits serialise to an object"),
         };
-        base.merged_with(changes)
+        let patch = TenantPatch {
+            limits: Some(limits),
+            reset_limits: reset,
+            ..TenantPatch::default()
+        };
+        Ok(self.update_tenant(name, &patch, by).await?.limits)
+    }
+
+    /// Changes some of a tenant's settings — its origins, its own limits (checked as they will
+    /// be used, over the server's), its enabled channels, whether it is disabled — and returns
+    /// the tenant as it is now. One audit entry records what changed (none when nothing did).
+    /// The change applies to this process's next call, other processes' within a second.
+    pub async fn update_tenant(
+        &self,
+        name: &str,
+        patch: &TenantPatch,
+        by: &Caller,
+    ) -> ServiceResult<TenantInfo> {
+        if patch.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "nothing to change: give at least one setting".into(),
+            ));
+        }
+        let mut patch = patch.clone();
+        if let Some(origins) = &patch.origins {
+            patch.origins = Some(
+                origins
+                    .iter()
+                    .map(|o| validate::origin(o).map_err(ServiceError::InvalidRequest))
+                    .collect::<ServiceResult<Vec<_>>>()?,
+            );
+        }
+        if patch
+            .enabled_channels
+            .as_ref()
+            .is_some_and(|c| c.as_ref().is_some_and(Vec::is_empty))
+        {
+            return Err(ServiceError::InvalidRequest(
+                "enabled_channels: give at least one channel (null for every channel), or \
+                 disable the app"
+                    .into(),
+            ));
+        }
+        let now = self.0.clock.now();
+        let current = self.tenant(name).await?;
+        // Each limit is checked on its own, so checking over what is stored now holds for
+        // what the store's locked read will find.
+        let next = current
+            .settings()
+            .patched(&patch, now)
+            .map_err(ServiceError::InvalidRequest)?;
+        next.limits
             .over(&self.0.limits)
             .check()
             .map_err(|problem| ServiceError::InvalidRequest(problem.to_string()))?;
-        let now = self.0.clock.now();
-        let limits = self
-            .0
-            .store
-            .set_tenant_limits(name, changes, reset, now, by)
-            .await?;
+        self.0.store.update_tenant(name, &patch, now, by).await?;
         self.0.keys_seen.clear();
-        Ok(limits)
+        self.tenant(name).await
     }
 
     /// The server's limits, before any tenant's own.

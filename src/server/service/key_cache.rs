@@ -60,6 +60,7 @@ mod tests {
             tenant_name: "Acme".into(),
             is_test: true,
             limits: LimitOverrides::default(),
+            gate: Default::default(),
         }
     }
 

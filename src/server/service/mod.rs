@@ -58,6 +58,9 @@ impl std::ops::Deref for VerificationService {
     }
 }
 
+/// What a disabled tenant's calls are answered.
+const DISABLED: &str = "this app is disabled; its operator can enable it again";
+
 /// What every message of one send or resend shares: whose it is and how it reads.
 struct Letter<'a> {
     is_test: bool,
@@ -141,6 +144,26 @@ impl VerificationService {
         }
     }
 
+    /// Refuses a send or resend on `channels` the tenant may not send on (it is disabled, or a
+    /// channel is not among its enabled ones), or that no provider can deliver; before
+    /// anything is stored or counted.
+    fn ensure_sendable(
+        &self,
+        is_test: bool,
+        gate: &TenantGate,
+        channels: &[Channel],
+    ) -> ServiceResult<()> {
+        if gate.disabled() {
+            return Err(ServiceError::Forbidden(DISABLED.into()));
+        }
+        if let Some(channel) = channels.iter().find(|&&c| !gate.allows(c)) {
+            return Err(ServiceError::Forbidden(format!(
+                "channel `{channel}` is not enabled for this app"
+            )));
+        }
+        Ok(self.delivery.ensure_routable(is_test, channels)?)
+    }
+
     /// The limits a send with this key is held to.
     fn send_policy(&self, key: &AuthenticatedKey, client: Option<IpAddr>) -> SendPolicy {
         SendPolicy {
@@ -160,9 +183,18 @@ impl VerificationService {
         )
     }
 
-    /// The tenant of an API key, or `None` for a malformed, unknown or revoked key. A key
-    /// found valid is believed for a second (see `key_cache`).
+    /// The tenant of an API key, or `None` for a malformed, unknown or revoked key; refused
+    /// (`Forbidden`) when its tenant is disabled. A key found valid is believed for a second
+    /// (see `key_cache`).
     pub async fn authenticate(&self, key: &str) -> ServiceResult<Option<AuthenticatedKey>> {
+        let found = self.known_key(key).await?;
+        if found.as_ref().is_some_and(|k| k.gate.disabled()) {
+            return Err(ServiceError::Forbidden(DISABLED.into()));
+        }
+        Ok(found)
+    }
+
+    async fn known_key(&self, key: &str) -> ServiceResult<Option<AuthenticatedKey>> {
         if !crypto::looks_like_api_key(key) {
             return Ok(None);
         }

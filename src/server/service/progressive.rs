@@ -236,7 +236,7 @@ impl VerificationService {
                 .map_err(|e| ServiceError::InvalidRequest(e.to_owned()))?;
         }
         let client = client_ip(input.client_ip.as_deref())?;
-        self.delivery.ensure_routable(key.is_test, &spec.channels)?;
+        self.ensure_sendable(key.is_test, &key.gate, &spec.channels)?;
         let send = self.send_policy(key, client);
 
         let now = self.clock.now();
@@ -466,7 +466,7 @@ impl VerificationService {
                         }
                     }
                 })?;
-                self.delivery.ensure_routable(stored.is_test, &channels)?;
+                self.ensure_sendable(stored.is_test, &stored.gate, &channels)?;
                 let letter = Letter {
                     is_test: stored.is_test,
                     language: Language::from_locale(stored.locale.as_deref()),
@@ -509,6 +509,7 @@ impl VerificationService {
                 tenant_name: stored.tenant_name.clone(),
                 is_test: stored.is_test,
                 limits: stored.limits.clone(),
+                gate: stored.gate.clone(),
             },
         );
         let mut view = SessionView::of(&stored, now);

@@ -79,8 +79,7 @@ impl VerificationService {
         let spec =
             SingleSpec::new(code_length, expires_in).map_err(ServiceError::InvalidRequest)?;
         let client = client_ip(client)?;
-        self.delivery
-            .ensure_routable(key.is_test, &[Channel::Sms])?;
+        self.ensure_sendable(key.is_test, &key.gate, &[Channel::Sms])?;
         let send = self.send_policy(key, client);
         let now = self.clock.now();
         let request_id = uuid::Uuid::new_v4().to_string();

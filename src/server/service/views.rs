@@ -14,7 +14,7 @@ use crate::server::store::StoredSession;
 pub use crate::server::store::{
     Actor, AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, AuthenticatedKey,
     Caller, Deliveries, KeyInfo, KeyRef, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
-    RefusalSummary, StoreError, TenantInfo,
+    RefusalSummary, StoreError, TenantGate, TenantInfo, TenantPatch, TenantSettings,
 };
 
 /// A request for a new progressive session, with fields as the client sent them.

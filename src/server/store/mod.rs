@@ -51,7 +51,10 @@ pub use sessions::{
 };
 pub use single::{NewSingleRequest, SingleRequestStore, StoredSingleRequest};
 pub use sqlite::SqliteStore;
-pub use tenants::{AuthenticatedKey, KeyInfo, KeyRef, TenantInfo, TenantStore};
+pub use tenants::{
+    AuthenticatedKey, KeyInfo, KeyRef, TenantGate, TenantInfo, TenantPatch, TenantSettings,
+    TenantStore,
+};
 
 /// Storage failures, by what the caller can do about them. Answered to API clients as a
 /// generic 500 (logged with detail); the CLI and the admin path say `NotFound` and `Conflict`.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::tenants::TenantGate;
 use super::*;
 use crate::engine::delivery::DeliveryView;
 use crate::engine::limits::{LimitOverrides, LimitPolicy, Refusal, Streak};
@@ -135,6 +136,8 @@ pub struct StoredSession {
     pub streaks: Vec<Streak>,
     /// The tenant's own limits.
     pub limits: LimitOverrides,
+    /// Whether the tenant may send (a resend), and on which channels.
+    pub gate: TenantGate,
     /// Set by a decision that refuses the call under a limit, to be recorded.
     pub refusal: Option<RefusalRecord>,
 }
@@ -189,6 +192,8 @@ pub(super) struct SessionChannelRow {
     tenant_id: i64,
     tenant_name: String,
     limits: Option<String>,
+    enabled_channels: Option<String>,
+    disabled_at: Option<i64>,
     is_test: i64,
     mode: String,
     code_length: i64,
@@ -230,10 +235,8 @@ pub(super) fn session_from_rows(
         .max_attempts_per_channel
         .map(|n| small(n, "max_attempts_per_channel"))
         .transpose()?;
-    let limits = match &first.limits {
-        Some(json) => serde_json::from_str(json).map_err(|e| corrupt(format!("limits: {e}")))?,
-        None => LimitOverrides::default(),
-    };
+    let limits = super::tenants::parse_limits(first.limits.clone())?;
+    let gate = TenantGate::from_columns(first.enabled_channels.as_deref(), first.disabled_at)?;
     let session = Session {
         mode,
         limits: SessionLimits {
@@ -260,6 +263,7 @@ pub(super) fn session_from_rows(
         destinations: Vec::with_capacity(rows.len()),
         streaks: Vec::with_capacity(rows.len()),
         limits,
+        gate,
         refusal: None,
     };
     for row in rows {

@@ -1,9 +1,11 @@
 //! Tenants, their allowed origins and their API keys (stored as SHA-256 hashes).
 
 use async_trait::async_trait;
+use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::engine::limits::LimitOverrides;
+use crate::engine::Channel;
+use crate::engine::limits::{LimitOverrides, LimitPolicy};
 
 /// The tenant behind a valid, unrevoked key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub struct AuthenticatedKey {
     pub is_test: bool,
     /// The tenant's own limits, over the server's.
     pub limits: LimitOverrides,
+    /// Whether it may send, and on which channels.
+    pub gate: TenantGate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +28,193 @@ pub struct TenantInfo {
     pub created_at: i64,
     pub keys: Vec<KeyInfo>,
     pub limits: LimitOverrides,
+    pub gate: TenantGate,
+}
+
+impl TenantInfo {
+    /// What a `TenantPatch` changes.
+    pub fn settings(&self) -> TenantSettings {
+        TenantSettings {
+            origins: self.origins.clone(),
+            limits: self.limits.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+/// What a tenant may send: nothing while it is disabled (its keys are refused too), and only
+/// on its enabled channels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantGate {
+    /// When it was disabled; `None` while it is enabled.
+    pub disabled_at: Option<i64>,
+    /// `None`: every channel.
+    pub enabled_channels: Option<Vec<Channel>>,
+}
+
+impl TenantGate {
+    /// The gate as stored: channels by wire name, comma-separated.
+    pub(super) fn from_columns(
+        enabled_channels: Option<&str>,
+        disabled_at: Option<i64>,
+    ) -> StoreResult<TenantGate> {
+        let enabled_channels = enabled_channels
+            .map(|names| {
+                names
+                    .split(',')
+                    .map(|name| {
+                        Channel::parse(name)
+                            .ok_or_else(|| StoreError::Corrupt(format!("tenant channel `{name}`")))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(TenantGate {
+            disabled_at,
+            enabled_channels,
+        })
+    }
+
+    /// The `enabled_channels` column.
+    pub(super) fn channels_column(&self) -> Option<String> {
+        self.enabled_channels.as_ref().map(|channels| {
+            channels
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    pub fn disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+
+    /// Whether `channel` is one the tenant sends on.
+    pub fn allows(&self, channel: Channel) -> bool {
+        self.enabled_channels
+            .as_ref()
+            .is_none_or(|enabled| enabled.contains(&channel))
+    }
+}
+
+/// A change to some of a tenant's settings; what is `None` stays as it was.
+#[derive(Clone, Debug, Default)]
+pub struct TenantPatch {
+    /// Replaces the origins allowed to embed its widget (validated by the caller).
+    pub origins: Option<Vec<String>>,
+    /// Its own limits, as a JSON merge patch (RFC 7396) over them: a value sets a limit, `null`
+    /// gives it back to the server's.
+    pub limits: Option<Map<String, Value>>,
+    /// Drops all its own limits before `limits` applies.
+    pub reset_limits: bool,
+    /// `Some(None)`: every channel again.
+    pub enabled_channels: Option<Option<Vec<Channel>>>,
+    pub disabled: Option<bool>,
+}
+
+impl TenantPatch {
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_none()
+            && self.limits.is_none()
+            && !self.reset_limits
+            && self.enabled_channels.is_none()
+            && self.disabled.is_none()
+    }
+}
+
+/// The settings of a tenant that a `TenantPatch` changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// Sorted, each once.
+    pub origins: Vec<String>,
+    pub limits: LimitOverrides,
+    pub gate: TenantGate,
+}
+
+impl TenantSettings {
+    /// These settings with `patch` applied at `now`; what is wrong with the patch otherwise
+    /// (an unknown limit, a value of the wrong type), naming it.
+    pub fn patched(&self, patch: &TenantPatch, now: i64) -> Result<TenantSettings, String> {
+        let mut next = self.clone();
+        if let Some(origins) = &patch.origins {
+            next.origins = origins.clone();
+            next.origins.sort();
+            next.origins.dedup();
+        }
+        if patch.reset_limits {
+            next.limits = LimitOverrides::default();
+        }
+        if let Some(changes) = &patch.limits {
+            next.limits = patched_limits(&next.limits, changes)?;
+        }
+        if let Some(channels) = &patch.enabled_channels {
+            next.gate.enabled_channels = channels.clone().map(|mut channels| {
+                channels.sort();
+                channels.dedup();
+                channels
+            });
+        }
+        match patch.disabled {
+            Some(true) if next.gate.disabled_at.is_none() => next.gate.disabled_at = Some(now),
+            Some(false) => next.gate.disabled_at = None,
+            _ => {}
+        }
+        Ok(next)
+    }
+
+    /// What changed from `self` to `after`, as the audit log records it: the fields that
+    /// differ, before and after.
+    pub fn difference(&self, after: &TenantSettings) -> (Value, Value) {
+        let (mut before_fields, mut after_fields) = (Map::new(), Map::new());
+        let (old, new) = (self.fields(), after.fields());
+        for (name, value) in new {
+            if old.get(&name) != Some(&value) {
+                before_fields.insert(name.clone(), old.get(&name).cloned().unwrap_or_default());
+                after_fields.insert(name, value);
+            }
+        }
+        (Value::Object(before_fields), Value::Object(after_fields))
+    }
+
+    /// The settings as the admin API and the audit log name them.
+    fn fields(&self) -> Map<String, Value> {
+        let Value::Object(fields) = json!({
+            "origins": self.origins,
+            "limits": self.limits,
+            "enabled_channels": self.gate.enabled_channels,
+            "disabled": self.gate.disabled(),
+        }) else {
+            unreachable!("a JSON object literal")
+        };
+        fields
+    }
+}
+
+/// A tenant's own limits with a JSON merge patch over them; names other than those of
+/// `[otpgate.limits]` are refused, as are values of the wrong type.
+fn patched_limits(
+    current: &LimitOverrides,
+    changes: &Map<String, Value>,
+) -> Result<LimitOverrides, String> {
+    let Ok(Value::Object(known)) = serde_json::to_value(LimitPolicy::default()) else {
+        unreachable!("the limits serialise to an object")
+    };
+    if let Some(unknown) = changes.keys().find(|name| !known.contains_key(*name)) {
+        return Err(format!("limits: `{unknown}` is not a limit"));
+    }
+    let mut merged = match serde_json::to_value(current) {
+        Ok(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
+    for (name, value) in changes {
+        if value.is_null() {
+            merged.remove(name);
+        } else {
+            merged.insert(name.clone(), value.clone());
+        }
+    }
+    serde_json::from_value(Value::Object(merged)).map_err(|e| format!("limits: {e}"))
 }
 
 /// A tenant's limits as stored (JSON, absent when it has none of its own).
@@ -106,18 +297,18 @@ pub trait TenantStore: Send + Sync {
     /// The tenant of an unrevoked key, by the key's hash.
     async fn authenticate(&self, key_hash: &[u8]) -> StoreResult<Option<AuthenticatedKey>>;
 
-    /// Sets some of a tenant's own limits (the others stay as they were, or, with `reset`, go
-    /// back to the server's) and returns them all. Read and written in one transaction with
-    /// the tenant's row locked, so two changes at once apply one after the other and neither
-    /// is lost; `NotFound` when there is no such tenant.
-    async fn set_tenant_limits(
+    /// Changes some of a tenant's settings (`TenantSettings::patched`) and returns them all.
+    /// Read and written in one transaction with the tenant's row locked, so two changes at
+    /// once apply one after the other and neither is lost; a change that changes nothing
+    /// writes nothing. `NotFound` when there is no such tenant, `Constraint` for a patch
+    /// `patched` refuses.
+    async fn update_tenant(
         &self,
         name: &str,
-        changes: &LimitOverrides,
-        reset: bool,
+        patch: &TenantPatch,
         now: i64,
         by: &Caller,
-    ) -> StoreResult<LimitOverrides>;
+    ) -> StoreResult<TenantSettings>;
 
     /// A tenant acting as if through one of its keys (the demo page's development tenant).
     async fn tenant_as_key(
@@ -128,20 +319,6 @@ pub trait TenantStore: Send + Sync {
 
     /// The ID of the tenant with this name, if there is one.
     async fn tenant_id(&self, name: &str) -> StoreResult<Option<i64>>;
-}
-
-/// A tenant's limits after a change: `changes` over what it had (or over nothing, with `reset`).
-pub(super) fn merged_limits(
-    stored: Option<String>,
-    changes: &LimitOverrides,
-    reset: bool,
-) -> StoreResult<LimitOverrides> {
-    let base = if reset {
-        LimitOverrides::default()
-    } else {
-        parse_limits(stored)?
-    };
-    Ok(base.merged_with(changes))
 }
 
 /// A tenant's limits as stored: JSON, or nothing when it has none of its own.

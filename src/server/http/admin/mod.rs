@@ -68,7 +68,7 @@ impl utoipa::Modify for Security {
 fn operations() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(AdminDoc::openapi())
         .routes(routes!(tenants::list, tenants::create))
-        .routes(routes!(tenants::read))
+        .routes(routes!(tenants::read, tenants::change))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::read))

@@ -1,4 +1,5 @@
-//! Tenants over the admin API: list, create, read.
+//! Tenants over the admin API: list, create, read, change (origins, allowed countries, own
+//! limits, enabled channels, disabled).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,13 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Admin;
+use crate::engine::Channel;
+use crate::engine::limits::LimitPolicy;
 use crate::server::http::rest::answers::{
     Answer, Body, error_answers, invalid_request, with_json_body, with_key,
 };
 use crate::server::http::rest::error::{ApiError, ApiResult};
 use crate::server::http::rest::extract::ApiJson;
 use crate::server::http::rest::types::rfc3339;
-use crate::server::service::{ServiceError, StoreError, TenantInfo};
+use crate::server::service::{ServiceError, StoreError, TenantInfo, TenantPatch};
 use crate::server::state::AppState;
 
 /// A tenant as the admin API shows it.
@@ -23,21 +26,111 @@ pub struct Tenant {
     pub name: String,
     /// The origins allowed to embed its widget, as browsers send them.
     pub origins: Vec<String>,
-    /// Its own limits over the server's (the names of `[otpgate.limits]`); `{}` when it has
-    /// none.
+    /// Country calling codes its SMS and WhatsApp may reach, as it set them: `null` follows
+    /// the server's setting, `[]` allows any country.
+    pub allowed_countries: Option<Vec<u16>>,
+    /// Its own limits over the server's (the names of `[otpgate.limits]`, but for
+    /// `allowed_countries`); `{}` when it has none.
     #[schema(value_type = Object)]
     pub limits: serde_json::Value,
+    /// Every limit in force for it: the server's with its own over them.
+    #[schema(value_type = Object)]
+    pub effective_limits: serde_json::Value,
+    /// The channels it may send on; `null` for every channel.
+    pub enabled_channels: Option<Vec<Channel>>,
+    /// A disabled tenant's keys are refused (`403`) and nothing is sent for it.
+    pub disabled: bool,
+    pub disabled_at: Option<String>,
     pub created_at: String,
 }
 
-impl From<TenantInfo> for Tenant {
-    fn from(tenant: TenantInfo) -> Tenant {
+impl Tenant {
+    pub(super) fn of(tenant: TenantInfo, server: &LimitPolicy) -> Tenant {
+        let effective = tenant.limits.over(server);
+        let mut own = tenant.limits;
+        let allowed_countries = own.allowed_countries.take();
         Tenant {
             name: tenant.name,
             origins: tenant.origins,
-            limits: serde_json::to_value(&tenant.limits).unwrap_or_default(),
+            allowed_countries,
+            limits: serde_json::to_value(&own).unwrap_or_default(),
+            effective_limits: serde_json::to_value(&effective).unwrap_or_default(),
+            enabled_channels: tenant.gate.enabled_channels.clone(),
+            disabled: tenant.gate.disabled(),
+            disabled_at: tenant.gate.disabled_at.map(rfc3339),
             created_at: rfc3339(tenant.created_at),
         }
+    }
+}
+
+/// A field that may be given as `null` (which means something) or left out (which changes
+/// nothing).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A change to a tenant: what is left out stays as it is. `limits`, `allowed_countries` and
+/// `disabled` protect the server and the tenant's budget, so only a token over every tenant
+/// changes them; a tenant's own `write` token changes its origins and enabled channels.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantChange {
+    /// Replaces the origins allowed to embed its widget: `scheme://host[:port]` each.
+    pub origins: Option<Vec<String>>,
+    /// Country calling codes its SMS and WhatsApp may reach (`[1, 44]`); `[]` for any
+    /// country, `null` to follow the server's setting.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<u16>>)]
+    pub allowed_countries: Option<Option<Vec<u16>>>,
+    /// Its own limits, as a JSON merge patch over them (the names of `[otpgate.limits]`): a
+    /// number sets a limit, `null` gives that one back to the server's; `limits: null` gives
+    /// them all back.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    /// The channels it may send on (at least one); `null` for every channel.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Channel>>)]
+    pub enabled_channels: Option<Option<Vec<Channel>>>,
+    /// `true` refuses its keys and sends nothing for it; `false` enables it again.
+    pub disabled: Option<bool>,
+}
+
+impl TenantChange {
+    /// Whether this change is one only a token over every tenant may make.
+    fn is_operators(&self) -> bool {
+        self.allowed_countries.is_some() || self.limits.is_some() || self.disabled.is_some()
+    }
+
+    fn into_patch(self) -> ApiResult<TenantPatch> {
+        let (mut limits, reset_limits) = match self.limits {
+            None => (None, false),
+            Some(None) => (None, true),
+            Some(Some(fields)) => (Some(fields), false),
+        };
+        if let Some(countries) = self.allowed_countries {
+            let fields = limits.get_or_insert_with(serde_json::Map::new);
+            if fields.contains_key("allowed_countries") {
+                return Err(ApiError::from(ServiceError::InvalidRequest(
+                    "allowed_countries: give it once, outside `limits`".into(),
+                )));
+            }
+            fields.insert(
+                "allowed_countries".into(),
+                serde_json::to_value(countries).unwrap_or_default(),
+            );
+        }
+        Ok(TenantPatch {
+            origins: self.origins,
+            limits,
+            reset_limits,
+            enabled_channels: self.enabled_channels,
+            disabled: self.disabled,
+        })
     }
 }
 
@@ -97,6 +190,20 @@ error_answers!(
     ReadErrors => with_key(vec![tenant_not_found()])
 );
 
+error_answers!(
+    /// What changing a tenant answers besides its success.
+    ChangeErrors => with_json_body(vec![
+        invalid_request(),
+        Answer::new(
+            vec![ApiError::Forbidden(String::new())],
+            "`forbidden`: a `read` token, or a token scoped to the tenant changing its limits, \
+             allowed countries or whether it is disabled.",
+            Body::Error,
+        ),
+        tenant_not_found(),
+    ])
+);
+
 /// Every tenant this token sees, by name.
 #[utoipa::path(
     get, path = "/admin/v1/tenants", operation_id = "list_tenants", tag = "tenants",
@@ -109,7 +216,7 @@ pub async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json
         tenants
             .into_iter()
             .filter(|t| admin.sees(&t.name))
-            .map(Tenant::from)
+            .map(|t| Tenant::of(t, state.admin.server_limits()))
             .collect(),
     ))
 }
@@ -133,7 +240,10 @@ pub async fn create(
         .create_tenant(&body.value.name, &body.value.origins, admin.caller())
         .await?;
     let tenant = state.admin.tenant(&name).await?;
-    Ok((StatusCode::CREATED, Json(tenant.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(Tenant::of(tenant, state.admin.server_limits())),
+    ))
 }
 
 /// One tenant.
@@ -151,5 +261,37 @@ pub async fn read(
     if !admin.sees(&name) {
         return Err(unknown_tenant(&name));
     }
-    Ok(Json(state.admin.tenant(&name).await?.into()))
+    let tenant = state.admin.tenant(&name).await?;
+    Ok(Json(Tenant::of(tenant, state.admin.server_limits())))
+}
+
+/// Change some of a tenant's settings; what the body leaves out stays as it is. The change
+/// applies on every instance within a second, and the audit log records it with the settings
+/// before and after.
+#[utoipa::path(
+    patch, path = "/admin/v1/tenants/{name}", operation_id = "change_tenant", tag = "tenants",
+    params(("name" = String, Path, description = "The tenant's name")),
+    request_body = TenantChange,
+    responses((status = 200, description = "The tenant as it is now", body = Tenant), ChangeErrors),
+    security(("admin_token" = []))
+)]
+pub async fn change(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    body: ApiJson<TenantChange>,
+) -> ApiResult<Json<Tenant>> {
+    admin.may_write()?;
+    if !admin.sees(&name) {
+        return Err(unknown_tenant(&name));
+    }
+    let change = body.value;
+    if change.is_operators() {
+        admin.over_every_tenant()?;
+    }
+    let tenant = state
+        .admin
+        .update_tenant(&name, &change.into_patch()?, admin.caller())
+        .await?;
+    Ok(Json(Tenant::of(tenant, state.admin.server_limits())))
 }

@@ -18,7 +18,8 @@ use crate::server::store::{Caller, StoreResult};
 /// A session's rows: the session's columns repeated on each of its channels' rows (one round
 /// trip instead of two), with each channel's destination streak.
 const SESSION_ROWS: &str =
-    "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, s.is_test, s.mode,
+    "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, t.enabled_channels,
+        t.disabled_at, s.is_test, s.mode,
         s.code_length, s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends,
         s.locale, s.token_hash, s.expires_at, s.version,
         c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::audit::{About, entry};
 use super::{Backend, Connection, Query};
-use crate::engine::limits::LimitOverrides;
 use crate::server::store::Caller;
 use crate::server::store::tenants::*;
 use crate::server::store::{StoreError, StoreResult, flag};
@@ -28,15 +27,42 @@ struct TenantRow {
     name: String,
     created_at: i64,
     limits: Option<String>,
+    enabled_channels: Option<String>,
+    disabled_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
 struct KeyTenantRow {
-    key_id: i64,
+    key_id: Option<i64>,
     tenant_id: i64,
     is_test: i64,
     name: String,
     limits: Option<String>,
+    enabled_channels: Option<String>,
+    disabled_at: Option<i64>,
+}
+
+impl KeyTenantRow {
+    fn into_key(self) -> StoreResult<AuthenticatedKey> {
+        Ok(AuthenticatedKey {
+            key_id: self.key_id,
+            tenant_id: self.tenant_id,
+            tenant_name: self.name,
+            is_test: self.is_test == 1,
+            limits: parse_limits(self.limits)?,
+            gate: TenantGate::from_columns(self.enabled_channels.as_deref(), self.disabled_at)?,
+        })
+    }
+}
+
+/// Stores one of a tenant's origins; one given twice is stored once.
+fn insert_origin(tenant_id: i64, origin: &str) -> Query {
+    Query::new(
+        "INSERT INTO tenant_origins (tenant_id, origin) VALUES ($1, $2)
+         ON CONFLICT (tenant_id, origin) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(origin)
 }
 
 fn no_tenant(name: &str) -> StoreError {
@@ -78,16 +104,7 @@ impl<B: Backend> TenantStore for B {
         let id =
             id.ok_or_else(|| StoreError::Conflict(format!("tenant `{name}` already exists")))?;
         for origin in origins {
-            // An origin given twice is stored once.
-            tx.execute(
-                Query::new(
-                    "INSERT INTO tenant_origins (tenant_id, origin) VALUES ($1, $2)
-                     ON CONFLICT (tenant_id, origin) DO NOTHING",
-                )
-                .bind(id)
-                .bind(origin),
-            )
-            .await?;
+            tx.execute(insert_origin(id, origin)).await?;
         }
         let mut stored = origins.to_vec();
         stored.sort();
@@ -111,7 +128,8 @@ impl<B: Backend> TenantStore for B {
         let mut conn = self.reader().await?;
         let tenants: Vec<TenantRow> = conn
             .fetch_all(Query::new(
-                "SELECT id, name, created_at, limits FROM tenants ORDER BY name",
+                "SELECT id, name, created_at, limits, enabled_channels, disabled_at
+                 FROM tenants ORDER BY name",
             ))
             .await?;
         let mut out = Vec::with_capacity(tenants.len());
@@ -141,6 +159,10 @@ impl<B: Backend> TenantStore for B {
                     })
                     .collect(),
                 limits: parse_limits(tenant.limits)?,
+                gate: TenantGate::from_columns(
+                    tenant.enabled_channels.as_deref(),
+                    tenant.disabled_at,
+                )?,
             });
         }
         Ok(out)
@@ -232,65 +254,79 @@ impl<B: Backend> TenantStore for B {
             .await?
             .fetch_optional(
                 Query::new(
-                    "SELECT k.id AS key_id, k.tenant_id, k.is_test, t.name, t.limits
+                    "SELECT k.id AS key_id, k.tenant_id, k.is_test, t.name, t.limits,
+                        t.enabled_channels, t.disabled_at
                      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
                      WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
                 )
                 .bind(key_hash),
             )
             .await?;
-        row.map(|row| {
-            Ok(AuthenticatedKey {
-                key_id: Some(row.key_id),
-                tenant_id: row.tenant_id,
-                tenant_name: row.name,
-                is_test: row.is_test == 1,
-                limits: parse_limits(row.limits)?,
-            })
-        })
-        .transpose()
+        row.map(KeyTenantRow::into_key).transpose()
     }
 
-    async fn set_tenant_limits(
+    async fn update_tenant(
         &self,
         name: &str,
-        changes: &LimitOverrides,
-        reset: bool,
+        patch: &TenantPatch,
         now: i64,
         by: &Caller,
-    ) -> StoreResult<LimitOverrides> {
+    ) -> StoreResult<TenantSettings> {
         let mut tx = self.begin().await?;
         // Read with the row locked, so two operators' changes apply one after the other.
-        let stored: Option<(Option<String>,)> = tx
+        let stored: Option<TenantRow> = tx
             .fetch_optional(
                 Query::text(format!(
-                    "SELECT limits FROM tenants WHERE name = $1{}",
+                    "SELECT id, name, created_at, limits, enabled_channels, disabled_at
+                     FROM tenants WHERE name = $1{}",
                     B::LOCK_ROWS
                 ))
                 .bind(name),
             )
             .await?;
-        let (stored,) = stored.ok_or_else(|| no_tenant(name))?;
-        let before = parse_limits(stored.clone())?;
-        let limits = merged_limits(stored, changes, reset)?;
+        let stored = stored.ok_or_else(|| no_tenant(name))?;
+        let before = TenantSettings {
+            origins: origins_of(&mut *tx, stored.id).await?,
+            limits: parse_limits(stored.limits)?,
+            gate: TenantGate::from_columns(stored.enabled_channels.as_deref(), stored.disabled_at)?,
+        };
+        let after = before.patched(patch, now).map_err(StoreError::Constraint)?;
+        if after == before {
+            return Ok(after);
+        }
         tx.execute(
-            Query::new("UPDATE tenants SET limits = $1 WHERE name = $2")
-                .bind(stored_limits(&limits)?.as_deref())
-                .bind(name),
+            Query::new(
+                "UPDATE tenants SET limits = $1, enabled_channels = $2, disabled_at = $3
+                 WHERE id = $4",
+            )
+            .bind(stored_limits(&after.limits)?.as_deref())
+            .bind(after.gate.channels_column().as_deref())
+            .bind(after.gate.disabled_at)
+            .bind(stored.id),
         )
         .await?;
+        if after.origins != before.origins {
+            tx.execute(
+                Query::new("DELETE FROM tenant_origins WHERE tenant_id = $1").bind(stored.id),
+            )
+            .await?;
+            for origin in &after.origins {
+                tx.execute(insert_origin(stored.id, origin)).await?;
+            }
+        }
+        let (changed_from, changed_to) = before.difference(&after);
         tx.execute(entry(
             by,
-            About::Tenant(name),
+            About::TenantId(stored.id),
             "tenant.updated",
             Some(name.to_owned()),
-            Some(json!({"limits": before})),
-            Some(json!({"limits": limits})),
+            Some(changed_from),
+            Some(changed_to),
             now,
         ))
         .await?;
         B::commit(tx).await?;
-        Ok(limits)
+        Ok(after)
     }
 
     async fn tenant_as_key(
@@ -298,21 +334,21 @@ impl<B: Backend> TenantStore for B {
         name: &str,
         is_test: bool,
     ) -> StoreResult<Option<AuthenticatedKey>> {
-        let row: Option<(i64, Option<String>)> = self
+        let row: Option<KeyTenantRow> = self
             .reader()
             .await?
-            .fetch_optional(Query::new("SELECT id, limits FROM tenants WHERE name = $1").bind(name))
+            .fetch_optional(
+                Query::new(
+                    "SELECT CAST(NULL AS BIGINT) AS key_id, id AS tenant_id, CAST($2 AS BIGINT) AS is_test,
+                        name, limits,
+                        enabled_channels, disabled_at
+                     FROM tenants WHERE name = $1",
+                )
+                .bind(name)
+                .bind(flag(is_test)),
+            )
             .await?;
-        row.map(|(tenant_id, limits)| {
-            Ok(AuthenticatedKey {
-                key_id: None,
-                tenant_id,
-                tenant_name: name.to_owned(),
-                is_test,
-                limits: parse_limits(limits)?,
-            })
-        })
-        .transpose()
+        row.map(KeyTenantRow::into_key).transpose()
     }
 
     async fn key_tenant(&self, id: i64) -> StoreResult<Option<String>> {
