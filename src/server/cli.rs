@@ -552,6 +552,9 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
     check_site_files(&leptos.leptos_options)?;
     let secret = settings.server_secret()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if settings.metrics {
+        super::metrics::install().context("cannot start the metrics recorder")?;
+    }
     let state = super::build_state(&settings, &secret, leptos.leptos_options, clock).await?;
     super::spawn_purge_task(state.admin.clone(), &settings);
     state

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod http;
 pub mod mask;
+pub mod metrics;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -23,6 +23,7 @@ mod logs;
 mod outage;
 mod pages;
 mod progressive;
+mod prometheus;
 mod properties;
 mod readiness;
 mod single_sms;

@@ -60,6 +60,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Days audit entries are kept (`OTPGATE_AUDIT_RETENTION_DAYS`), then purged.
     pub audit_retention_days: u32,
+    /// Whether Prometheus metrics are recorded and served on the admin listener's `/metrics`
+    /// (`OTPGATE_METRICS`, on by default).
+    pub metrics: bool,
     /// Seconds a claimed message stays its worker's before another instance may take it
     /// (`OTPGATE_DELIVERY_LEASE_SECS`). Longer than a provider's 20 s timeout, or a slow
     /// provider's message may be handed over twice.
@@ -90,6 +93,7 @@ impl Default for Settings {
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
             audit_retention_days: 90,
+            metrics: true,
             log_format: LogFormat::Text,
             delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,
             limits: LimitPolicy::default(),

@@ -207,6 +207,20 @@ impl Delivery {
         list
     }
 
+    /// A stored provider name as a label from a bounded set: a configured provider's name, or
+    /// `other` for one no longer configured (`none` when no provider took it).
+    pub fn provider_label(&self, stored: Option<&str>) -> &'static str {
+        match stored {
+            None => "none",
+            Some(name) => self
+                .providers
+                .values()
+                .map(|provider| provider.name())
+                .find(|known| *known == name)
+                .unwrap_or("other"),
+        }
+    }
+
     /// Tells the worker a message was queued, so it does not wait for its timer.
     pub fn wake(&self) {
         self.wake.notify_one();

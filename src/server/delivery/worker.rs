@@ -196,6 +196,7 @@ impl Worker {
                 }
             }
         };
+        record_metrics(&delivery, provider_name, &outcome);
         match &outcome {
             TryResult::Accepted { .. } => tracing::info!(
                 delivery = delivery.id,
@@ -313,5 +314,22 @@ impl Worker {
             _ => return None,
         };
         base.join(&path).ok().map(String::from)
+    }
+}
+
+/// What one try adds to the metrics: a message accepted (with how long it waited since it was
+/// stored) or given up; a retry adds nothing.
+fn record_metrics(delivery: &ClaimedDelivery, provider: &'static str, outcome: &TryResult) {
+    use crate::server::metrics::{self, MessageStatus, Stage};
+    match outcome {
+        TryResult::Accepted { .. } => {
+            metrics::message(delivery.channel, provider, MessageStatus::Sent);
+            let waited_ms = crate::server::store::wall_clock_ms() - delivery.queued_at_ms;
+            metrics::delivery_latency(delivery.channel, Stage::Accepted, waited_ms as f64 / 1000.0);
+        }
+        TryResult::Failed { .. } => {
+            metrics::message(delivery.channel, provider, MessageStatus::Failed)
+        }
+        TryResult::Retry { .. } => {}
     }
 }

@@ -49,6 +49,7 @@ where
             move || page_shell((*options).clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(crate::server::metrics::count_request))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             widget::page_context,

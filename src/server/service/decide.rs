@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::ServiceResult;
-use super::error::too_much_contention;
+use super::error::{count_refusal, too_much_contention};
 use crate::engine::limits::LimitPolicy;
 use crate::server::store::NewMessage;
 
@@ -66,7 +66,12 @@ pub(super) async fn until_fresh<R: Record, T>(
             .await?
         {
             Written::Stale => continue,
-            Written::Done(report) => return Ok((after, decision.map(|(value, _)| value), report)),
+            Written::Done(report) => {
+                if let Err(error) = &decision {
+                    count_refusal(error);
+                }
+                return Ok((after, decision.map(|(value, _)| value), report));
+            }
         }
     }
     Err(too_much_contention(STALE_RETRIES))

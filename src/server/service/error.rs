@@ -4,6 +4,7 @@
 use crate::engine::limits::Refusal;
 use crate::engine::single::SingleError;
 use crate::server::delivery::NoProvider;
+use crate::server::metrics::AttemptResult;
 use crate::server::store::StoreError;
 
 use super::views::SessionView;
@@ -80,6 +81,42 @@ impl From<Refusal> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// How a verify call that failed is counted (`None`: a malformed call, or a storage failure,
+/// which checked no code).
+pub(super) fn attempt_result(error: &ServiceError) -> Option<AttemptResult> {
+    match error {
+        ServiceError::Expired(_) | ServiceError::Single(SingleError::Expired) => {
+            Some(AttemptResult::Expired)
+        }
+        ServiceError::Locked(_) | ServiceError::Single(SingleError::TooManyAttempts) => {
+            Some(AttemptResult::Locked)
+        }
+        ServiceError::Single(SingleError::InvalidOtp) => Some(AttemptResult::WrongCode),
+        ServiceError::NotFound | ServiceError::Single(SingleError::AlreadyVerified) => {
+            Some(AttemptResult::NotFound)
+        }
+        ServiceError::RateLimited { .. } => Some(AttemptResult::Throttled),
+        _ => None,
+    }
+}
+
+/// The answer to a refusal that is final (recorded, answered), counted by its rule.
+pub(super) fn refused(refusal: Refusal) -> ServiceError {
+    crate::server::metrics::limit_refusal(refusal.rule());
+    refusal.into()
+}
+
+/// Counts the refusal a final decision answered with, if it was one.
+pub(super) fn count_refusal(error: &ServiceError) {
+    if let ServiceError::RateLimited {
+        refusal: Some(refusal),
+        ..
+    } = error
+    {
+        crate::server::metrics::limit_refusal(refusal.rule());
+    }
+}
 
 /// The refusal of a call whose record kept changing under it (see `decide::until_fresh`).
 pub(super) fn too_much_contention(retries: u32) -> ServiceError {

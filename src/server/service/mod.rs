@@ -280,6 +280,15 @@ impl VerificationService {
     fn stored(&self, channels: &[Channel], queued: bool, key: &AuthenticatedKey) {
         if queued {
             self.delivery.wake();
+        } else {
+            // Caught in the outbox: sent as it was stored.
+            for &channel in channels {
+                crate::server::metrics::message(
+                    channel,
+                    "outbox",
+                    crate::server::metrics::MessageStatus::Sent,
+                );
+            }
         }
         tracing::info!(
             tenant_id = key.tenant_id,
@@ -340,10 +349,45 @@ impl VerificationService {
         status: crate::engine::delivery::DeliveryStatus,
         error: Option<crate::engine::delivery::DeliveryFailure>,
     ) -> ServiceResult<ReceiptOutcome> {
-        Ok(self
-            .store
-            .apply_receipt(by, status, error, self.clock.now())
-            .await?)
+        use crate::engine::delivery::DeliveryStatus;
+        use crate::server::metrics::{self, MessageStatus, Stage};
+        let now = self.clock.now();
+        let (outcome, moved) = self.store.apply_receipt(by, status, error, now).await?;
+        if let Some(moved) = moved {
+            let provider = self.delivery.provider_label(moved.provider.as_deref());
+            match status {
+                DeliveryStatus::Delivered => {
+                    metrics::message(moved.channel, provider, MessageStatus::Delivered);
+                    if let Some(accepted_at) = moved.accepted_at {
+                        let waited = (now - accepted_at) as f64;
+                        metrics::delivery_latency(moved.channel, Stage::Delivered, waited);
+                    }
+                }
+                DeliveryStatus::Failed => {
+                    metrics::message(moved.channel, provider, MessageStatus::Failed);
+                }
+                _ => {}
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The messages waiting for their provider, per channel: how many, and how long the oldest
+    /// has waited (seconds). Every channel is named, with 0 when none waits.
+    pub async fn delivery_queue(&self) -> ServiceResult<Vec<(Channel, u64, f64)>> {
+        let figures = self.store.queue_figures().await?;
+        let now_ms = crate::server::store::wall_clock_ms();
+        Ok(Channel::ALL
+            .into_iter()
+            .map(|channel| {
+                let figure = figures.iter().find(|f| f.channel == channel);
+                let depth = figure.map_or(0, |f| f.depth);
+                let oldest = figure
+                    .and_then(|f| f.oldest_queued_at_ms)
+                    .map_or(0.0, |at| (now_ms - at) as f64 / 1000.0);
+                (channel, depth, oldest)
+            })
+            .collect())
     }
 
     /// The message a gateway receipt token names, if otpgate made the token.

@@ -17,12 +17,14 @@ use crate::server::store::{
 };
 
 use super::decide::{Record, Written, until_fresh};
-use super::error::invalid;
+use super::error::{attempt_result, invalid, refused};
 use super::{
     AuthenticatedKey, Deliveries, Idempotency, Letter, ResendReport, SendInput, ServiceError,
     ServiceResult, SessionCreated, SessionView, VerificationService, VerifyReport, client_ip,
     validate,
 };
+use crate::engine::session::Verdict;
+use crate::server::metrics::{self, Api, AttemptResult};
 
 /// The stored hash of a session token, or not found for anything that cannot be one (checked
 /// before any look-up, so a hostile value never reaches the database or a log line).
@@ -164,7 +166,7 @@ impl Record for SessionRecord<'_> {
         }
         match self.service.store.commit_session(&change).await? {
             SessionCommit::Written(views) => Ok(Written::Done(views)),
-            SessionCommit::Refused(refusal) => Err(refusal.into()),
+            SessionCommit::Refused(refusal) => Err(refused(refusal)),
             SessionCommit::Stale => Ok(Written::Stale),
         }
     }
@@ -320,9 +322,10 @@ impl VerificationService {
         match stored {
             SessionCreation::Stored(_) => {
                 self.stored(&created.channels, queued, key);
+                metrics::session_started(Api::Progressive);
                 Ok(created)
             }
-            SessionCreation::Refused(refusal) => Err(refusal.into()),
+            SessionCreation::Refused(refusal) => Err(refused(refusal)),
             SessionCreation::Replayed(first) => {
                 let (Some(idem), Some(context)) = (&idempotency, &context) else {
                     return Err(
@@ -350,6 +353,30 @@ impl VerificationService {
     /// the token alone is the credential and `widget_ip` is where the codes came from). A code
     /// for a destination locked by its run of failed verifications is not checked at all.
     pub async fn verify(
+        &self,
+        tenant_id: Option<i64>,
+        token: &str,
+        submitted: &[(Channel, String)],
+        widget_ip: Option<IpAddr>,
+    ) -> ServiceResult<VerifyReport> {
+        let result = self
+            .check_codes(tenant_id, token, submitted, widget_ip)
+            .await;
+        let counted = match &result {
+            Ok(report) => Some(match report.outcome.verdict() {
+                Verdict::Accepted => AttemptResult::Verified,
+                Verdict::Rejected => AttemptResult::WrongCode,
+                Verdict::Locked => AttemptResult::Locked,
+            }),
+            Err(error) => attempt_result(error),
+        };
+        if let Some(counted) = counted {
+            metrics::verification_attempt(Api::Progressive, counted);
+        }
+        result
+    }
+
+    async fn check_codes(
         &self,
         tenant_id: Option<i64>,
         token: &str,
@@ -402,6 +429,13 @@ impl VerificationService {
                 },
             )
             .await?;
+        for channel in &stored.session.channels {
+            // Verified by this call (or another in the same second, which is as good).
+            if channel.verified_at == Some(now) {
+                let waited = (now - channel.last_sent_at) as f64;
+                metrics::time_to_verify(channel.channel, waited);
+            }
+        }
         Ok(VerifyReport {
             outcome,
             view: SessionView::of(&stored, now),

@@ -14,11 +14,12 @@ use crate::server::store::{
 };
 
 use super::decide::{Record, Written, until_fresh};
-use super::error::invalid;
+use super::error::{attempt_result, invalid, refused};
 use super::{
     AuthenticatedKey, Letter, ServiceError, ServiceResult, SingleCreated, SingleVerified,
     VerificationService, client_ip, validate,
 };
+use crate::server::metrics::{self, Api, AttemptResult};
 
 /// A single-SMS request as decisions see it: by its canonical ID, within its tenant.
 struct RequestRecord<'a> {
@@ -114,8 +115,10 @@ impl VerificationService {
                 message,
                 limits: &send,
             })
-            .await??;
+            .await?
+            .map_err(refused)?;
         self.stored(&[Channel::Sms], queued, key);
+        metrics::session_started(Api::Single);
         Ok(SingleCreated {
             request_id,
             expires_at: request.expires_at,
@@ -124,6 +127,23 @@ impl VerificationService {
 
     /// Checks the code of a single-SMS request.
     pub async fn verify_single(
+        &self,
+        tenant_id: i64,
+        request_id: &str,
+        code: &str,
+    ) -> ServiceResult<SingleVerified> {
+        let result = self.check_single(tenant_id, request_id, code).await;
+        let counted = match &result {
+            Ok(_) => Some(AttemptResult::Verified),
+            Err(error) => attempt_result(error),
+        };
+        if let Some(counted) = counted {
+            metrics::verification_attempt(Api::Single, counted);
+        }
+        result
+    }
+
+    async fn check_single(
         &self,
         tenant_id: i64,
         request_id: &str,

@@ -88,6 +88,26 @@ pub struct ClaimedDelivery {
     pub request_id: Option<String>,
     /// The tenant's first allowed origin, for the WebOTP line of an SMS.
     pub origin: Option<String>,
+    /// When it was stored, in milliseconds of the wall clock (how long it waited).
+    pub queued_at_ms: i64,
+}
+
+/// The message a receipt moved: what the metrics count it by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovedMessage {
+    pub channel: Channel,
+    pub provider: Option<String>,
+    /// When the provider accepted it, if that was recorded before the receipt came.
+    pub accepted_at: Option<i64>,
+}
+
+/// One channel's waiting messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueFigure {
+    pub channel: Channel,
+    pub depth: u64,
+    /// When the oldest was stored, in milliseconds of the wall clock.
+    pub oldest_queued_at_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for ClaimedDelivery {
@@ -132,7 +152,7 @@ pub enum TryResult {
 
 /// The wall clock in milliseconds, for the measurement columns only (how long a message waited
 /// for its provider); every rule uses the injected clock's seconds.
-pub(super) fn wall_clock_ms() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -194,7 +214,10 @@ pub trait DeliveryStore: Send + Sync {
         status: DeliveryStatus,
         error: Option<DeliveryFailure>,
         now: i64,
-    ) -> StoreResult<ReceiptOutcome>;
+    ) -> StoreResult<(ReceiptOutcome, Option<MovedMessage>)>;
+
+    /// The messages waiting for their provider, by channel (channels with none left out).
+    async fn queue_figures(&self) -> StoreResult<Vec<QueueFigure>>;
 
     /// Each channel's latest message of a session: what `deliveries` reports.
     async fn session_deliveries(
@@ -210,7 +233,7 @@ pub trait DeliveryStore: Send + Sync {
 /// The columns a claimed message is read with (`d` the delivery, `t` its tenant, `s` its
 /// session, `r` its request, joined as `CLAIMED_JOINS` says), the same in every store.
 pub(super) const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
-    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id,
+    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id, d.queued_at_ms,
     (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
 
 /// What a claimed message (`d`) is joined with for `CLAIMED_COLUMNS`.
@@ -232,6 +255,7 @@ pub(super) struct ClaimedRow {
     token_hash: Option<Vec<u8>>,
     request_id: Option<String>,
     origin: Option<String>,
+    queued_at_ms: i64,
 }
 
 impl ClaimedRow {
@@ -250,6 +274,7 @@ impl ClaimedRow {
             token_hash: self.token_hash,
             request_id: self.request_id,
             origin: self.origin,
+            queued_at_ms: self.queued_at_ms,
         })
     }
 }

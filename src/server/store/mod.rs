@@ -40,7 +40,8 @@ pub use admin_tokens::{
 };
 pub use audit::{Actor, AuditEntry, AuditQuery, AuditStore, Caller};
 pub use deliveries::{
-    ClaimedDelivery, DeliveryStore, NewMessage, NewRoute, ReceiptKey, ReceiptOutcome, TryResult,
+    ClaimedDelivery, DeliveryStore, MovedMessage, NewMessage, NewRoute, QueueFigure, ReceiptKey,
+    ReceiptOutcome, TryResult, wall_clock_ms,
 };
 pub use limits::{LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
 pub use outbox::{OutboxMessage, OutboxQuery, OutboxStore};

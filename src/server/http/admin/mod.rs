@@ -93,6 +93,34 @@ async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], TEXT.as_str())
 }
 
+/// Prometheus' text format: the delivery queue counted now, and everything recorded since the
+/// process started. `404` when metrics are off (`OTPGATE_METRICS=false`).
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    if !crate::server::metrics::installed() {
+        return ApiError::UnknownResource("metrics are off (OTPGATE_METRICS=false)".into())
+            .into_response();
+    }
+    match state.service.delivery_queue().await {
+        Ok(queue) => {
+            for (channel, depth, oldest_seconds) in queue {
+                crate::server::metrics::delivery_queue(channel, depth, oldest_seconds);
+            }
+        }
+        // The rest is still worth reading; the queue gauges keep their last value.
+        Err(error) => tracing::warn!(%error, "cannot count the delivery queue for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::server::metrics::render(),
+    )
+        .into_response()
+}
+
 async fn route_not_found() -> axum::response::Response {
     ApiError::RouteNotFound.into_response()
 }
@@ -101,6 +129,10 @@ async fn route_not_found() -> axum::response::Response {
 pub fn router(state: AppState) -> Router {
     let (api, _) = operations().split_for_parts();
     api.route("/admin/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn(
+            crate::server::metrics::count_request,
+        ))
         .route("/admin/{*rest}", any(route_not_found))
         .fallback(route_not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })

@@ -10,7 +10,7 @@ use super::{Backend, Connection, Plan, Query};
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
 use crate::server::store::deliveries::*;
-use crate::server::store::{StoreResult, flag};
+use crate::server::store::{StoreError, StoreResult, flag};
 
 /// The owner's column and ID: what a message or a limit event belongs to.
 pub(super) fn owner_column(owner: Owner) -> (&'static str, i64) {
@@ -145,6 +145,16 @@ struct ReceiptTarget {
     id: i64,
     status: String,
     receipt_status: Option<String>,
+    channel: String,
+    provider: Option<String>,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    channel: String,
+    depth: i64,
+    oldest: Option<i64>,
 }
 
 #[async_trait]
@@ -257,29 +267,38 @@ impl<B: Backend> DeliveryStore for B {
         status: DeliveryStatus,
         error: Option<DeliveryFailure>,
         now: i64,
-    ) -> StoreResult<ReceiptOutcome> {
+    ) -> StoreResult<(ReceiptOutcome, Option<MovedMessage>)> {
         let mut tx = self.begin().await?;
         // The row is read locked while the move is decided, so two receipts for one message (a
         // provider retrying its callback to two instances) apply in turn.
         let lookup = match by {
             ReceiptKey::Provider { provider, id } => Query::text(format!(
-                "SELECT id, status, receipt_status FROM deliveries
+                "SELECT id, status, receipt_status, channel, provider, updated_at FROM deliveries
                  WHERE provider = $1 AND provider_message_id = $2{}",
                 B::LOCK_ROWS
             ))
             .bind(provider)
             .bind(id),
             ReceiptKey::Delivery(id) => Query::text(format!(
-                "SELECT id, status, receipt_status FROM deliveries WHERE id = $1{}",
+                "SELECT id, status, receipt_status, channel, provider, updated_at
+                 FROM deliveries WHERE id = $1{}",
                 B::LOCK_ROWS
             ))
             .bind(id),
         };
         let Some(target) = tx.fetch_optional::<ReceiptTarget>(lookup).await? else {
-            return Ok(ReceiptOutcome::Unknown);
+            return Ok((ReceiptOutcome::Unknown, None));
+        };
+        let moved = MovedMessage {
+            channel: Channel::parse(&target.channel)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel `{}`", target.channel)))?,
+            provider: target.provider.clone(),
+            // The row last changed when the provider accepted the message.
+            accepted_at: (target.status == status_name(DeliveryStatus::Sent))
+                .then_some(target.updated_at),
         };
         let sql = match receipt_move(&target.status, target.receipt_status.as_deref(), status) {
-            ReceiptMove::Ignore => return Ok(ReceiptOutcome::Unchanged),
+            ReceiptMove::Ignore => return Ok((ReceiptOutcome::Unchanged, None)),
             ReceiptMove::Apply => {
                 "UPDATE deliveries SET status = $1, error = $2, sealed_code = NULL, updated_at = $3
                  WHERE id = $4"
@@ -298,7 +317,28 @@ impl<B: Backend> DeliveryStore for B {
         )
         .await?;
         B::commit(tx).await?;
-        Ok(ReceiptOutcome::Applied)
+        Ok((ReceiptOutcome::Applied, Some(moved)))
+    }
+
+    async fn queue_figures(&self) -> StoreResult<Vec<QueueFigure>> {
+        let rows: Vec<QueueRow> = self
+            .reader()
+            .await?
+            .fetch_all(Query::new(
+                "SELECT channel, COUNT(*) AS depth, MIN(queued_at_ms) AS oldest FROM deliveries
+                 WHERE status = 'queued' GROUP BY channel",
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(QueueFigure {
+                    channel: Channel::parse(&row.channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel `{}`", row.channel)))?,
+                    depth: u64::try_from(row.depth).unwrap_or(0),
+                    oldest_queued_at_ms: row.oldest,
+                })
+            })
+            .collect()
     }
 
     async fn session_deliveries(
