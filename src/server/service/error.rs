@@ -4,7 +4,7 @@
 use crate::engine::limits::Refusal;
 use crate::engine::single::SingleError;
 use crate::server::delivery::NoProvider;
-use crate::server::metrics::AttemptResult;
+use crate::server::metrics::{Api, AttemptResult};
 use crate::server::store::StoreError;
 
 use super::views::SessionView;
@@ -82,9 +82,23 @@ impl From<Refusal> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// How a verify call that failed is counted (`None`: a malformed call, or a storage failure,
-/// which checked no code).
-pub(super) fn attempt_result(error: &ServiceError) -> Option<AttemptResult> {
+/// Counts a verify call of `api` by how it ended: a success as `succeeded` says, a failure by
+/// its kind (not at all when it checked no code: a malformed call, a storage failure).
+pub(super) fn count_attempt<T>(
+    api: Api,
+    result: &ServiceResult<T>,
+    succeeded: impl FnOnce(&T) -> AttemptResult,
+) {
+    let counted = match result {
+        Ok(value) => Some(succeeded(value)),
+        Err(error) => attempt_result(error),
+    };
+    if let Some(counted) = counted {
+        crate::server::metrics::verification_attempt(api, counted);
+    }
+}
+
+fn attempt_result(error: &ServiceError) -> Option<AttemptResult> {
     match error {
         ServiceError::Expired(_) | ServiceError::Single(SingleError::Expired) => {
             Some(AttemptResult::Expired)

@@ -17,7 +17,7 @@ use crate::server::store::{
 };
 
 use super::decide::{Record, Written, until_fresh};
-use super::error::{attempt_result, invalid, refused};
+use super::error::{count_attempt, invalid, refused};
 use super::{
     AuthenticatedKey, Deliveries, Idempotency, Letter, ResendReport, SendInput, ServiceError,
     ServiceResult, SessionCreated, SessionView, VerificationService, VerifyReport, client_ip,
@@ -362,17 +362,13 @@ impl VerificationService {
         let result = self
             .check_codes(tenant_id, token, submitted, widget_ip)
             .await;
-        let counted = match &result {
-            Ok(report) => Some(match report.outcome.verdict() {
+        count_attempt(Api::Progressive, &result, |report| {
+            match report.outcome.verdict() {
                 Verdict::Accepted => AttemptResult::Verified,
                 Verdict::Rejected => AttemptResult::WrongCode,
                 Verdict::Locked => AttemptResult::Locked,
-            }),
-            Err(error) => attempt_result(error),
-        };
-        if let Some(counted) = counted {
-            metrics::verification_attempt(Api::Progressive, counted);
-        }
+            }
+        });
         result
     }
 

@@ -14,7 +14,7 @@ use crate::server::store::{
 };
 
 use super::decide::{Record, Written, until_fresh};
-use super::error::{attempt_result, invalid, refused};
+use super::error::{count_attempt, invalid, refused};
 use super::{
     AuthenticatedKey, Letter, ServiceError, ServiceResult, SingleCreated, SingleVerified,
     VerificationService, client_ip, validate,
@@ -133,13 +133,7 @@ impl VerificationService {
         code: &str,
     ) -> ServiceResult<SingleVerified> {
         let result = self.check_single(tenant_id, request_id, code).await;
-        let counted = match &result {
-            Ok(_) => Some(AttemptResult::Verified),
-            Err(error) => attempt_result(error),
-        };
-        if let Some(counted) = counted {
-            metrics::verification_attempt(Api::Single, counted);
-        }
+        count_attempt(Api::Single, &result, |_| AttemptResult::Verified);
         result
     }
 
