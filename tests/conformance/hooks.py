@@ -83,7 +83,7 @@ def map_case(ctx, case):
     headers = case.headers or {}
     if "Idempotency-Key" in headers:
         # An integrator uses one key per intended send; reusing a key with another body is
-        # refused by contract (400), which the Rust tests cover.
+        # refused by contract (422), which the Rust tests cover.
         headers["Idempotency-Key"] = f"conformance-{n}"
     if meta.phase.name == "stateful" or not isinstance(case.body, dict):
         # Stateful runs carry real tokens already, from the links of the document.

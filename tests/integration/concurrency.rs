@@ -171,6 +171,15 @@ async fn concurrent_resends_send_once() {
     );
 }
 
+fn idempotent_send(app: &TestApp, body: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post("/api/v1/otp/send")
+        .header("x-api-key", &app.test_key)
+        .header("content-type", "application/json")
+        .header("idempotency-key", "order-1001")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_idempotent_sends_create_one_session() {
     let app = Arc::new(TestApp::new().await);
@@ -181,25 +190,76 @@ async fn concurrent_idempotent_sends_create_one_session() {
             let (app, barrier, body) = (app.clone(), barrier.clone(), body.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                let request = axum::http::Request::post("/api/v1/otp/send")
-                    .header("x-api-key", &app.test_key)
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", "order-1001")
-                    .body(axum::body::Body::from(body))
-                    .unwrap();
-                app.request(request).await
+                app.request(idempotent_send(&app, &body)).await
             })
         })
         .collect();
     let mut tokens = Vec::new();
     for task in tasks {
         let answer = task.await.unwrap();
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-        tokens.push(answer.body["session_token"].as_str().unwrap().to_owned());
+        // Each retry is the first answer, or told the first is still being answered.
+        match answer.status {
+            StatusCode::OK => {
+                tokens.push(answer.body["session_token"].as_str().unwrap().to_owned())
+            }
+            StatusCode::CONFLICT => assert_eq!(answer.body["code"], "conflict", "{}", answer.text),
+            _ => panic!("{}", answer.text),
+        }
     }
+    let after = app.request(idempotent_send(&app, &body)).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text);
+    tokens.push(after.body["session_token"].as_str().unwrap().to_owned());
     tokens.dedup();
     assert_eq!(tokens.len(), 1, "one session token for every retry");
     assert_eq!(app.outbox(PHONE).await.len(), 1, "one message");
+}
+
+/// While the first request with a key waits on the database, a second one with that key is
+/// answered `409` at once; once the first is answered, the key replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_while_the_first_is_being_answered_is_a_conflict() {
+    let app = Arc::new(TestApp::new().await);
+    let body =
+        json!({"channels": ["email"], "recipients": {"email": "slow@example.com"}}).to_string();
+    let pool = app.db().await;
+    let mut blocker = pool.acquire().await.expect("a connection");
+    let hold = if crate::common::database::on_postgres() {
+        vec!["BEGIN", "LOCK TABLE sessions IN EXCLUSIVE MODE"]
+    } else {
+        vec!["BEGIN IMMEDIATE"]
+    };
+    for statement in hold {
+        sqlx::query(statement)
+            .execute(&mut *blocker)
+            .await
+            .expect(statement);
+    }
+    let first = {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move { app.request(idempotent_send(&app, &body)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = app.request(idempotent_send(&app, &body)).await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text);
+    assert_eq!(second.body["code"], "conflict");
+    assert!(
+        second.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{}",
+        second.text
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut *blocker)
+        .await
+        .expect("release");
+    drop(blocker);
+    let first = first.await.unwrap();
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let third = app.request(idempotent_send(&app, &body)).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text);
+    assert_eq!(third.body, first.body, "the first answer, replayed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

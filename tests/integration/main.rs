@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod admin_api;
+mod admin_destinations;
 mod admin_tenants;
 mod audit;
 mod cli;

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
+use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
-use crate::server::crypto;
+use crate::server::crypto::{self, Subjects};
 use crate::server::store::{
-    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, KeyRef,
-    NewAdminToken, Store, StoreError, TenantPatch,
+    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, DestinationState,
+    KeyRef, NewAdminToken, Store, StoreError, TenantPatch,
 };
 
 use super::key_cache::KeyCache;
@@ -68,6 +69,18 @@ struct AdminParts {
     /// The verification service's memory of authenticated keys (when there is one in this
     /// process): forgotten whenever a key or a tenant's limits change.
     keys_seen: Arc<KeyCache>,
+    /// The keyed hashes destinations are kept under (from the server secret), when this
+    /// process has it: the CLI's administration does not read the secret.
+    subjects: Option<Subjects>,
+}
+
+/// A destination as the admin API looks it up: masked, with its hash's prefix and its failure
+/// streak in each tenant that has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationReport {
+    pub shown: String,
+    pub subject: String,
+    pub tenants: Vec<DestinationState>,
 }
 
 impl AdminService {
@@ -76,18 +89,74 @@ impl AdminService {
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
         keys_seen: Arc<KeyCache>,
+        subjects: Option<Subjects>,
     ) -> AdminService {
         AdminService(Arc::new(AdminParts {
             store,
             clock,
             limits,
             keys_seen,
+            subjects,
         }))
     }
 
     /// The administration of a store no verification service in this process uses (the CLI).
     pub fn over(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: LimitPolicy) -> AdminService {
-        AdminService::new(store, clock, limits, Arc::default())
+        AdminService::new(store, clock, limits, Arc::default(), None)
+    }
+
+    /// A destination as typed (an address, or an E.164 number): validated, masked, and the
+    /// keyed hash its streaks are kept under.
+    fn destination(&self, destination: &str) -> ServiceResult<(String, Vec<u8>)> {
+        let subjects = self.0.subjects.as_ref().ok_or_else(|| {
+            ServiceError::InvalidRequest(
+                "destinations are looked up by a server that has its secret".into(),
+            )
+        })?;
+        let (channel, valid) = if destination.starts_with('+') {
+            (Channel::Sms, validate::phone_e164(destination))
+        } else {
+            (Channel::Email, validate::email(destination))
+        };
+        let valid = valid.map_err(|reason| {
+            ServiceError::InvalidRequest(format!(
+                "destination: an email address or an E.164 number ({reason})"
+            ))
+        })?;
+        // Shown as it is compared: an address without case.
+        let shown = crate::server::mask::mask_recipient(channel, &valid.to_lowercase());
+        Ok((shown, super::destination_subject(subjects, channel, &valid)))
+    }
+
+    /// A destination's failure streaks, in `tenant` or in every tenant.
+    pub async fn look_up_destination(
+        &self,
+        destination: &str,
+        tenant: Option<&str>,
+    ) -> ServiceResult<DestinationReport> {
+        let (shown, subject) = self.destination(destination)?;
+        let tenants = self.0.store.destination_states(&subject, tenant).await?;
+        Ok(DestinationReport {
+            shown,
+            subject: hex::encode(&subject[..6]),
+            tenants,
+        })
+    }
+
+    /// Ends a destination's failure streaks (and locks), in `tenant` or in every tenant; the
+    /// tenants where it had one, each with a `destination.unlocked` audit entry.
+    pub async fn unlock_destination(
+        &self,
+        destination: &str,
+        tenant: Option<&str>,
+        by: &Caller,
+    ) -> ServiceResult<Vec<String>> {
+        let (shown, subject) = self.destination(destination)?;
+        Ok(self
+            .0
+            .store
+            .unlock_destination(&subject, &shown, tenant, self.0.clock.now(), by)
+            .await?)
     }
 
     /// Creates a tenant with the origins allowed to embed its widget; its name as stored.
@@ -236,6 +305,11 @@ impl AdminService {
         self.0.store.update_tenant(name, &patch, now, by).await?;
         self.0.keys_seen.clear();
         self.tenant(name).await
+    }
+
+    /// The time by this service's clock.
+    pub fn now(&self) -> i64 {
+        self.0.clock.now()
     }
 
     /// The server's limits, before any tenant's own.

@@ -33,6 +33,12 @@ pub enum ServiceError {
         message: String,
         refusal: Option<Refusal>,
     },
+    /// An `Idempotency-Key` used before with another request body.
+    #[error("{0}")]
+    IdempotencyReused(String),
+    /// Another request with this `Idempotency-Key` is still being answered.
+    #[error("a request with this Idempotency-Key is still being answered; retry when it is")]
+    IdempotencyInFlight,
     /// A single-SMS verify that did not succeed (always HTTP 400 in that API).
     #[error("{0}")]
     Single(SingleError),

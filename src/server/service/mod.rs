@@ -8,6 +8,7 @@
 mod admin;
 mod decide;
 mod error;
+mod in_flight;
 mod key_cache;
 mod outbox;
 mod progressive;
@@ -27,7 +28,7 @@ use crate::server::delivery::worker::Worker;
 use crate::server::delivery::{Delivery, Route};
 use crate::server::store::{MessageSubjects, NewMessage, NewRoute, SendPolicy, Store};
 
-pub use admin::{AdminService, CreatedAdminToken, MAX_ADMIN_TOKEN_SECS, NewKey};
+pub use admin::{AdminService, CreatedAdminToken, DestinationReport, MAX_ADMIN_TOKEN_SECS, NewKey};
 use error::invalid;
 pub use error::{ServiceError, ServiceResult};
 pub use views::*;
@@ -48,6 +49,8 @@ pub struct ServiceParts {
     limits: Arc<LimitPolicy>,
     /// Keys authenticated in the last second.
     keys_seen: Arc<key_cache::KeyCache>,
+    /// The `Idempotency-Key`s of sends being answered now.
+    idempotency_in_flight: in_flight::InFlight,
 }
 
 impl std::ops::Deref for VerificationService {
@@ -71,6 +74,20 @@ struct Letter<'a> {
     seconds_left: i64,
     /// The limits the messages are counted under.
     policy: &'a LimitPolicy,
+}
+
+/// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
+/// it is, an address compared without case (whatever the channel).
+pub(super) fn destination_subject(
+    subjects: &Subjects,
+    channel: Channel,
+    recipient: &str,
+) -> Vec<u8> {
+    if channel.uses_phone_number() {
+        subjects.of("destination", recipient)
+    } else {
+        subjects.of("destination", &recipient.to_lowercase())
+    }
 }
 
 /// The client IP an integrator passed, or the field named.
@@ -99,6 +116,7 @@ impl VerificationService {
             clock,
             limits: Arc::new(limits),
             keys_seen: Arc::new(key_cache::KeyCache::default()),
+            idempotency_in_flight: in_flight::InFlight::default(),
         }))
     }
 
@@ -125,10 +143,17 @@ impl VerificationService {
                 let prefix = number_prefix(recipient, code, policy.prefix_digits);
                 self.subjects.of("prefix", &prefix)
             });
-            (self.subjects.of("destination", recipient), country, prefix)
+            (
+                destination_subject(&self.subjects, channel, recipient),
+                country,
+                prefix,
+            )
         } else {
-            let address = recipient.to_lowercase();
-            (self.subjects.of("destination", &address), None, None)
+            (
+                destination_subject(&self.subjects, channel, recipient),
+                None,
+                None,
+            )
         };
         let budget = if is_test {
             format!("{channel}:test")
@@ -180,6 +205,7 @@ impl VerificationService {
             self.clock.clone(),
             (*self.limits).clone(),
             self.keys_seen.clone(),
+            Some(self.subjects.clone()),
         )
     }
 

@@ -302,6 +302,15 @@ impl VerificationService {
             }),
             _ => None,
         };
+        // Held until this request is answered: a retry racing it is told to wait.
+        let _claim = match &context {
+            Some(context) => Some(
+                self.idempotency_in_flight
+                    .claim(context.clone())
+                    .ok_or(ServiceError::IdempotencyInFlight)?,
+            ),
+            None => None,
+        };
         let stored = self
             .store
             .create_session(
@@ -333,7 +342,7 @@ impl VerificationService {
                     );
                 };
                 if first.body_hash != idem.body_hash {
-                    return Err(ServiceError::InvalidRequest(
+                    return Err(ServiceError::IdempotencyReused(
                         "Idempotency-Key was already used with a different request body".into(),
                     ));
                 }

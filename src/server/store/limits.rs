@@ -112,10 +112,41 @@ pub struct RefusalSummary {
     pub top_subject: Option<(String, i64)>,
 }
 
-/// The refusals the limits made. (The limits themselves are counted and recorded inside the
-/// transactions of the sends and verifications they hold: `SessionStore`, `SingleRequestStore`.)
+/// A destination's run of failed verifications in one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationState {
+    pub tenant: String,
+    pub failures: u32,
+    /// Until when it gets no codes and takes no guesses, if it was locked.
+    pub locked_until: Option<i64>,
+}
+
+/// The refusals the limits made, and the destinations their failure streaks lock. (The limits
+/// themselves are counted and recorded inside the transactions of the sends and verifications
+/// they hold: `SessionStore`, `SingleRequestStore`.)
 #[async_trait]
 pub trait LimitStore: Send + Sync {
     /// Refusals since `since`, by tenant, rule and channel, most frequent first.
     async fn refusal_report(&self, since: i64) -> StoreResult<Vec<RefusalSummary>>;
+
+    /// The failure streaks of the destination whose keyed hash is `subject`, in `tenant` (in
+    /// every tenant when `None`), by tenant name.
+    async fn destination_states(
+        &self,
+        subject: &[u8],
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<DestinationState>>;
+
+    /// Ends the destination's streaks (and so its locks) in `tenant` (every tenant when
+    /// `None`), with one `destination.unlocked` audit entry per tenant, naming it as `shown`
+    /// (masked) with its hash's prefix, and what it had before; in one transaction. A decision
+    /// made meanwhile on the old streak is stale and made again. The tenants it had a streak in.
+    async fn unlock_destination(
+        &self,
+        subject: &[u8],
+        shown: &str,
+        tenant: Option<&str>,
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<Vec<String>>;
 }

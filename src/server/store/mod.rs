@@ -43,7 +43,9 @@ pub use deliveries::{
     ClaimedDelivery, DeliveryStore, MovedMessage, NewMessage, NewRoute, QueueFigure, ReceiptKey,
     ReceiptOutcome, TryResult, wall_clock_ms,
 };
-pub use limits::{LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy};
+pub use limits::{
+    DestinationState, LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy,
+};
 pub use outbox::{OutboxMessage, OutboxQuery, OutboxStore};
 pub use postgres::PgStore;
 pub use sessions::{

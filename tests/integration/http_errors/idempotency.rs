@@ -1,4 +1,4 @@
-//! Idempotent sends: the same key and body replay the first answer; another body is refused.
+//! Idempotent sends: the same key and body replay the first answer; another body is `422`.
 
 use super::*;
 
@@ -32,7 +32,7 @@ async fn same_idempotency_key_and_body_replay_the_first_answer_without_sending()
 }
 
 #[tokio::test]
-async fn same_idempotency_key_with_another_body_is_invalid_request() {
+async fn same_idempotency_key_with_another_body_is_unprocessable() {
     let app = TestApp::new().await;
     let first = idempotent_send(
         &app,
@@ -49,7 +49,16 @@ async fn same_idempotency_key_with_another_body_is_invalid_request() {
         &email_send("else@example.com"),
     )
     .await;
-    assert_invalid_request(&other, "Idempotency-Key");
+    // draft-ietf-httpapi-idempotency-key-header: 422, not 400.
+    assert_error(&other, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert!(
+        other.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Idempotency-Key"),
+        "{}",
+        other.text
+    );
     assert!(app.outbox("else@example.com").await.is_empty());
     assert_eq!(app.outbox("idem@example.com").await.len(), 1);
 }
@@ -137,6 +146,10 @@ async fn an_idempotency_key_used_again_after_its_window_sends_anew_and_replays_t
     let replay = idempotent_send(&app, &app.test_key, "order-7", &second_body).await;
     assert_eq!(replay.body, second.body, "the new answer is the one kept");
     let mismatch = idempotent_send(&app, &app.test_key, "order-7", &first_body).await;
-    assert_invalid_request(&mismatch, "Idempotency-Key");
+    assert_error(
+        &mismatch,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    );
     assert_eq!(app.outbox("window2@example.com").await.len(), 1);
 }

@@ -70,6 +70,11 @@ impl Admin {
         }
     }
 
+    /// The tenant the token is scoped to, if it is.
+    pub fn own_tenant(&self) -> Option<&str> {
+        self.0.tenant_name.as_deref()
+    }
+
     /// Whether the token sees this tenant.
     pub fn sees(&self, tenant: &str) -> bool {
         self.0

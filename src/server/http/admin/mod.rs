@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod destinations;
 mod keys;
 mod tenants;
 
@@ -47,6 +48,7 @@ pub use auth::Admin;
     tags(
         (name = "tenants", description = "Tenants (apps), their origins and limits"),
         (name = "keys", description = "A tenant's API keys"),
+        (name = "destinations", description = "Destinations locked by failed codes"),
         (name = "audit", description = "Who changed what, when, from where"),
     )
 )]
@@ -71,6 +73,8 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::read, tenants::change))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(destinations::look_up))
+        .routes(routes!(destinations::unlock))
         .routes(routes!(audit::read))
 }
 

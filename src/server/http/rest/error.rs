@@ -20,8 +20,12 @@ pub enum ApiError {
     NotFound,
     /// A named resource of the admin API that does not exist or that the caller does not see.
     UnknownResource(String),
-    /// A resource of that name exists already.
+    /// A resource of that name exists already, or a request it depends on is still being
+    /// answered.
     Conflict(String),
+    /// A well-formed request that cannot be taken as it is (an `Idempotency-Key` used with
+    /// another body): `422 invalid_request`.
+    Unprocessable(String),
     RouteNotFound,
     MethodNotAllowed,
     Expired(Option<Box<SessionFields>>),
@@ -70,6 +74,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Expired(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,9 +89,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::InvalidRequest(_) | ApiError::Single(SingleError::CodeTooLong) => {
-                "invalid_request"
-            }
+            ApiError::InvalidRequest(_)
+            | ApiError::Unprocessable(_)
+            | ApiError::Single(SingleError::CodeTooLong) => "invalid_request",
             ApiError::InvalidOtp(_) | ApiError::Single(SingleError::InvalidOtp) => "invalid_otp",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
@@ -116,7 +121,9 @@ impl ApiError {
             ApiError::Forbidden(reason) if reason.is_empty() => "Forbidden".into(),
             ApiError::Forbidden(reason) => format!("Forbidden: {reason}"),
             ApiError::NotFound => "OTP not found".into(),
-            ApiError::UnknownResource(message) | ApiError::Conflict(message) => message.clone(),
+            ApiError::UnknownResource(message)
+            | ApiError::Conflict(message)
+            | ApiError::Unprocessable(message) => message.clone(),
             ApiError::RouteNotFound => "No such endpoint".into(),
             ApiError::MethodNotAllowed => "Method not allowed on this endpoint".into(),
             ApiError::Expired(_) => "OTP has expired".into(),
@@ -156,6 +163,10 @@ impl From<ServiceError> for ApiError {
                 message,
             },
             ServiceError::Single(e) => ApiError::Single(e),
+            ServiceError::IdempotencyReused(message) => ApiError::Unprocessable(message),
+            ServiceError::IdempotencyInFlight => {
+                ApiError::Conflict(ServiceError::IdempotencyInFlight.to_string())
+            }
             // Only the administrative calls name things that may not exist or exist already.
             ServiceError::Store(StoreError::NotFound(message)) => {
                 ApiError::UnknownResource(message)

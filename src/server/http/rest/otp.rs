@@ -31,6 +31,17 @@ error_answers!(
             Body::Error,
         ),
         send_limited(),
+        Answer::new(
+            vec![ApiError::Conflict(String::new())],
+            "`conflict`: a request with this `Idempotency-Key` is still being answered; retry \
+             when it is, and get its answer.",
+            Body::Error,
+        ),
+        Answer::new(
+            vec![ApiError::Unprocessable(String::new())],
+            "`invalid_request`: this `Idempotency-Key` was used with another request body.",
+            Body::Error,
+        ),
     ])
 );
 

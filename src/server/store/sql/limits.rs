@@ -13,9 +13,9 @@ use crate::engine::limits::{
     DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
     prefix_starts_cooling, submission_allowed,
 };
-use crate::server::store::StoreResult;
 use crate::server::store::deliveries::Owner;
 use crate::server::store::limits::*;
+use crate::server::store::{Caller, StoreResult};
 
 /// The subjects a send counts: each message's destination, prefix and budget, the client IP.
 pub(super) fn send_subjects(
@@ -401,5 +401,80 @@ impl<B: Backend> LimitStore for B {
             });
         }
         Ok(summaries)
+    }
+
+    async fn destination_states(
+        &self,
+        subject: &[u8],
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<DestinationState>> {
+        let rows: Vec<(String, i64, Option<i64>)> = self
+            .reader()
+            .await?
+            .fetch_all(
+                Query::new(
+                    "SELECT t.name, d.failures, d.locked_until
+                     FROM destination_streaks d JOIN tenants t ON t.id = d.tenant_id
+                     WHERE d.subject = $1 AND ($2 IS NULL OR t.name = $2)
+                     ORDER BY t.name",
+                )
+                .bind(subject)
+                .bind(tenant),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, failures, locked_until)| DestinationState {
+                tenant,
+                failures: saturated(failures),
+                locked_until,
+            })
+            .collect())
+    }
+
+    async fn unlock_destination(
+        &self,
+        subject: &[u8],
+        shown: &str,
+        tenant: Option<&str>,
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<Vec<String>> {
+        let mut tx = self.begin().await?;
+        // A streak that is gone counts as none: the next failure starts a new one.
+        let ended: Vec<(i64, i64, Option<i64>)> = tx
+            .fetch_all(
+                Query::new(
+                    "DELETE FROM destination_streaks
+                     WHERE subject = $1
+                       AND tenant_id IN (SELECT id FROM tenants WHERE $2 IS NULL OR name = $2)
+                     RETURNING tenant_id, failures, locked_until",
+                )
+                .bind(subject)
+                .bind(tenant),
+            )
+            .await?;
+        let target = format!("{shown} ({})", subject_label(subject));
+        let mut tenants = Vec::with_capacity(ended.len());
+        for (tenant_id, failures, locked_until) in ended {
+            let before = serde_json::json!({"failures": failures, "locked_until": locked_until});
+            tx.execute(super::audit::entry(
+                by,
+                super::audit::About::TenantId(tenant_id),
+                "destination.unlocked",
+                Some(target.clone()),
+                Some(before),
+                None,
+                now,
+            ))
+            .await?;
+            let name: Option<String> = tx
+                .fetch_value(Query::new("SELECT name FROM tenants WHERE id = $1").bind(tenant_id))
+                .await?;
+            tenants.extend(name);
+        }
+        B::commit(tx).await?;
+        tenants.sort();
+        Ok(tenants)
     }
 }
