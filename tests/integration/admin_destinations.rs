@@ -44,7 +44,10 @@ async fn lock(app: &TestApp, write: &str) {
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     let sent = send(app).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
-    let token = sent.body["session_token"].as_str().expect("a token").to_owned();
+    let token = sent.body["session_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
     let outbox = app
         .get(
             "/api/v1/test/messages?to=victim%40example.com",
