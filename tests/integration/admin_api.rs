@@ -13,12 +13,7 @@ use otpgate::server::service::Caller;
 const TENANTS: &str = "/admin/v1/tenants";
 
 async fn token(app: &TestApp, scope: AdminScope, tenant: Option<&str>) -> String {
-    app.state
-        .admin
-        .create_admin_token(scope, tenant, None, &Caller::cli())
-        .await
-        .expect("admin token")
-        .token
+    app.admin_token(scope, tenant).await
 }
 
 fn assert_answer(answer: &Answer, status: StatusCode, code: &str) {

@@ -3,7 +3,7 @@
 //! within the token's scope; after an unlock the destination gets codes again.
 
 use axum::http::{Method, StatusCode};
-use otpgate::server::service::{AdminScope, Caller};
+use otpgate::server::service::AdminScope;
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, assert_error, wrong};
@@ -13,12 +13,7 @@ const UNLOCK: &str = "/admin/v1/destinations/unlock";
 const VICTIM: &str = "Victim@Example.com";
 
 async fn token(app: &TestApp, scope: AdminScope, tenant: Option<&str>) -> String {
-    app.state
-        .admin
-        .create_admin_token(scope, tenant, None, &Caller::cli())
-        .await
-        .expect("admin token")
-        .token
+    app.admin_token(scope, tenant).await
 }
 
 /// A send to the victim's address with Initech's key (Initech keeps the server's limits).

@@ -3,7 +3,7 @@
 //! and after, is refused to the tokens that may not make it, and hostile bodies are `400`.
 
 use axum::http::{Method, StatusCode};
-use otpgate::server::service::{AdminScope, Caller};
+use otpgate::server::service::AdminScope;
 use serde_json::{Value, json};
 
 use crate::common::{Answer, TestApp, assert_error};
@@ -11,12 +11,7 @@ use crate::common::{Answer, TestApp, assert_error};
 const ACME: &str = "/admin/v1/tenants/Acme";
 
 async fn token(app: &TestApp, scope: AdminScope, tenant: Option<&str>) -> String {
-    app.state
-        .admin
-        .create_admin_token(scope, tenant, None, &Caller::cli())
-        .await
-        .expect("admin token")
-        .token
+    app.admin_token(scope, tenant).await
 }
 
 async fn change(app: &TestApp, token: &str, body: Value) -> Answer {

@@ -318,6 +318,20 @@ async fn answer_of(router: Router, request: Request<Body>) -> Answer {
 }
 
 impl TestApp {
+    /// A new admin token with `scope`, limited to `tenant` when given, made as the CLI makes it.
+    pub async fn admin_token(
+        &self,
+        scope: otpgate::server::service::AdminScope,
+        tenant: Option<&str>,
+    ) -> String {
+        self.state
+            .admin
+            .create_admin_token(scope, tenant, None, &Caller::cli())
+            .await
+            .expect("admin token")
+            .token
+    }
+
     /// A direct connection to the test database, for checking what is stored.
     pub async fn db(&self) -> sqlx::AnyPool {
         database::connect(&self.settings.database_url()).await
