@@ -143,20 +143,23 @@ impl AdminService {
         })
     }
 
-    /// Ends a destination's failure streaks (and locks), in `tenant` or in every tenant; the
-    /// tenants where it had one, each with a `destination.unlocked` audit entry.
+    /// Ends a destination's failure streaks (and locks), in `tenant` or in every tenant: the
+    /// destination masked, and the tenants where it had one, each with a `destination.unlocked`
+    /// audit entry.
     pub async fn unlock_destination(
         &self,
         destination: &str,
         tenant: Option<&str>,
         by: &Caller,
-    ) -> ServiceResult<Vec<String>> {
+    ) -> ServiceResult<(String, Vec<String>)> {
         let (shown, subject) = self.destination(destination)?;
-        Ok(self
+        let now = self.0.clock.now();
+        let unlocked = self
             .0
             .store
-            .unlock_destination(&subject, &shown, tenant, self.0.clock.now(), by)
-            .await?)
+            .unlock_destination(&subject, &shown, tenant, now, by)
+            .await?;
+        Ok((shown, unlocked))
     }
 
     /// Creates a tenant with the origins allowed to embed its widget; its name as stored.

@@ -158,16 +158,12 @@ pub async fn unlock(
     admin.may_write()?;
     let query = body.value;
     let tenant = tenant_of(&state, &admin, query.tenant).await?;
-    let report = state
-        .admin
-        .look_up_destination(&query.destination, tenant.as_deref())
-        .await?;
-    let unlocked = state
+    let (destination, unlocked) = state
         .admin
         .unlock_destination(&query.destination, tenant.as_deref(), admin.caller())
         .await?;
     Ok(Json(Unlocked {
-        destination: report.shown,
+        destination,
         unlocked,
     }))
 }
