@@ -3,6 +3,7 @@
 use super::UnixSeconds;
 use super::code::{MAX_SUBMITTED_CODE_CHARS, is_too_long, normalize_code};
 use super::policy::MAX_EXPIRES_IN;
+use super::session::SessionStatus;
 
 pub const SINGLE_MAX_ATTEMPTS: u32 = 3;
 pub const SINGLE_DEFAULT_EXPIRES_IN: i64 = 300;
@@ -109,6 +110,20 @@ impl SingleRequest {
         self.verified_at.is_some() || self.failed_attempts >= SINGLE_MAX_ATTEMPTS
     }
 
+    /// Where the request stands, in the terms of a session's status (verified before locked
+    /// before expired, as for sessions).
+    pub fn status(&self, now: UnixSeconds) -> SessionStatus {
+        if self.verified_at.is_some() {
+            SessionStatus::Verified
+        } else if self.failed_attempts >= SINGLE_MAX_ATTEMPTS {
+            SessionStatus::Locked
+        } else if now >= self.expires_at {
+            SessionStatus::Expired
+        } else {
+            SessionStatus::Pending
+        }
+    }
+
     /// Attempts used, the right one included, as reported on success.
     pub fn attempts_used(&self) -> u32 {
         self.failed_attempts + u32::from(self.verified_at.is_some())
@@ -127,6 +142,21 @@ mod tests {
 
     fn right(code: &str) -> bool {
         code == "123456"
+    }
+
+    #[test]
+    fn status_is_verified_before_locked_before_expired() {
+        let mut req = request();
+        assert_eq!(req.status(T0), SessionStatus::Pending);
+        assert_eq!(req.status(req.expires_at), SessionStatus::Expired);
+        for _ in 0..SINGLE_MAX_ATTEMPTS {
+            let _ = req.verify(T0, "000000", right);
+        }
+        assert_eq!(req.status(T0), SessionStatus::Locked);
+        assert_eq!(req.status(req.expires_at), SessionStatus::Locked);
+        let mut req = request();
+        req.verify(T0, "123456", right).expect("the right code");
+        assert_eq!(req.status(req.expires_at + 1), SessionStatus::Verified);
     }
 
     #[test]

@@ -257,6 +257,24 @@ pub fn new_session_token(rng: &mut impl RngCore) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A session's public name: `ses_` and 16 random bytes in hex. Not a secret (it is answered by
+/// send and status and shown to operators), and unrelated to the token, so knowing it grants
+/// nothing.
+pub fn new_session_id(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("ses_{}", hex::encode(bytes))
+}
+
+/// Whether `id` has the shape of a session's public name (checked before any look-up).
+pub fn looks_like_session_id(id: &str) -> bool {
+    id.len() == 36
+        && id.starts_with("ses_")
+        && id[4..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Whether `token` has the shape of a session token: 43 base64url characters (256 bits, no
 /// padding). Anything else names no session, so it is refused before any look-up and never
 /// echoed into a header or a page.

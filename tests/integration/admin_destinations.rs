@@ -223,3 +223,42 @@ async fn what_is_not_a_destination_is_refused_naming_the_field() {
         .await;
     assert_error(&missing, StatusCode::NOT_FOUND, "not_found");
 }
+
+#[tokio::test]
+async fn the_refusal_report_is_served_as_json_within_the_tokens_tenant() {
+    let app = TestApp::new().await;
+    let write = token(&app, AdminScope::Write, None).await;
+    lock(&app, &write).await;
+    let report = app
+        .admin_call(Method::GET, "/admin/v1/refusals", Some(&write), None)
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    let groups = report.body["groups"].as_array().expect("groups");
+    let initech: Vec<&Value> = groups.iter().filter(|g| g["tenant"] == "Initech").collect();
+    assert_eq!(initech.len(), 1, "{}", report.text);
+    assert_eq!(initech[0]["rule"], "failure_lock");
+    assert_eq!(initech[0]["refusals"], 1);
+    assert_eq!(initech[0]["subjects"], 1);
+    assert_eq!(initech[0]["top_subject"]["refusals"], 1);
+    assert!(!report.text.to_lowercase().contains("victim@"));
+
+    let globex = token(&app, AdminScope::Read, Some("Globex")).await;
+    let theirs = app
+        .admin_call(Method::GET, "/admin/v1/refusals", Some(&globex), None)
+        .await;
+    assert_eq!(theirs.body["groups"], json!([]), "{}", theirs.text);
+    let other = app
+        .admin_call(
+            Method::GET,
+            "/admin/v1/refusals?tenant=Initech",
+            Some(&globex),
+            None,
+        )
+        .await;
+    assert_error(&other, StatusCode::NOT_FOUND, "not_found");
+    for bad in ["?hours=0", "?hours=721", "?hours=x"] {
+        let path = format!("/admin/v1/refusals{bad}");
+        let answer = app.admin_call(Method::GET, &path, Some(&write), None).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+}

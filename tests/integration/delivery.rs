@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 const PHONE: &str = "+14155550100";
 
-async fn twilio_app() -> (TestApp, StandIn) {
+pub(crate) async fn twilio_app() -> (TestApp, StandIn) {
     let twilio = standins::twilio().await;
     let app = TestApp::served(&[
         ("sms_provider", "twilio".into()),
@@ -73,7 +73,7 @@ async fn delivery_of(app: &TestApp, token: &str, channel: &str) -> Value {
 }
 
 /// The six digits at the start of "Your Acme code is 123456."
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     text.split("code is ")
         .nth(1)
         .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())

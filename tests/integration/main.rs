@@ -7,8 +7,10 @@ mod common;
 
 mod admin;
 mod admin_api;
+mod admin_deliveries;
 mod admin_destinations;
 mod admin_tenants;
+mod admin_verifications;
 mod audit;
 mod cli;
 mod concurrency;

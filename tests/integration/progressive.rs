@@ -331,12 +331,20 @@ async fn expiry_is_checked_on_every_verify_at_the_exact_second() {
 #[tokio::test]
 async fn status_reports_every_state() {
     let app = TestApp::new().await;
-    let token = app.email_sms_session(json!({"expires_in": 100})).await;
+    let sent = app
+        .send(json!({
+            "channels": ["email", "sms"],
+            "recipients": {"email": EMAIL, "sms": PHONE},
+            "expires_in": 100,
+        }))
+        .await;
+    let token = sent["session_token"].as_str().expect("a token").to_owned();
     let status = app.status(&token).await;
     assert_eq!(status.status, StatusCode::OK);
     assert_eq!(
         status.body,
         json!({
+            "session_id": sent["session_id"],
             "status": "pending",
             "channels": ["email", "sms"],
             "verified_channels": [],

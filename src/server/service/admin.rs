@@ -11,11 +11,13 @@ use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
 use crate::server::crypto::{self, Subjects};
 use crate::server::store::{
-    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, DestinationState,
-    KeyRef, NewAdminToken, Store, StoreError, TenantPatch,
+    AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, DeliveryQuery,
+    DestinationState, KeyRef, NewAdminToken, Owner, Store, StoreError, TenantPatch,
 };
 
 use super::key_cache::KeyCache;
+use super::queue::{self, DeliveryLine};
+use super::timeline::{self, Timeline};
 use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo, validate};
 
 /// A key just made: shown once (`key`), stored only as a hash; `prefix` names it afterwards.
@@ -196,6 +198,104 @@ impl AdminService {
             .ok_or_else(|| StoreError::NotFound(format!("no tenant named `{name}`")).into())
     }
 
+    /// A progressive session by its public name (`ses_…`), with its timeline; within `tenant`
+    /// when it names one (another tenant's session is not found).
+    pub async fn session_timeline(
+        &self,
+        session_id: &str,
+        tenant: Option<&str>,
+    ) -> ServiceResult<Timeline> {
+        let missing = || StoreError::NotFound("no such session".into());
+        if !crypto::looks_like_session_id(session_id) {
+            return Err(missing().into());
+        }
+        let store = &self.0.store;
+        let stored = store
+            .session_by_public_id(session_id, tenant)
+            .await?
+            .ok_or_else(missing)?;
+        let history = store.history(Owner::Session(stored.id)).await?;
+        Ok(timeline::of_session(&stored, &history, self.now()))
+    }
+
+    /// A single-SMS request by its ID (any spelling of its UUID), with its timeline; within
+    /// `tenant` when it names one.
+    pub async fn request_timeline(
+        &self,
+        request_id: &str,
+        tenant: Option<&str>,
+    ) -> ServiceResult<Timeline> {
+        let missing = || StoreError::NotFound("no such single-SMS request".into());
+        let canonical = uuid::Uuid::parse_str(request_id)
+            .map_err(|_| missing())?
+            .to_string();
+        let store = &self.0.store;
+        let stored = store
+            .request_by_id(&canonical, tenant)
+            .await?
+            .ok_or_else(missing)?;
+        let history = store.history(Owner::Request(stored.id)).await?;
+        Ok(timeline::of_request(
+            &stored,
+            &canonical,
+            &history,
+            self.now(),
+        ))
+    }
+
+    /// Messages of the delivery queue, newest first, as `query` selects them.
+    pub async fn deliveries(&self, query: &DeliveryQuery<'_>) -> ServiceResult<Vec<DeliveryLine>> {
+        if !(1..=1000).contains(&query.limit) {
+            return Err(ServiceError::InvalidRequest(
+                "limit: from 1 to 1000 messages".into(),
+            ));
+        }
+        let messages = self.0.store.queued_messages(query).await?;
+        Ok(messages.into_iter().map(DeliveryLine::from).collect())
+    }
+
+    /// Cancels a message still waiting for its provider, recorded as `delivery.canceled`. A
+    /// message being handed over, or already sent, failed or cancelled, is a conflict.
+    pub async fn cancel_delivery(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        by: &Caller,
+    ) -> ServiceResult<DeliveryLine> {
+        let query = DeliveryQuery {
+            tenant,
+            id: Some(id),
+            limit: 1,
+            ..DeliveryQuery::default()
+        };
+        let store = &self.0.store;
+        let message = store
+            .queued_messages(&query)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound("no such message".into()))?;
+        let shown = crate::server::mask::mask_recipient(message.channel, &message.recipient);
+        if !store
+            .cancel_message(&message, &shown, by, self.now())
+            .await?
+        {
+            let now = store
+                .queued_messages(&query)
+                .await?
+                .pop()
+                .unwrap_or(message);
+            return Err(StoreError::Conflict(format!(
+                "only a queued message is canceled; this one is {}",
+                queue::status_name(&now.status)
+            ))
+            .into());
+        }
+        let canceled = store.queued_messages(&query).await?.pop();
+        canceled
+            .map(DeliveryLine::from)
+            .ok_or_else(|| StoreError::NotFound("no such message".into()).into())
+    }
+
     /// The name of the tenant a key belongs to, if there is such a key.
     pub async fn key_tenant(&self, id: i64) -> ServiceResult<Option<String>> {
         Ok(self.0.store.key_tenant(id).await?)
@@ -327,6 +427,9 @@ impl AdminService {
 
     /// The refusals of the last `hours`, by tenant, rule and channel, most frequent first.
     pub async fn refusal_report(&self, hours: u32) -> ServiceResult<Vec<RefusalSummary>> {
+        if !(1..=720).contains(&hours) {
+            return Err(ServiceError::InvalidRequest("hours: from 1 to 720".into()));
+        }
         let since = self.0.clock.now() - i64::from(hours) * 3600;
         Ok(self.0.store.refusal_report(since).await?)
     }

@@ -12,7 +12,9 @@ mod in_flight;
 mod key_cache;
 mod outbox;
 mod progressive;
+pub mod queue;
 mod single;
+pub mod timeline;
 pub mod validate;
 mod views;
 

@@ -12,8 +12,9 @@ use crate::engine::{Channel, ResendError, Session, SessionError, SessionSpec};
 use crate::server::crypto::{self, CodeScope};
 use crate::server::delivery::templates::Language;
 use crate::server::store::{
-    CreateSession, IdempotencyRecord, NewChannel, NewMessage, NewRoute, RefusalRecord,
-    SessionChange, SessionCommit, SessionCreation, StoreError, StoredSession,
+    Caller, CreateSession, DeliveryQuery, IdempotencyRecord, NewChannel, NewMessage, NewRoute,
+    QueuedMessage, RefusalRecord, Retry, SessionChange, SessionCommit, SessionCreation, StoreError,
+    StoredSession,
 };
 
 use super::decide::{Record, Written, until_fresh};
@@ -122,6 +123,8 @@ struct SessionRecord<'a> {
     tenant_id: Option<i64>,
     token_hash: &'a [u8],
     widget_ip: Option<&'a [u8]>,
+    /// Set when the decision is an operator's retry of a failed message.
+    retry: Option<Retry<'a>>,
     now: i64,
 }
 
@@ -157,6 +160,7 @@ impl Record for SessionRecord<'_> {
             policy,
             widget_ip: self.widget_ip,
             decided,
+            retry: self.retry,
             now: self.now,
         };
         // Calls that change nothing (a code for an expired, locked or verified session) write
@@ -186,11 +190,26 @@ impl VerificationService {
         now: i64,
         decide: impl FnMut(&mut StoredSession, &LimitPolicy) -> ServiceResult<(T, Vec<NewMessage>)>,
     ) -> ServiceResult<(StoredSession, T, Deliveries)> {
+        self.decide_retry(tenant_id, token_hash, widget_ip, None, now, decide)
+            .await
+    }
+
+    /// `decide_on_session`, for a decision that may be an operator's retry.
+    async fn decide_retry<T>(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+        widget_ip: Option<&[u8]>,
+        retry: Option<Retry<'_>>,
+        now: i64,
+        decide: impl FnMut(&mut StoredSession, &LimitPolicy) -> ServiceResult<(T, Vec<NewMessage>)>,
+    ) -> ServiceResult<(StoredSession, T, Deliveries)> {
         let record = SessionRecord {
             service: self,
             tenant_id,
             token_hash,
             widget_ip,
+            retry,
             now,
         };
         let (after, value, views) = until_fresh(&record, decide).await?;
@@ -254,6 +273,7 @@ impl VerificationService {
         let (created, token_hash, channels, messages, context, sealed) = {
             let mut rng = rand::rng();
             let token = crypto::new_session_token(&mut rng);
+            let session_id = crypto::new_session_id(&mut rng);
             let token_hash = crypto::sha256(token.as_bytes());
             let mut channels = Vec::with_capacity(spec.channels.len());
             let mut messages = Vec::with_capacity(spec.channels.len());
@@ -272,6 +292,7 @@ impl VerificationService {
             }
             let created = SessionCreated {
                 session_token: token,
+                session_id,
                 expires_at: session.expires_at,
                 channels: spec.channels.clone(),
                 verification_mode: spec.mode,
@@ -317,6 +338,7 @@ impl VerificationService {
                 &CreateSession {
                     tenant_id: key.tenant_id,
                     token_hash: &token_hash,
+                    public_id: &created.session_id,
                     is_test: key.is_test,
                     locale: locale.as_deref(),
                     created_at: now,
@@ -475,9 +497,95 @@ impl VerificationService {
         requested: Option<&[Channel]>,
     ) -> ServiceResult<ResendReport> {
         let token_hash = session_token_hash(token)?;
+        self.resend_hashed(tenant_id, &token_hash, requested, None)
+            .await
+    }
+
+    /// Sends a failed message of a session again, as a resend of its channel (a new code, under
+    /// the same cooldown and limits as any resend), made by an operator and recorded as
+    /// `delivery.retried`. A single-SMS request has one code for life, so its message is not
+    /// retried: a new request is the way.
+    pub async fn retry_message(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        by: &Caller,
+    ) -> ServiceResult<(QueuedMessage, ResendReport)> {
+        let query = DeliveryQuery {
+            tenant,
+            id: Some(id),
+            limit: 1,
+            ..DeliveryQuery::default()
+        };
+        let message = self
+            .store
+            .queued_messages(&query)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound("no such message".into()))?;
+        let conflict = |why: String| ServiceError::from(StoreError::Conflict(why));
+        let Some(session_id) = message.session_id.clone() else {
+            return Err(conflict(
+                "a single-SMS request has one code for life: start a new request".into(),
+            ));
+        };
+        if message.status != "failed" || message.superseded {
+            let status = if message.superseded {
+                "replaced by a later one"
+            } else {
+                crate::server::service::queue::status_name(&message.status)
+            };
+            return Err(conflict(format!(
+                "only a failed message is retried; this one is {status}"
+            )));
+        }
+        let stored = self
+            .store
+            .session_by_public_id(&session_id, tenant)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("no such message".into()))?;
+        let now = self.clock.now();
+        let standing = stored.session.summary(now).status;
+        if stored.cancelled_at.is_some()
+            || standing != crate::engine::session::SessionStatus::Pending
+        {
+            let standing = if stored.cancelled_at.is_some() {
+                "canceled"
+            } else {
+                standing.as_str()
+            };
+            return Err(conflict(format!(
+                "its session is {standing}: nothing is sent for it any more"
+            )));
+        }
+        let shown = crate::server::mask::mask_recipient(message.channel, &message.recipient);
+        let retry = Retry {
+            by,
+            message_id: message.id,
+            shown: &shown,
+        };
+        let report = self
+            .resend_hashed(
+                Some(stored.tenant_id),
+                &stored.token_hash,
+                Some(&[message.channel]),
+                Some(retry),
+            )
+            .await?;
+        Ok((message, report))
+    }
+
+    async fn resend_hashed(
+        &self,
+        tenant_id: Option<i64>,
+        token_hash: &[u8],
+        requested: Option<&[Channel]>,
+        retry: Option<Retry<'_>>,
+    ) -> ServiceResult<ResendReport> {
+        let token_hash = token_hash.to_vec();
         let now = self.clock.now();
         let (stored, (resent, queued), _) = self
-            .decide_on_session(tenant_id, &token_hash, None, now, |stored, policy| {
+            .decide_retry(tenant_id, &token_hash, None, retry, now, |stored, policy| {
                 let resent = stored
                     .session
                     .resend(now, requested, policy.resends_per_session);

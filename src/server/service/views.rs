@@ -13,8 +13,9 @@ use crate::server::store::StoredSession;
 
 pub use crate::server::store::{
     Actor, AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, AuthenticatedKey,
-    Caller, Deliveries, KeyInfo, KeyRef, OutboxMessage, PurgeCounts, ReceiptKey, ReceiptOutcome,
-    RefusalSummary, StoreError, TenantGate, TenantInfo, TenantPatch, TenantSettings,
+    Caller, Deliveries, DeliveryQuery, KeyInfo, KeyRef, OutboxMessage, PurgeCounts, ReceiptKey,
+    ReceiptOutcome, RefusalSummary, StoreError, TenantGate, TenantInfo, TenantPatch,
+    TenantSettings,
 };
 
 /// A request for a new progressive session, with fields as the client sent them.
@@ -40,6 +41,9 @@ pub struct Idempotency {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionCreated {
     pub session_token: String,
+    /// The session's non-secret name (absent from answers sealed before it existed).
+    #[serde(default)]
+    pub session_id: String,
     pub expires_at: i64,
     pub channels: Vec<Channel>,
     pub verification_mode: VerificationMode,
@@ -66,6 +70,8 @@ pub struct SessionView {
     /// Each channel's latest message, when the answer reports it (status, resend).
     pub deliveries: Option<Deliveries>,
     pub id: i64,
+    /// The session's non-secret name (`ses_…`).
+    pub session_id: String,
 }
 
 impl SessionView {
@@ -85,6 +91,7 @@ impl SessionView {
             now,
             deliveries: None,
             id: stored.id,
+            session_id: stored.public_id.clone(),
         }
     }
 }

@@ -22,6 +22,7 @@
 pub mod admin_tokens;
 pub mod audit;
 pub mod deliveries;
+pub mod inspect;
 pub mod limits;
 pub mod outbox;
 pub mod postgres;
@@ -40,8 +41,12 @@ pub use admin_tokens::{
 };
 pub use audit::{Actor, AuditEntry, AuditQuery, AuditStore, Caller};
 pub use deliveries::{
-    ClaimedDelivery, DeliveryStore, MovedMessage, NewMessage, NewRoute, QueueFigure, ReceiptKey,
-    ReceiptOutcome, TryResult, wall_clock_ms,
+    ClaimedDelivery, DeliveryStore, MovedMessage, NewMessage, NewRoute, Owner, QueueFigure,
+    ReceiptKey, ReceiptOutcome, TryResult, wall_clock_ms,
+};
+pub use inspect::{
+    AttemptRecord, DeliveryQuery, History, InspectStore, MessageRecord, QueueStore, QueuedMessage,
+    TryRecord,
 };
 pub use limits::{
     DestinationState, LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy,
@@ -49,7 +54,7 @@ pub use limits::{
 pub use outbox::{OutboxMessage, OutboxQuery, OutboxStore};
 pub use postgres::PgStore;
 pub use sessions::{
-    CreateSession, Deliveries, IdempotencyRecord, NewChannel, SessionChange, SessionCommit,
+    CreateSession, Deliveries, IdempotencyRecord, NewChannel, Retry, SessionChange, SessionCommit,
     SessionCreation, SessionStore, StoredIdempotency, StoredSession,
 };
 pub use single::{NewSingleRequest, SingleRequestStore, StoredSingleRequest};
@@ -214,6 +219,8 @@ pub trait Store:
     + DeliveryStore
     + OutboxStore
     + LimitStore
+    + InspectStore
+    + QueueStore
     + Maintenance
 {
 }
@@ -227,6 +234,8 @@ impl<T> Store for T where
         + DeliveryStore
         + OutboxStore
         + LimitStore
+        + InspectStore
+        + QueueStore
         + Maintenance
 {
 }

@@ -30,6 +30,8 @@ pub struct NewChannel {
 pub struct CreateSession<'a> {
     pub tenant_id: i64,
     pub token_hash: &'a [u8],
+    /// The session's non-secret name (`ses_…`).
+    pub public_id: &'a str,
     pub is_test: bool,
     pub locale: Option<&'a str>,
     pub created_at: i64,
@@ -67,7 +69,20 @@ pub struct SessionChange<'a> {
     pub widget_ip: Option<&'a [u8]>,
     /// False when the decision refused the call: then only its refusal record is written.
     pub decided: bool,
+    /// An operator's retry of a failed message, which this resend is.
+    pub retry: Option<Retry<'a>>,
     pub now: i64,
+}
+
+/// An operator's retry of a failed message: the resend it makes is recorded as
+/// `delivery.retried`, in the resend's transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry<'a> {
+    pub by: &'a Caller,
+    /// The failed message.
+    pub message_id: i64,
+    /// Its recipient, masked.
+    pub shown: &'a str,
 }
 
 impl SessionChange<'_> {
@@ -125,6 +140,11 @@ pub struct StoredSession {
     pub is_test: bool,
     pub locale: Option<String>,
     pub token_hash: Vec<u8>,
+    /// The session's non-secret name (`ses_…`), for the admin API and audit entries.
+    pub public_id: String,
+    pub created_at: i64,
+    /// Set only when looked up by an operator: a cancelled session takes no decisions.
+    pub cancelled_at: Option<i64>,
     /// Bumped by every write; a decision is written only over the version it was made on.
     pub version: i64,
     pub session: Session,
@@ -203,6 +223,9 @@ pub(super) struct SessionChannelRow {
     resends: i64,
     locale: Option<String>,
     token_hash: Vec<u8>,
+    public_id: String,
+    created_at: i64,
+    cancelled_at: Option<i64>,
     expires_at: i64,
     version: i64,
     channel: String,
@@ -256,6 +279,9 @@ pub(super) fn session_from_rows(
         is_test: first.is_test == 1,
         locale: first.locale.clone(),
         token_hash: first.token_hash.clone(),
+        public_id: first.public_id.clone(),
+        created_at: first.created_at,
+        cancelled_at: first.cancelled_at,
         version: first.version,
         session,
         recipients: Vec::with_capacity(rows.len()),

@@ -30,6 +30,8 @@ pub struct StoredSingleRequest {
     pub tenant_name: String,
     pub phone_number: String,
     pub code_hash: Vec<u8>,
+    pub is_test: bool,
+    pub created_at: i64,
     pub request: SingleRequest,
     /// The number's keyed hash and its run of failed verifications.
     pub destination: Option<Vec<u8>>,
@@ -82,6 +84,8 @@ pub(super) struct SingleRequestRow {
     phone_number: String,
     code_hash: Vec<u8>,
     failed_attempts: i64,
+    is_test: i64,
+    created_at: i64,
     expires_at: i64,
     verified_at: Option<i64>,
     destination: Option<Vec<u8>>,
@@ -97,6 +101,8 @@ pub(super) fn single_from_row(row: SingleRequestRow) -> StoreResult<StoredSingle
         tenant_name: row.tenant_name,
         phone_number: row.phone_number,
         code_hash: row.code_hash,
+        is_test: row.is_test == 1,
+        created_at: row.created_at,
         request: SingleRequest {
             failed_attempts: u32::try_from(row.failed_attempts)
                 .map_err(|_| corrupt("failed_attempts"))?,

@@ -75,20 +75,29 @@ pub struct AuditPage {
 
 /// Which entries.
 #[derive(Debug, Deserialize, IntoParams)]
+// Said outright: the handler takes `Result<Query<…>>`, from which utoipa cannot tell.
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this tenant's entries (a tenant token always reads its own only).
+    #[param(nullable = false)]
     pub tenant: Option<String>,
     /// Only this action, e.g. `key.revoked`.
+    #[param(nullable = false)]
     pub action: Option<String>,
     /// Only this kind of actor: `admin_token`, `cli`, `api_key`, `operator`, `system`.
+    #[param(nullable = false)]
     pub actor: Option<String>,
     /// Entries at or after this time (RFC 3339).
+    #[param(nullable = false)]
     pub since: Option<String>,
     /// Entries before this time (RFC 3339).
+    #[param(nullable = false)]
     pub until: Option<String>,
     /// The `next_cursor` of the page before.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
-    /// Entries per page, 1 to 1000 (100).
+    /// Entries per page (100).
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

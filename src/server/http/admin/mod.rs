@@ -7,9 +7,12 @@
 
 mod audit;
 mod auth;
+mod deliveries;
 mod destinations;
 mod keys;
+mod refusals;
 mod tenants;
+mod verifications;
 
 use std::sync::LazyLock;
 
@@ -49,6 +52,9 @@ pub use auth::Admin;
         (name = "tenants", description = "Tenants (apps), their origins and limits"),
         (name = "keys", description = "A tenant's API keys"),
         (name = "destinations", description = "Destinations locked by failed codes"),
+        (name = "deliveries", description = "The delivery queue"),
+        (name = "verifications", description = "One session or single-SMS request and its timeline"),
+        (name = "refusals", description = "What the limits refused"),
         (name = "audit", description = "Who changed what, when, from where"),
     )
 )]
@@ -75,6 +81,12 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::revoke))
         .routes(routes!(destinations::look_up))
         .routes(routes!(destinations::unlock))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::retry))
+        .routes(routes!(deliveries::cancel))
+        .routes(routes!(verifications::session))
+        .routes(routes!(verifications::sms_request))
+        .routes(routes!(refusals::report))
         .routes(routes!(audit::read))
 }
 

@@ -89,7 +89,8 @@ pub struct SendRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU", "expires_at": "2026-03-18T12:30:00Z",
+    "session_token": "ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU",
+    "session_id": "ses_5f0c1e9a7b3d4c2e8f6a1b0c9d8e7f6a", "expires_at": "2026-03-18T12:30:00Z",
     "channels": ["email", "sms"], "verification_mode": "any",
     "widget_url": "/verify/ZXhhbXBsZS1zZXNzaW9uLXRva2VuLW9mLTMyLWJ5dGU",
     "deliveries": {
@@ -100,6 +101,9 @@ pub struct SendRequest {
 pub struct SendResponse {
     /// Opaque, 256 random bits, URL-safe. Keep it on your backend; give the widget URL to the person.
     pub session_token: String,
+    /// The session's non-secret name (`ses_` + 32 hex): log it, show it to support, look the
+    /// session up on the admin API by it. It grants nothing.
+    pub session_id: String,
     pub expires_at: String,
     pub channels: Vec<Channel>,
     pub verification_mode: VerificationMode,
@@ -115,6 +119,7 @@ impl From<SessionCreated> for SendResponse {
             deliveries: deliveries(&created.deliveries),
             widget_url: format!("/verify/{}", created.session_token),
             session_token: created.session_token,
+            session_id: created.session_id,
             expires_at: rfc3339(created.expires_at),
             channels: created.channels,
             verification_mode: created.verification_mode,
@@ -209,6 +214,8 @@ pub struct TokenRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusResponse {
+    /// The session's non-secret name, as send answered it.
+    pub session_id: String,
     pub status: SessionStatus,
     pub channels: Vec<Channel>,
     pub verification_mode: VerificationMode,
@@ -221,6 +228,7 @@ pub struct StatusResponse {
 impl From<&SessionView> for StatusResponse {
     fn from(view: &SessionView) -> Self {
         StatusResponse {
+            session_id: view.session_id.clone(),
             status: view.summary.status,
             channels: view.channels.clone(),
             verification_mode: view.mode,

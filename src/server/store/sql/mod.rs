@@ -16,6 +16,7 @@
 mod admin_tokens;
 mod audit;
 mod deliveries;
+mod inspect;
 mod limits;
 mod maintenance;
 mod outbox;

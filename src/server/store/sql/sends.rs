@@ -73,8 +73,8 @@ async fn insert_target(
                     Query::new(
                         "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length,
                              max_attempts, max_attempts_per_channel, failed_attempts, locale,
-                             created_at, expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                             created_at, expires_at, public_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     )
                     .bind(new.tenant_id)
                     .bind(new.token_hash)
@@ -86,7 +86,8 @@ async fn insert_target(
                     .bind(i64::from(session.failed_attempts))
                     .bind(new.locale)
                     .bind(now)
-                    .bind(session.expires_at),
+                    .bind(session.expires_at)
+                    .bind(new.public_id),
                 )
                 .await?;
             Owner::Session(id)

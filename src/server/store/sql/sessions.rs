@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
-use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
+use super::{Backend, Connection, Plan, Query, deliveries, inspect, limits, outbox};
 use crate::engine::limits::Refusal;
 use crate::engine::session::SessionStatus;
 use crate::server::mask::mask_recipient;
@@ -13,24 +13,40 @@ use crate::server::store::deliveries::Owner;
 use crate::server::store::limits::subject_label;
 use crate::server::store::limits::{RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
-use crate::server::store::{Caller, StoreResult};
+use crate::server::store::{Caller, NewMessage, StoreResult};
 
-/// A session's rows: the session's columns repeated on each of its channels' rows (one round
-/// trip instead of two), with each channel's destination streak.
-const SESSION_ROWS: &str =
-    "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, t.enabled_channels,
-        t.disabled_at, s.is_test, s.mode,
-        s.code_length, s.max_attempts, s.max_attempts_per_channel, s.failed_attempts, s.resends,
-        s.locale, s.token_hash, s.expires_at, s.version,
-        c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
-        c.verified_rank, c.verified_at, c.last_sent_at, c.destination,
-        d.failures AS streak_failures, d.locked_until AS streak_locked_until
-     FROM sessions s
-     JOIN tenants t ON t.id = s.tenant_id
-     JOIN session_channels c ON c.session_id = s.id
-     LEFT JOIN destination_streaks d ON d.tenant_id = s.tenant_id AND d.subject = c.destination
-     WHERE s.token_hash = $1 AND s.cancelled_at IS NULL AND ($2 IS NULL OR s.tenant_id = $2)
-     ORDER BY c.position";
+/// A session's rows, filtered by `$filter`: the session's columns repeated on each of its
+/// channels' rows (one round trip instead of two), with each channel's destination streak.
+macro_rules! session_rows {
+    ($filter:literal) => {
+        concat!(
+            "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, t.enabled_channels,
+                t.disabled_at, s.is_test, s.mode, s.code_length, s.max_attempts,
+                s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash,
+                s.public_id, s.created_at, s.cancelled_at, s.expires_at, s.version,
+                c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
+                c.verified_rank, c.verified_at, c.last_sent_at, c.destination,
+                d.failures AS streak_failures, d.locked_until AS streak_locked_until
+             FROM sessions s
+             JOIN tenants t ON t.id = s.tenant_id
+             JOIN session_channels c ON c.session_id = s.id
+             LEFT JOIN destination_streaks d
+               ON d.tenant_id = s.tenant_id AND d.subject = c.destination
+             WHERE ",
+            $filter,
+            " ORDER BY c.position"
+        )
+    };
+}
+
+/// An open session, by its token's hash (`$1`), within a tenant when `$2` names one.
+const SESSION_ROWS: &str = session_rows!(
+    "s.token_hash = $1 AND s.cancelled_at IS NULL AND ($2 IS NULL OR s.tenant_id = $2)"
+);
+
+/// Any session, cancelled ones too, by its public ID (`$1`), within the tenant `$2` names.
+pub(super) const SESSION_ROWS_BY_PUBLIC_ID: &str =
+    session_rows!("s.public_id = $1 AND ($2 IS NULL OR t.name = $2)");
 
 /// The plan of what a decision writes over the version it was made on: the session's counters
 /// (guarded by its version), each destination streak it moved (guarded by the value it was
@@ -67,8 +83,16 @@ fn decision_plan(before: &StoredSession, after: &StoredSession, now: i64) -> Pla
             .bind(after.id)
             .bind(position as i64),
         );
+        let owner = Owner::Session(after.id);
+        let wrong = new.failed_attempts.saturating_sub(old.failed_attempts);
+        for query in inspect::decided_codes(owner, new.channel, false, wrong, now) {
+            plan.push(query);
+        }
         if new.is_verified() && !old.is_verified() {
-            plan.push(limits::mark_verified(Owner::Session(after.id), new.channel));
+            plan.push(limits::mark_verified(owner, new.channel));
+            for query in inspect::decided_codes(owner, new.channel, true, 1, now) {
+                plan.push(query);
+            }
         }
         // A verified channel's code is used up and a replaced one is dead: neither stays in clear.
         if new.is_verified() != old.is_verified() || new_hash != old_hash {
@@ -92,7 +116,7 @@ fn security_events(plan: &mut Plan, before: &StoredSession, after: &StoredSessio
         |stored: &StoredSession| stored.session.summary(now).status == SessionStatus::Locked;
     if locked(after) && !locked(before) {
         let detail = serde_json::json!({"failed_attempts": after.session.failed_attempts});
-        let target = Some(after.id.to_string());
+        let target = Some(after.public_id.clone());
         plan.push(entry(
             &system,
             tenant,
@@ -128,6 +152,30 @@ fn security_events(plan: &mut Plan, before: &StoredSession, after: &StoredSessio
             now,
         ));
     }
+}
+
+/// The audit entry of an operator's retry: the failed message, and the session and channel it
+/// was sent again for.
+fn retried_entry(
+    retry: &Retry<'_>,
+    after: &StoredSession,
+    message: &NewMessage,
+    now: i64,
+) -> Query {
+    let detail = serde_json::json!({
+        "session_id": after.public_id,
+        "channel": message.channel.as_str(),
+        "recipient": retry.shown,
+    });
+    entry(
+        retry.by,
+        About::TenantId(after.tenant_id),
+        "delivery.retried",
+        Some(format!("message {}", retry.message_id)),
+        Some(serde_json::json!({"status": "failed"})),
+        Some(detail),
+        now,
+    )
 }
 
 /// A refused send or submission: rolls back what the transaction did, then records the refusal
@@ -237,6 +285,7 @@ impl<B: Backend> SessionStore for B {
             policy,
             widget_ip,
             decided,
+            retry,
             now,
         } = *change;
         let tenant_id = before.tenant_id;
@@ -307,6 +356,10 @@ impl<B: Backend> SessionStore for B {
                     let refusal = refused(self, tx, tenant_id, &record, now).await?;
                     return Ok(SessionCommit::Refused(refusal));
                 }
+            }
+            if let Some(retry) = retry {
+                tx.execute(retried_entry(&retry, after, &messages[0], now))
+                    .await?;
             }
         }
         B::commit(tx).await?;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
-use super::{Backend, Connection, Plan, Query, deliveries, limits, outbox};
+use super::{Backend, Connection, Plan, Query, deliveries, inspect, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::Refusal;
 use crate::server::mask::mask_phone;
@@ -13,6 +13,30 @@ use crate::server::store::deliveries::Owner;
 use crate::server::store::limits::subject_label;
 use crate::server::store::single::*;
 use crate::server::store::{Caller, StoreResult};
+
+/// A request's row, filtered by `$filter`, with its number's streak.
+macro_rules! request_row {
+    ($filter:literal) => {
+        concat!(
+            "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number,
+                    r.code_hash, r.failed_attempts, r.is_test, r.created_at, r.expires_at, r.verified_at,
+                    r.destination, d.failures AS streak_failures,
+                    d.locked_until AS streak_locked_until
+             FROM sms_requests r JOIN tenants t ON t.id = r.tenant_id
+             LEFT JOIN destination_streaks d
+               ON d.tenant_id = r.tenant_id AND d.subject = r.destination
+             WHERE ",
+            $filter
+        )
+    };
+}
+
+/// A request by its ID (`$1`) in the tenant whose ID is `$2`.
+const REQUEST_ROW_IN_TENANT: &str = request_row!("r.request_id = $1 AND r.tenant_id = $2");
+
+/// A request by its ID (`$1`), within the tenant `$2` names when it names one.
+pub(super) const REQUEST_ROW_BY_ID: &str =
+    request_row!("r.request_id = $1 AND ($2 IS NULL OR t.name = $2)");
 
 #[async_trait]
 impl<B: Backend> SingleRequestStore for B {
@@ -53,18 +77,9 @@ impl<B: Backend> SingleRequestStore for B {
             .reader()
             .await?
             .fetch_optional(
-                Query::new(
-                    "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number,
-                            r.code_hash, r.failed_attempts, r.expires_at, r.verified_at,
-                            r.destination, d.failures AS streak_failures,
-                            d.locked_until AS streak_locked_until
-                     FROM sms_requests r JOIN tenants t ON t.id = r.tenant_id
-                     LEFT JOIN destination_streaks d
-                       ON d.tenant_id = r.tenant_id AND d.subject = r.destination
-                     WHERE r.request_id = $1 AND r.tenant_id = $2",
-                )
-                .bind(request_id)
-                .bind(tenant_id),
+                Query::new(REQUEST_ROW_IN_TENANT)
+                    .bind(request_id)
+                    .bind(tenant_id),
             )
             .await?;
         row.map(single_from_row).transpose()
@@ -124,7 +139,19 @@ impl<B: Backend> SingleRequestStore for B {
                 plan.push(outbox::erase_request_codes(after.id));
                 plan.push(deliveries::end_messages(Owner::Request(after.id), now));
             }
-            if after.request.verified_at.is_some() && before.request.verified_at.is_none() {
+            let owner = Owner::Request(after.id);
+            let wrong = after
+                .request
+                .failed_attempts
+                .saturating_sub(before.request.failed_attempts);
+            let verified =
+                after.request.verified_at.is_some() && before.request.verified_at.is_none();
+            for query in inspect::decided_codes(owner, Channel::Sms, false, wrong, now).chain(
+                inspect::decided_codes(owner, Channel::Sms, true, u32::from(verified), now),
+            ) {
+                plan.push(query);
+            }
+            if verified {
                 plan.push(limits::mark_verified(
                     Owner::Request(after.id),
                     Channel::Sms,

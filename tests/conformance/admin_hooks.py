@@ -1,0 +1,86 @@
+"""schemathesis hooks for the admin API's conformance run (scripts/conformance-admin).
+
+A name or an ID drawn at random names nothing, so every look-up would stop at 404. For
+schema-valid cases, every other one is pointed at something real of the run's tenant: its name
+(path `name`, query `tenant`), an address its sessions went to (`destination`), a session or single-SMS request just made with its test key
+(`session_id`, `request_id`), The rest of each case is
+generated as schemathesis chooses, and checked as for every other.
+
+Configured by the environment: OTPGATE_CONFORMANCE_URL (the public listener),
+OTPGATE_CONFORMANCE_KEY (a test key of the tenant), OTPGATE_CONFORMANCE_TENANT, and
+OTPGATE_CONFORMANCE_ADMIN_URL with OTPGATE_CONFORMANCE_ADMIN_TOKEN (the run's own token, to
+make a new test key when the run has revoked the one in use).
+"""
+
+import itertools
+import os
+
+import requests
+import schemathesis
+from schemathesis import GenerationMode
+
+BASE = os.environ.get("OTPGATE_CONFORMANCE_URL", "http://127.0.0.1:3000")
+ADMIN = os.environ.get("OTPGATE_CONFORMANCE_ADMIN_URL", "http://127.0.0.1:3100")
+TOKEN = os.environ.get("OTPGATE_CONFORMANCE_ADMIN_TOKEN", "")
+TENANT = os.environ.get("OTPGATE_CONFORMANCE_TENANT", "")
+HEADERS = {"X-API-Key": os.environ.get("OTPGATE_CONFORMANCE_KEY", "")}
+counter = itertools.count()
+
+
+def _new_key():
+    """The run may revoke any key of its tenant (revoke_key is under test): make another."""
+    response = requests.post(
+        f"{ADMIN}/admin/v1/tenants/{TENANT}/keys",
+        json={"kind": "test"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    HEADERS["X-API-Key"] = response.json()["key"]
+
+
+def _post(path, body):
+    response = requests.post(f"{BASE}{path}", json=body, headers=HEADERS, timeout=10)
+    if response.status_code == 401:
+        _new_key()
+        response = requests.post(f"{BASE}{path}", json=body, headers=HEADERS, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _session(n):
+    sent = _post(
+        "/api/v1/otp/send",
+        {"channels": ["email"], "recipients": {"email": f"admin-conformance-{n}@example.com"}},
+    )
+    return sent["session_id"]
+
+
+def _request():
+    return _post("/api/otp/initiate", {"phone_number": "+14155550100"})["request_id"]
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    meta = case.meta
+    if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
+        return case
+    if meta.phase.name == "stateful":
+        return case
+    n = next(counter)
+    if n % 2:
+        return case
+    operation = case.operation.definition.raw.get("operationId")
+    path = case.path_parameters or {}
+    query = case.query or {}
+    if "name" in path:
+        path["name"] = TENANT
+    if "tenant" in query:
+        query["tenant"] = TENANT
+    if operation in ("look_up_destination", "unlock_destination") and isinstance(case.body, dict):
+        case.body["destination"] = f"admin-conformance-{n}@example.com"
+    if operation == "read_session":
+        path["session_id"] = _session(n)
+    elif operation == "read_sms_request":
+        path["request_id"] = _request()
+    return case
