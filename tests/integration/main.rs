@@ -9,6 +9,7 @@ mod admin;
 mod admin_api;
 mod admin_deliveries;
 mod admin_destinations;
+mod admin_stats;
 mod admin_tenants;
 mod admin_verifications;
 mod audit;

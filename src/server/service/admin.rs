@@ -17,6 +17,7 @@ use crate::server::store::{
 
 use super::key_cache::KeyCache;
 use super::queue::{self, DeliveryLine};
+use super::stats::{self, GroupBy, Stats};
 use super::timeline::{self, Timeline};
 use super::{PurgeCounts, RefusalSummary, ServiceError, ServiceResult, TenantInfo, validate};
 
@@ -55,6 +56,9 @@ impl std::fmt::Debug for CreatedAdminToken {
             .finish_non_exhaustive()
     }
 }
+
+/// The longest window figures are computed for: 31 days.
+pub const MAX_STATS_WINDOW_SECS: i64 = 31 * 86_400;
 
 /// Longest life an admin token may be given: ten years.
 pub const MAX_ADMIN_TOKEN_SECS: i64 = 10 * 365 * 24 * 3600;
@@ -240,6 +244,38 @@ impl AdminService {
             &canonical,
             &history,
             self.now(),
+        ))
+    }
+
+    /// The figures of `[since, until)` (by default the last day), in total and per group, from
+    /// the verifications still kept (they are purged a grace period after they expire).
+    pub async fn stats(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        tenant: Option<&str>,
+        group_by: Option<GroupBy>,
+    ) -> ServiceResult<(i64, i64, Stats)> {
+        let now = self.now();
+        let until = until.unwrap_or(now);
+        let since = since.unwrap_or(until - 86_400);
+        if since >= until {
+            return Err(ServiceError::InvalidRequest(
+                "since: must be before until".into(),
+            ));
+        }
+        if until - since > MAX_STATS_WINDOW_SECS {
+            return Err(ServiceError::InvalidRequest(
+                "since: a window of at most 31 days".into(),
+            ));
+        }
+        let store = &self.0.store;
+        let channels = store.channel_outcomes(since, until, tenant).await?;
+        let messages = store.message_outcomes(since, until, tenant).await?;
+        Ok((
+            since,
+            until,
+            stats::compute(&channels, &messages, group_by, now),
         ))
     }
 

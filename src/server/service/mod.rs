@@ -14,6 +14,7 @@ mod outbox;
 mod progressive;
 pub mod queue;
 mod single;
+pub mod stats;
 pub mod timeline;
 pub mod validate;
 mod views;
@@ -79,6 +80,13 @@ struct Letter<'a> {
 }
 
 /// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
+/// A phone number's country calling code, when it parses as one.
+pub fn country_code(number: &str) -> Option<u16> {
+    phonenumber::parse(None, number)
+        .ok()
+        .map(|n| n.code().value())
+}
+
 /// it is, an address compared without case (whatever the channel).
 pub(super) fn destination_subject(
     subjects: &Subjects,
@@ -138,9 +146,7 @@ impl VerificationService {
         policy: &LimitPolicy,
     ) -> MessageSubjects {
         let (destination, country, prefix) = if channel.uses_phone_number() {
-            let country = phonenumber::parse(None, recipient)
-                .ok()
-                .map(|n| n.code().value());
+            let country = country_code(recipient);
             let prefix = country.map(|code| {
                 let prefix = number_prefix(recipient, code, policy.prefix_digits);
                 self.subjects.of("prefix", &prefix)

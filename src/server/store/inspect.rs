@@ -128,3 +128,59 @@ pub trait QueueStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
 }
+
+/// One channel of a verification made in a stats window (a single-SMS request is one `sms`
+/// channel of its own), with how its verification stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelOutcome {
+    pub tenant: String,
+    /// The session's or request's row (`single` tells which), to gather its channels.
+    pub owner_id: i64,
+    pub single: bool,
+    pub mode_all: bool,
+    pub channel: Channel,
+    /// In clear, for its country; never leaves the service.
+    pub recipient: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub cancelled: bool,
+    /// The session's (or request's) attempts used up.
+    pub session_locked: bool,
+    /// This channel's own attempts used up (a session's per-channel limit).
+    pub channel_locked: bool,
+    pub verified_at: Option<i64>,
+}
+
+/// A message sent in a stats window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageOutcome {
+    pub tenant: String,
+    pub channel: Channel,
+    pub recipient: String,
+    /// As stored.
+    pub status: String,
+    /// A provider took it (it has the provider's ID), whatever happened after.
+    pub accepted: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What the figures of a window are computed from: live traffic only (test keys' is left out).
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// The channels of the sessions and requests created in `[since, until)`.
+    async fn channel_outcomes(
+        &self,
+        since: i64,
+        until: i64,
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<ChannelOutcome>>;
+
+    /// The messages created in `[since, until)`.
+    async fn message_outcomes(
+        &self,
+        since: i64,
+        until: i64,
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<MessageOutcome>>;
+}

@@ -45,8 +45,8 @@ pub use deliveries::{
     ReceiptKey, ReceiptOutcome, TryResult, wall_clock_ms,
 };
 pub use inspect::{
-    AttemptRecord, DeliveryQuery, History, InspectStore, MessageRecord, QueueStore, QueuedMessage,
-    TryRecord,
+    AttemptRecord, ChannelOutcome, DeliveryQuery, History, InspectStore, MessageOutcome,
+    MessageRecord, QueueStore, QueuedMessage, StatsStore, TryRecord,
 };
 pub use limits::{
     DestinationState, LimitStore, MessageSubjects, RefusalRecord, RefusalSummary, SendPolicy,
@@ -221,6 +221,7 @@ pub trait Store:
     + LimitStore
     + InspectStore
     + QueueStore
+    + StatsStore
     + Maintenance
 {
 }
@@ -236,6 +237,7 @@ impl<T> Store for T where
         + LimitStore
         + InspectStore
         + QueueStore
+        + StatsStore
         + Maintenance
 {
 }

@@ -105,7 +105,7 @@ fn invalid(what: &str) -> ApiError {
     ApiError::InvalidRequest(what.to_owned())
 }
 
-fn seconds(field: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+pub(super) fn seconds(field: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
     value
         .map(|text| {
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)

@@ -11,6 +11,7 @@ mod deliveries;
 mod destinations;
 mod keys;
 mod refusals;
+mod stats;
 mod tenants;
 mod verifications;
 
@@ -55,6 +56,7 @@ pub use auth::Admin;
         (name = "deliveries", description = "The delivery queue"),
         (name = "verifications", description = "One session or single-SMS request and its timeline"),
         (name = "refusals", description = "What the limits refused"),
+        (name = "stats", description = "Figures of a time window"),
         (name = "audit", description = "Who changed what, when, from where"),
     )
 )]
@@ -87,6 +89,7 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(verifications::session))
         .routes(routes!(verifications::sms_request))
         .routes(routes!(refusals::report))
+        .routes(routes!(stats::read))
         .routes(routes!(audit::read))
 }
 

@@ -303,3 +303,135 @@ impl<B: Backend> QueueStore for B {
         self.write(plan).await
     }
 }
+
+#[derive(sqlx::FromRow)]
+struct ChannelOutcomeRow {
+    tenant: String,
+    owner_id: i64,
+    single: i64,
+    mode_all: i64,
+    channel: String,
+    recipient: String,
+    created_at: i64,
+    expires_at: i64,
+    cancelled: i64,
+    session_locked: i64,
+    channel_locked: i64,
+    verified_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageOutcomeRow {
+    tenant: String,
+    channel: String,
+    recipient: String,
+    status: String,
+    accepted: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[async_trait]
+impl<B: Backend> StatsStore for B {
+    async fn channel_outcomes(
+        &self,
+        since: i64,
+        until: i64,
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<ChannelOutcome>> {
+        let rows: Vec<ChannelOutcomeRow> = self
+            .reader()
+            .await?
+            .fetch_all(
+                Query::new(
+                    "SELECT t.name AS tenant, s.id AS owner_id, CAST(0 AS BIGINT) AS single,
+                            CAST(CASE WHEN s.mode = 'all' THEN 1 ELSE 0 END AS BIGINT) AS mode_all,
+                            c.channel, c.recipient, s.created_at, s.expires_at,
+                            CAST(CASE WHEN s.cancelled_at IS NULL THEN 0 ELSE 1 END AS BIGINT)
+                              AS cancelled,
+                            CAST(CASE WHEN s.failed_attempts >= s.max_attempts THEN 1 ELSE 0 END
+                                 AS BIGINT) AS session_locked,
+                            CAST(CASE WHEN s.max_attempts_per_channel IS NOT NULL
+                                       AND c.failed_attempts >= s.max_attempts_per_channel
+                                 THEN 1 ELSE 0 END AS BIGINT) AS channel_locked,
+                            c.verified_at
+                     FROM sessions s JOIN tenants t ON t.id = s.tenant_id
+                     JOIN session_channels c ON c.session_id = s.id
+                     WHERE s.is_test = 0 AND s.created_at >= $1 AND s.created_at < $2
+                       AND ($3 IS NULL OR t.name = $3)
+                     UNION ALL
+                     SELECT t.name, r.id, CAST(1 AS BIGINT), CAST(0 AS BIGINT), 'sms',
+                            r.phone_number, r.created_at, r.expires_at, CAST(0 AS BIGINT),
+                            CAST(CASE WHEN r.failed_attempts >= $4 THEN 1 ELSE 0 END AS BIGINT),
+                            CAST(0 AS BIGINT), r.verified_at
+                     FROM sms_requests r JOIN tenants t ON t.id = r.tenant_id
+                     WHERE r.is_test = 0 AND r.created_at >= $1 AND r.created_at < $2
+                       AND ($3 IS NULL OR t.name = $3)",
+                )
+                .bind(since)
+                .bind(until)
+                .bind(tenant)
+                .bind(i64::from(crate::engine::single::SINGLE_MAX_ATTEMPTS)),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ChannelOutcome {
+                    tenant: row.tenant,
+                    owner_id: row.owner_id,
+                    single: row.single == 1,
+                    mode_all: row.mode_all == 1,
+                    channel: channel(&row.channel)?,
+                    recipient: row.recipient,
+                    created_at: row.created_at,
+                    expires_at: row.expires_at,
+                    cancelled: row.cancelled == 1,
+                    session_locked: row.session_locked == 1,
+                    channel_locked: row.channel_locked == 1,
+                    verified_at: row.verified_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn message_outcomes(
+        &self,
+        since: i64,
+        until: i64,
+        tenant: Option<&str>,
+    ) -> StoreResult<Vec<MessageOutcome>> {
+        // Messages caught in the outbox (test keys, development mode) are not traffic.
+        let rows: Vec<MessageOutcomeRow> = self
+            .reader()
+            .await?
+            .fetch_all(
+                Query::new(
+                    "SELECT t.name AS tenant, d.channel, d.recipient, d.status,
+                            CAST(CASE WHEN d.provider_message_id IS NULL THEN 0 ELSE 1 END
+                                 AS BIGINT) AS accepted,
+                            d.created_at, d.updated_at
+                     FROM deliveries d JOIN tenants t ON t.id = d.tenant_id
+                     WHERE (d.provider IS NULL OR d.provider <> 'outbox')
+                       AND d.created_at >= $1 AND d.created_at < $2
+                       AND ($3 IS NULL OR t.name = $3)",
+                )
+                .bind(since)
+                .bind(until)
+                .bind(tenant),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(MessageOutcome {
+                    tenant: row.tenant,
+                    channel: channel(&row.channel)?,
+                    recipient: row.recipient,
+                    status: row.status,
+                    accepted: row.accepted == 1,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                })
+            })
+            .collect()
+    }
+}
