@@ -198,6 +198,14 @@ fn describe() {
         "Calls refused by an abuse limit, by rule"
     );
     describe_gauge!(
+        "otpgate_db_connections",
+        "Database connections by pool and state (in_use, idle)"
+    );
+    describe_gauge!(
+        "otpgate_db_connections_max",
+        "The most connections each database pool opens"
+    );
+    describe_gauge!(
         "otpgate_delivery_queue_depth",
         "Messages waiting for their provider, by channel"
     );
@@ -331,6 +339,13 @@ pub fn delivery_queue(channel: Channel, depth: u64, oldest_seconds: f64) {
     gauge!("otpgate_delivery_queue_depth", "channel" => channel.as_str()).set(depth as f64);
     gauge!("otpgate_delivery_queue_oldest_seconds", "channel" => channel.as_str())
         .set(oldest_seconds.max(0.0));
+}
+
+/// A pool of database connections, when `/metrics` is read.
+pub fn db_pool(pool: &'static str, in_use: u32, idle: u32, max: u32) {
+    gauge!("otpgate_db_connections", "pool" => pool, "state" => "in_use").set(f64::from(in_use));
+    gauge!("otpgate_db_connections", "pool" => pool, "state" => "idle").set(f64::from(idle));
+    gauge!("otpgate_db_connections_max", "pool" => pool).set(f64::from(max));
 }
 
 #[cfg(test)]

@@ -227,6 +227,17 @@ async fn prometheus_reads_back_exactly_the_mix_that_was_driven() {
         let read = prometheus.value_becomes(query, wanted).await;
         assert_eq!(read, wanted, "{query}");
     }
+    // The database's pools: SQLite's readers and its one writer, or PostgreSQL's one pool.
+    let (query, pools) = if crate::common::database::on_postgres() {
+        (r#"count(otpgate_db_connections{pool="shared"})"#, 2.0)
+    } else {
+        (r#"otpgate_db_connections_max{pool="writer"}"#, 1.0)
+    };
+    assert_eq!(
+        prometheus.value_becomes(query, pools).await,
+        pools,
+        "{query}"
+    );
 
     // What Prometheus stores is what /metrics shows: nothing secret in it.
     let text = client()

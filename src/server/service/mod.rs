@@ -406,6 +406,11 @@ impl VerificationService {
         Ok(outcome)
     }
 
+    /// The database's connection pools, now.
+    pub fn db_pools(&self) -> Vec<crate::server::store::PoolFigure> {
+        self.store.pool_figures()
+    }
+
     /// The messages waiting for their provider, per channel: how many, and how long the oldest
     /// has waited (seconds). Every channel is named, with 0 when none waits.
     pub async fn delivery_queue(&self) -> ServiceResult<Vec<(Channel, u64, f64)>> {

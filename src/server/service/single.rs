@@ -185,6 +185,9 @@ impl VerificationService {
         })
         .await?;
         result?;
+        if stored.request.verified_at == Some(now) {
+            crate::server::metrics::time_to_verify(Channel::Sms, (now - stored.created_at) as f64);
+        }
         Ok(SingleVerified {
             phone_number: stored.phone_number,
             verified_at: stored.request.verified_at.unwrap_or(now),

@@ -191,9 +191,22 @@ pub struct PurgeCounts {
     pub audit_entries: u64,
 }
 
+/// One pool of database connections, as `/metrics` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolFigure {
+    /// `reader` or `writer` (SQLite), `shared` (PostgreSQL).
+    pub pool: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Health and clean-up.
 #[async_trait]
 pub trait Maintenance: Send + Sync {
+    /// The connection pools, now.
+    fn pool_figures(&self) -> Vec<PoolFigure>;
+
     /// A cheap query, to report health.
     async fn ping(&self) -> StoreResult<()>;
 

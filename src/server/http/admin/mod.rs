@@ -121,6 +121,9 @@ async fn metrics_text(
         return ApiError::UnknownResource("metrics are off (OTPGATE_METRICS=false)".into())
             .into_response();
     }
+    for pool in state.service.db_pools() {
+        crate::server::metrics::db_pool(pool.pool, pool.in_use, pool.idle, pool.max);
+    }
     match state.service.delivery_queue().await {
         Ok(queue) => {
             for (channel, depth, oldest_seconds) in queue {

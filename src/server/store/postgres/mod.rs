@@ -246,6 +246,17 @@ impl Backend for PgStore {
         Ok(read_only.as_deref() != Some("on"))
     }
 
+    fn pool_figures(&self) -> Vec<super::PoolFigure> {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        vec![super::PoolFigure {
+            pool: "shared",
+            in_use: size.saturating_sub(idle),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
     fn known_migration(&self) -> i64 {
         MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
     }

@@ -6,10 +6,14 @@ use async_trait::async_trait;
 
 use super::{Backend, Connection, Expiring, Query, deliveries, limits, outbox};
 use crate::server::store::sessions::IDEMPOTENCY_WINDOW_SECS;
-use crate::server::store::{Maintenance, PurgeCounts, StoreResult};
+use crate::server::store::{Maintenance, PoolFigure, PurgeCounts, StoreResult};
 
 #[async_trait]
 impl<B: Backend> Maintenance for B {
+    fn pool_figures(&self) -> Vec<PoolFigure> {
+        Backend::pool_figures(self)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.reader().await?.execute(Query::new("SELECT 1")).await?;
         Ok(())

@@ -348,6 +348,9 @@ pub(super) trait Backend: Send + Sync + 'static {
 
     /// The newest migration this binary knows.
     fn known_migration(&self) -> i64;
+
+    /// The connection pools, now.
+    fn pool_figures(&self) -> Vec<super::PoolFigure>;
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::WriterSuspect;
 use super::batch::Batch;
 use crate::server::store::{StoreError, StoreResult};
 
@@ -41,9 +42,9 @@ struct Job {
 impl GroupCommit {
     /// Starts the writer task on `write` (the one-connection writer pool); it ends when the
     /// last `GroupCommit` is dropped, after writing what was queued.
-    pub(super) fn start(write: SqlitePool) -> GroupCommit {
+    pub(super) fn start(write: SqlitePool, suspect: WriterSuspect) -> GroupCommit {
         let (queue, jobs) = mpsc::channel(QUEUE_LEN);
-        tokio::spawn(write_batches(write, jobs));
+        tokio::spawn(write_batches(write, suspect, jobs));
         GroupCommit { queue }
     }
 
@@ -72,7 +73,7 @@ const BATCHES_PER_CHECKOUT: usize = 8;
 /// The writer task: takes what has queued (at least one decision), writes it, answers. It
 /// keeps the writer connection while decisions keep coming (sqlx pings a pooled connection
 /// each time it is returned, one more hand-off).
-async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+async fn write_batches(write: SqlitePool, suspect: WriterSuspect, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         // A batch taken after the last write of a checkout is written by the next one: wait
@@ -90,8 +91,16 @@ async fn write_batches(write: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
             }
         };
         for _ in 0..BATCHES_PER_CHECKOUT {
-            let answers = write_batch(&mut conn, &mut batch).await;
+            let (answers, committed) = write_batch(&mut conn, &mut batch).await;
+            let unavailable = answers
+                .iter()
+                .any(|a| matches!(a, Err(StoreError::Unavailable(_))));
             answer(&mut batch, answers);
+            if !committed || unavailable {
+                // Given back to be replaced (see `WriterSuspect`).
+                suspect.mark();
+                break;
+            }
             while batch.len() < MAX_BATCH
                 && let Ok(job) = jobs.try_recv()
             {
@@ -116,7 +125,12 @@ fn answer(batch: &mut Vec<Job>, answers: Vec<StoreResult<bool>>) {
 /// Writes a batch in one transaction; one answer per decision. The transaction is begun and
 /// ended here in SQL (the task is never cancelled between the two), so the common case, every
 /// guard holding, costs two hand-offs: the batch with its `BEGIN IMMEDIATE`, then `COMMIT`.
-async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<StoreResult<bool>> {
+/// Also whether the connection is still sound: false when a `COMMIT` (or the rollback after a
+/// failure) failed.
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut [Job],
+) -> (Vec<StoreResult<bool>>, bool) {
     let mut joined = Batch::new();
     joined.push_text("BEGIN IMMEDIATE");
     for job in batch.iter() {
@@ -125,20 +139,23 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<Stor
     match joined.run(&mut *conn).await {
         Ok(true) => {
             return match execute(conn, "COMMIT").await {
-                Ok(()) => batch.iter().map(|_| Ok(true)).collect(),
-                Err(error) => every_one_fails(batch.len(), &rolled_back(conn, error).await),
+                Ok(()) => (batch.iter().map(|_| Ok(true)).collect(), true),
+                Err(error) => {
+                    let error = rolled_back(conn, error).await;
+                    (every_one_fails(batch.len(), &error), false)
+                }
             };
         }
         // A stale or failing decision among them (or no write lock within the busy timeout):
         // undo the batch and take the decisions one by one.
         _ => {
             if let Err(error) = rollback(conn).await {
-                return every_one_fails(batch.len(), &error);
+                return (every_one_fails(batch.len(), &error), false);
             }
         }
     }
     if let Err(error) = execute(conn, "BEGIN IMMEDIATE").await {
-        return every_one_fails(batch.len(), &error);
+        return (every_one_fails(batch.len(), &error), true);
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch.iter_mut() {
@@ -147,14 +164,18 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<Stor
         if !matches!(answer, Ok(true)) {
             // Undo this decision alone; if even that fails, the transaction is unusable.
             if let Err(error) = execute(conn, "ROLLBACK TO decision").await {
-                return every_one_fails(batch.len(), &rolled_back(conn, error).await);
+                let error = rolled_back(conn, error).await;
+                return (every_one_fails(batch.len(), &error), false);
             }
         }
         answers.push(answer);
     }
     match execute(conn, "COMMIT").await {
-        Ok(()) => answers,
-        Err(error) => every_one_fails(batch.len(), &rolled_back(conn, error).await),
+        Ok(()) => (answers, true),
+        Err(error) => {
+            let error = rolled_back(conn, error).await;
+            (every_one_fails(batch.len(), &error), false)
+        }
     }
 }
 
@@ -238,7 +259,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_whose_guards_all_hold_is_written_whole() {
         let pool = database().await;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
         // Queued together before the writer task runs (one thread): one batch.
         let (a, b, c) = tokio::join!(
             group.commit(set(1, 0, 1)),
@@ -252,7 +273,7 @@ mod tests {
     #[tokio::test]
     async fn a_stale_decision_in_a_batch_is_undone_alone() {
         let pool = database().await;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
         // The second was decided on the same copy as the first: its guard no longer holds.
         let (first, stale, other) = tokio::join!(
             group.commit(set(1, 0, 1)),
@@ -268,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_decision_is_answered_with_its_error_and_the_others_are_kept() {
         let pool = database().await;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
         let mut failing = set(2, 0, 2);
         // NOT NULL: this statement fails after the guard above it has written.
         failing.push_text("UPDATE t SET v = NULL WHERE id = 3");
@@ -290,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn decisions_beyond_one_checkout_are_all_answered_with_nothing_more_queued() {
         let pool = database().await;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
         // Queued together before the writer task runs: a checkout writes its batches, then
         // takes one more batch, the last; nothing further will ever be queued.
         let decisions = (BATCHES_PER_CHECKOUT + 1) * MAX_BATCH;
@@ -310,7 +331,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_decision_is_written_or_refused_on_its_own() {
         let pool = database().await;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
         assert!(group.commit(set(1, 0, 1)).await.unwrap());
         assert!(!group.commit(set(1, 0, 5)).await.unwrap());
         assert_eq!(values(&pool).await, vec![1, 0, 0]);

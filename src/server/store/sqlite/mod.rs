@@ -11,6 +11,8 @@ mod checkpoint;
 mod group_commit;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 
 use super::deliveries::{CLAIMED_COLUMNS, CLAIMED_JOINS, ClaimedRow};
 use super::sql::{Backend, Connection, Expiring, Plan, Query, Row, Subject};
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, wall_clock_ms};
 use batch::{Batch, arguments};
 
 /// The schema's migrations, embedded in the binary.
@@ -40,6 +42,8 @@ pub struct SqliteStore {
     /// stale); these go back to the set as they are.
     read: deadpool::unmanaged::Pool<SqliteConnection>,
     write: SqlitePool,
+    /// Marks the writer connection for replacement after a failed commit.
+    suspect: WriterSuspect,
     group: group_commit::GroupCommit,
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -70,9 +74,16 @@ impl SqliteStore {
         // pages. Readers copy instead: each mapping reader remaps when the file grows, and the
         // unmaps stall every thread of the process (a verify profile showed them). The writer
         // leaves checkpoints to a connection of their own (`checkpoint`).
+        let suspect = WriterSuspect::default();
+        let replace = suspect.clone();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            // A connection whose commit failed is closed here, and the pool opens a fresh one.
+            .before_acquire(move |_, _| {
+                let keep = !replace.take();
+                Box::pin(async move { Ok(keep) })
+            })
             .connect_with(
                 options
                     .clone()
@@ -87,10 +98,11 @@ impl SqliteStore {
         }
         let read = deadpool::unmanaged::Pool::from(readers);
         let checkpointer = checkpoint::Checkpointer::start(options).await?;
-        let group = group_commit::GroupCommit::start(write.clone());
+        let group = group_commit::GroupCommit::start(write.clone(), suspect.clone());
         Ok(SqliteStore {
             read,
             write,
+            suspect,
             group,
             _checkpointer: checkpointer,
         })
@@ -104,6 +116,44 @@ impl SqliteStore {
             .get()
             .await
             .map_err(|error| StoreError::Unavailable(format!("no reader connection: {error}")))
+    }
+}
+
+/// Set when a commit on the writer connection failed. SQLite may keep such a connection in an
+/// error state — after an I/O error writing the log it answers every later write "attempt to
+/// write a readonly database", even once the file takes writes again — so the next checkout
+/// of the writer pool closes it and opens a fresh one.
+#[derive(Clone, Debug, Default)]
+pub(super) struct WriterSuspect(Arc<AtomicBool>);
+
+impl WriterSuspect {
+    pub(super) fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the connection is to be replaced (and no longer marked).
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// A write transaction on the writer connection, which marks the connection when its commit
+/// fails.
+pub struct SqliteWriter {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    suspect: WriterSuspect,
+}
+
+impl std::ops::Deref for SqliteWriter {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteWriter {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
     }
 }
 
@@ -161,7 +211,7 @@ impl Connection for SqliteConnection {
 impl Backend for SqliteStore {
     type Conn = SqliteConnection;
     type Reader = deadpool::unmanaged::Object<SqliteConnection>;
-    type Writer = sqlx::Transaction<'static, sqlx::Sqlite>;
+    type Writer = SqliteWriter;
 
     const COUNTS_LIMITS_LAST: bool = false;
     const LOCK_ROWS: &'static str = "";
@@ -171,11 +221,18 @@ impl Backend for SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Self::Writer> {
-        begin_write(&self.write).await
+        Ok(SqliteWriter {
+            tx: begin_write(&self.write).await?,
+            suspect: self.suspect.clone(),
+        })
     }
 
     async fn commit(writer: Self::Writer) -> StoreResult<()> {
-        Ok(writer.commit().await?)
+        let SqliteWriter { tx, suspect } = writer;
+        tx.commit().await.map_err(|error| {
+            suspect.mark();
+            error.into()
+        })
     }
 
     async fn write(&self, plan: Plan) -> StoreResult<bool> {
@@ -268,13 +325,46 @@ impl Backend for SqliteStore {
 
     /// Takes the write lock and gives it back (nothing written): what every write needs first.
     async fn takes_writes(&self) -> StoreResult<bool> {
-        match self.begin().await {
-            Ok(tx) => {
-                drop(tx);
-                Ok(true)
-            }
-            Err(error) => Err(error),
-        }
+        // A committed write, not only the write lock: a file that takes no writes still lets a
+        // transaction begin, and fails only when the write reaches it.
+        let probe = async {
+            let mut tx = self.begin().await?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO readiness_probe (id, checked_at) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .bind(wall_clock_ms()),
+            )
+            .await?;
+            SqliteStore::commit(tx).await
+        };
+        probe.await.inspect_err(|_| {
+            // A connection opened while the file took no writes stays read-only for good.
+            self.suspect.mark();
+        })?;
+        Ok(true)
+    }
+
+    fn pool_figures(&self) -> Vec<super::PoolFigure> {
+        let readers = self.read.status();
+        let idle = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let writer_size = self.write.size();
+        let writer_idle = idle(self.write.num_idle());
+        vec![
+            super::PoolFigure {
+                pool: "reader",
+                in_use: idle(readers.size.saturating_sub(readers.available)),
+                idle: idle(readers.available),
+                max: idle(readers.max_size),
+            },
+            super::PoolFigure {
+                pool: "writer",
+                in_use: writer_size.saturating_sub(writer_idle),
+                idle: writer_idle,
+                max: 1,
+            },
+        ]
     }
 
     fn known_migration(&self) -> i64 {
