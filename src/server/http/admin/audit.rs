@@ -149,25 +149,8 @@ pub async fn read(
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {
     let Query(params) = params.map_err(|_| invalid("invalid query string"))?;
-    let tenant = match (&admin.0.tenant_name, params.tenant.as_deref()) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::UnknownResource(format!(
-                "no tenant named `{asked}`"
-            )));
-        }
-        (Some(own), _) => Some(own.as_str()),
-        (None, asked) => asked,
-    };
-    let before_id = params
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| invalid("cursor: not a cursor"))
-        })
-        .transpose()?;
+    let tenant = admin.tenant_filter(params.tenant.as_deref())?;
+    let before_id = super::cursor_before(params.cursor.as_deref())?;
     let limit = params.limit.unwrap_or(PAGE);
     let query = AuditQuery {
         tenant,
@@ -179,9 +162,7 @@ pub async fn read(
         limit,
     };
     let entries = state.admin.audit(&query).await?;
-    let next_cursor = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id.to_string()))
-        .flatten();
+    let next_cursor = super::next_cursor(entries.len(), limit, entries.last().map(|e| e.id));
     Ok(Json(AuditPage {
         entries: entries.into_iter().map(AuditEntryView::from).collect(),
         next_cursor,

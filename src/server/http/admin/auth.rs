@@ -75,6 +75,16 @@ impl Admin {
         self.0.tenant_name.as_deref()
     }
 
+    /// The tenant a listing is limited to: the token's own (another asked for is answered as a
+    /// missing tenant), else the one asked for, if any.
+    pub fn tenant_filter<'a>(&'a self, asked: Option<&'a str>) -> ApiResult<Option<&'a str>> {
+        match (self.own_tenant(), asked) {
+            (Some(own), Some(asked)) if own != asked => Err(super::tenants::unknown_tenant(asked)),
+            (Some(own), _) => Ok(Some(own)),
+            (None, asked) => Ok(asked),
+        }
+    }
+
     /// Whether the token sees this tenant.
     pub fn sees(&self, tenant: &str) -> bool {
         self.0

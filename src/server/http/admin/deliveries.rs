@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Admin;
-use super::tenants::unknown_tenant;
 use crate::engine::Channel;
 use crate::server::http::rest::answers::{Answer, Body, error_answers, with_key};
 use crate::server::http::rest::error::{ApiError, ApiResult};
@@ -154,15 +153,6 @@ fn invalid(what: &str) -> ApiError {
     ApiError::InvalidRequest(what.to_owned())
 }
 
-/// The tenant a call is limited to: the token's own, or the one asked for.
-fn tenant_filter<'a>(admin: &'a Admin, asked: Option<&'a str>) -> ApiResult<Option<&'a str>> {
-    match (admin.own_tenant(), asked) {
-        (Some(own), Some(asked)) if own != asked => Err(unknown_tenant(asked)),
-        (Some(own), _) => Ok(Some(own)),
-        (None, asked) => Ok(asked),
-    }
-}
-
 error_answers!(
     /// What listing the queue answers besides its page.
     ListErrors => with_key(vec![
@@ -225,19 +215,10 @@ pub async fn list(
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> ApiResult<Json<DeliveryPage>> {
     let Query(params) = params.map_err(|_| invalid("invalid query string"))?;
-    let tenant = tenant_filter(&admin, params.tenant.as_deref())?;
+    let tenant = admin.tenant_filter(params.tenant.as_deref())?;
     let status = params.status.map(QueueStatus::stored);
     let channel = params.channel;
-    let before_id = params
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| invalid("cursor: not a cursor"))
-        })
-        .transpose()?;
+    let before_id = super::cursor_before(params.cursor.as_deref())?;
     let limit = params.limit.unwrap_or(PAGE);
     let query = DeliveryQuery {
         tenant,
@@ -249,9 +230,7 @@ pub async fn list(
         limit,
     };
     let lines = state.admin.deliveries(&query).await?;
-    let next_cursor = (lines.len() as i64 == limit)
-        .then(|| lines.last().map(|l| l.id.to_string()))
-        .flatten();
+    let next_cursor = super::next_cursor(lines.len(), limit, lines.last().map(|l| l.id));
     Ok(Json(DeliveryPage {
         deliveries: lines.into_iter().map(DeliveryView::from).collect(),
         next_cursor,

@@ -30,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::rest::BODY_LIMIT;
-use super::rest::error::ApiError;
+use super::rest::error::{ApiError, ApiResult};
 use crate::server::state::AppState;
 
 pub use audit::AuditEntryView;
@@ -141,6 +141,27 @@ async fn metrics_text(
         crate::server::metrics::render(),
     )
         .into_response()
+}
+
+/// The ID a page of a newest-first listing starts below, from the `cursor` the page before
+/// answered.
+fn cursor_before(cursor: Option<&str>) -> ApiResult<Option<i64>> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| ApiError::InvalidRequest("cursor: not a cursor".into()))
+        })
+        .transpose()
+}
+
+/// The `next_cursor` of a page: its last ID when it is full (there may be more), else none.
+fn next_cursor(len: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
+    (len as i64 == limit)
+        .then_some(last_id)
+        .flatten()
+        .map(|id| id.to_string())
 }
 
 async fn route_not_found() -> axum::response::Response {

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Admin;
 use super::audit::seconds;
-use super::tenants::unknown_tenant;
 use crate::server::http::rest::answers::{Answer, Body, error_answers, with_key};
 use crate::server::http::rest::error::{ApiError, ApiResult};
 use crate::server::http::rest::types::rfc3339;
@@ -139,11 +138,7 @@ pub async fn read(
 ) -> ApiResult<Json<StatsView>> {
     let Query(params) =
         params.map_err(|_| ApiError::InvalidRequest("invalid query string".into()))?;
-    let tenant = match (admin.own_tenant(), params.tenant.as_deref()) {
-        (Some(own), Some(asked)) if own != asked => return Err(unknown_tenant(asked)),
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    let tenant = admin.tenant_filter(params.tenant.as_deref())?;
     let group_by = params.group_by.map(|g| match g {
         Grouping::Channel => GroupBy::Channel,
         Grouping::Country => GroupBy::Country,
