@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Manage a tenant's webhook endpoints and their deliveries.
+    Webhook {
+        #[command(subcommand)]
+        command: super::cli_webhooks::WebhookCommand,
+    },
     /// Manage the admin listener's tokens.
     AdminToken {
         #[command(subcommand)]
@@ -201,7 +206,7 @@ pub async fn main() -> ExitCode {
 
 async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
-    let admin = || super::open_admin(&settings, Arc::new(SystemClock));
+    let admin = || super::open_admin(&settings, Arc::new(SystemClock), None);
     match command {
         Command::Serve => serve(&cli.config, settings).await,
         Command::Providers {
@@ -210,6 +215,18 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant(&admin().await?, command).await.map_err(said),
         Command::Limits { command } => limits(&admin().await?, command).await.map_err(said),
         Command::Key { command } => key(&admin().await?, command).await.map_err(said),
+        Command::Webhook { command } => {
+            // Only a command that makes a secret needs the server secret (it seals it).
+            let secret = command
+                .seals()
+                .then(|| settings.server_secret())
+                .transpose()?;
+            let admin =
+                super::open_admin(&settings, Arc::new(SystemClock), secret.as_ref()).await?;
+            super::cli_webhooks::run(&admin, command)
+                .await
+                .map_err(said)
+        }
         Command::AdminToken { command } => {
             admin_token(&admin().await?, command).await.map_err(said)
         }
@@ -240,7 +257,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Purge => {
             let counts = admin()
                 .await?
-                .purge(settings.purge_grace_secs, settings.audit_retention_days)
+                .purge(super::service::Retention::of(&settings))
                 .await
                 .map_err(said)?;
             println!(
@@ -439,7 +456,7 @@ fn print_audit(entries: Vec<crate::server::service::AuditEntry>, json: bool) {
 }
 
 /// A duration as an operator writes it: `90d`, `12h`, `30m`, `45s` or plain seconds.
-fn seconds_of(value: &str) -> Result<i64, String> {
+pub(super) fn seconds_of(value: &str) -> Result<i64, String> {
     let value = value.trim();
     let (number, unit) = match value.char_indices().last() {
         Some((at, unit @ ('d' | 'h' | 'm' | 's'))) => (&value[..at], unit),
@@ -562,6 +579,7 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         .worker(state.public_url.as_deref().cloned())
         .with_lease(settings.delivery_lease_secs)
         .spawn();
+    state.service.webhook_worker().spawn();
     for (channel, provider) in state.service.delivery().providers() {
         tracing::info!(%channel, provider, "delivery provider ready");
     }

@@ -7,6 +7,18 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> i64;
 }
 
+/// Unix seconds as an RFC 3339 UTC string (`2026-03-18T12:30:00Z`), as every answer and event
+/// shows a time.
+pub fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The system's real-time clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

@@ -139,6 +139,9 @@ impl ServerKeys {
     }
 }
 
+/// What a webhook signing secret is sealed to, so that no other sealed value opens as one.
+const WEBHOOK_SECRET_CONTEXT: &[u8] = b"webhook signing secret";
+
 /// What a queued code is sealed to: its session and channel, or its single-SMS request. A sealed
 /// code copied onto another message does not open.
 pub fn delivery_context(scope: CodeScope<'_>) -> Vec<u8> {
@@ -190,6 +193,19 @@ impl ServerKeys {
             )
             .ok()?;
         String::from_utf8(plain).ok()
+    }
+
+    /// Seals a webhook endpoint's signing secret for storage: nonce and ciphertext in one value.
+    pub fn seal_webhook_secret(&self, rng: &mut impl RngCore, secret: &[u8]) -> Vec<u8> {
+        let (nonce, sealed) = self.seal(rng, WEBHOOK_SECRET_CONTEXT, secret);
+        [nonce, sealed].concat()
+    }
+
+    /// Opens what [`ServerKeys::seal_webhook_secret`] sealed; `None` if it was altered or sealed
+    /// under another server secret.
+    pub fn open_webhook_secret(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(12)?;
+        self.open(WEBHOOK_SECRET_CONTEXT, nonce, ciphertext)
     }
 
     /// The unguessable token a gateway's delivery report URL carries for one message:

@@ -103,6 +103,11 @@ impl Stage {
 const REQUEST_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Webhooks take milliseconds when the receiver is up, hours when it is down.
+const WEBHOOK_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 1800.0, 7200.0,
+    36000.0, 100000.0,
+];
 const WAIT_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
@@ -124,6 +129,10 @@ pub fn install() -> anyhow::Result<()> {
         .set_buckets_for_metric(
             Matcher::Full("otpgate_http_request_duration_seconds".into()),
             REQUEST_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("otpgate_webhook_delivery_latency_seconds".into()),
+            WEBHOOK_BUCKETS,
         )?
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), WAIT_BUCKETS)?
         .install_recorder()?;
@@ -213,6 +222,24 @@ fn describe() {
         "otpgate_delivery_queue_oldest_seconds",
         Unit::Seconds,
         "Age of the oldest message waiting for its provider, by channel (0 when none waits)"
+    );
+    describe_counter!(
+        "otpgate_webhook_deliveries_total",
+        "Webhook requests, by what came of them (delivered, retry, failed, disabled)"
+    );
+    describe_histogram!(
+        "otpgate_webhook_delivery_latency_seconds",
+        Unit::Seconds,
+        "From an event being written to its endpoint answering 2xx"
+    );
+    describe_gauge!(
+        "otpgate_webhook_queue_depth",
+        "Webhook deliveries waiting to be posted or being posted"
+    );
+    describe_gauge!(
+        "otpgate_webhook_queue_oldest_seconds",
+        Unit::Seconds,
+        "Age of the oldest webhook delivery not yet delivered or given up (0 when none)"
     );
 }
 
@@ -339,6 +366,31 @@ pub fn delivery_queue(channel: Channel, depth: u64, oldest_seconds: f64) {
     gauge!("otpgate_delivery_queue_depth", "channel" => channel.as_str()).set(depth as f64);
     gauge!("otpgate_delivery_queue_oldest_seconds", "channel" => channel.as_str())
         .set(oldest_seconds.max(0.0));
+}
+
+/// One webhook request, by the engine's verdict on it (a delivery given up for good because the
+/// endpoint is gone counts as `disabled`), and when delivered, how long after its event
+/// (`created_at_ms`, the wall clock's milliseconds).
+pub fn webhook_delivery(verdict: &crate::engine::webhook::Verdict, created_at_ms: i64) {
+    use crate::engine::webhook::Verdict;
+    let result = match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry { .. } => "retry",
+        Verdict::GiveUp => "failed",
+        Verdict::Gone => "disabled",
+    };
+    counter!("otpgate_webhook_deliveries_total", "result" => result).increment(1);
+    if matches!(verdict, Verdict::Delivered) {
+        let waited_ms = crate::server::store::wall_clock_ms() - created_at_ms;
+        histogram!("otpgate_webhook_delivery_latency_seconds")
+            .record((waited_ms as f64 / 1000.0).max(0.0));
+    }
+}
+
+/// The webhook queue, as the store counts it when `/metrics` is read.
+pub fn webhook_queue(depth: u64, oldest_seconds: f64) {
+    gauge!("otpgate_webhook_queue_depth").set(depth as f64);
+    gauge!("otpgate_webhook_queue_oldest_seconds").set(oldest_seconds.max(0.0));
 }
 
 /// A pool of database connections, when `/metrics` is read.

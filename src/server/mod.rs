@@ -6,10 +6,12 @@
 
 pub mod cli;
 mod cli_limits;
+mod cli_webhooks;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod delivery;
+pub mod events;
 pub mod http;
 pub mod mask;
 pub mod metrics;
@@ -43,7 +45,9 @@ pub async fn build_state(
     let delivery = delivery::providers::build(&settings.providers, settings.mode)
         .context("invalid delivery provider settings")?;
     let public_url = delivery::providers::public_url(&settings.providers)?;
-    let service = VerificationService::new(store, keys, delivery, clock, settings.limits.clone());
+    let guard = events::guard::UrlGuard::new(settings.webhooks_allow_private);
+    let service =
+        VerificationService::new(store, keys, delivery, clock, settings.limits.clone(), guard);
     Ok(AppState::new(state::Shared {
         leptos_options: Arc::new(leptos_options),
         admin: service.admin(),
@@ -65,27 +69,36 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot open the database of OTPGATE_DATABASE_URL ({scheme}:)"))
 }
 
-/// The administration of the database the settings name, for a command that serves nothing.
+/// The administration of the database the settings name, for a command that serves nothing;
+/// with the server's keys when `secret` is given (a command that seals or opens webhook
+/// secrets).
 pub async fn open_admin(
     settings: &Settings,
     clock: Arc<dyn Clock>,
+    secret: Option<&SecretString>,
 ) -> anyhow::Result<AdminService> {
     let store = open_store(settings).await?;
-    Ok(AdminService::over(store, clock, settings.limits.clone()))
+    let keys = secret.map(|secret| ServerKeys::from_secret(config::secret_bytes(secret)));
+    Ok(AdminService::over(
+        store,
+        clock,
+        settings.limits.clone(),
+        keys,
+        events::guard::UrlGuard::new(settings.webhooks_allow_private),
+    ))
 }
 
 /// Deletes long-expired sessions and requests in the background. Expiry itself never depends
 /// on this: every check compares against the stored `expires_at`.
 pub fn spawn_purge_task(admin: AdminService, settings: &Settings) {
-    let grace = settings.purge_grace_secs;
-    let audit_days = settings.audit_retention_days;
+    let retention = service::Retention::of(settings);
     let every = Duration::from_secs(settings.purge_interval_secs.max(1));
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         loop {
             interval.tick().await;
             let started = std::time::Instant::now();
-            match admin.purge(grace, audit_days).await {
+            match admin.purge(retention).await {
                 Ok(counts) if counts != service::PurgeCounts::default() => {
                     // Its own target, so an operator (or bench/scale) can follow purges alone.
                     let took_ms = started.elapsed().as_millis() as u64;

@@ -34,4 +34,6 @@ mod single_sms;
 mod smoke;
 mod smtp;
 mod trace_leaks;
+mod webhook_instances;
+mod webhooks;
 mod widget;

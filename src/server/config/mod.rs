@@ -60,6 +60,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Days audit entries are kept (`OTPGATE_AUDIT_RETENTION_DAYS`), then purged.
     pub audit_retention_days: u32,
+    /// Days webhook deliveries and their attempts are kept (`OTPGATE_WEBHOOK_RETENTION_DAYS`),
+    /// then purged; a replay reaches back this far.
+    pub webhook_retention_days: u32,
+    /// Whether webhook endpoints may be `http` and reach private, loopback and link-local
+    /// addresses (`OTPGATE_WEBHOOKS_ALLOW_PRIVATE`): for receivers on the operator's own network.
+    pub webhooks_allow_private: bool,
     /// Whether Prometheus metrics are recorded and served on the admin listener's `/metrics`
     /// (`OTPGATE_METRICS`, on by default).
     pub metrics: bool,
@@ -93,6 +99,8 @@ impl Default for Settings {
             purge_grace_secs: 86_400,
             purge_interval_secs: 300,
             audit_retention_days: 90,
+            webhook_retention_days: 30,
+            webhooks_allow_private: false,
             metrics: true,
             log_format: LogFormat::Text,
             delivery_lease_secs: crate::server::store::deliveries::DEFAULT_LEASE_SECS,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
-use crate::server::crypto::{self, Subjects};
+use crate::server::crypto::{self, ServerKeys, Subjects};
+use crate::server::events::guard::UrlGuard;
 use crate::server::store::{
     AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, DeliveryQuery,
     DestinationState, KeyRef, NewAdminToken, Owner, Store, StoreError, TenantPatch,
@@ -57,6 +58,25 @@ impl std::fmt::Debug for CreatedAdminToken {
     }
 }
 
+/// How long what the purge deletes is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Seconds after expiry before a session or request goes.
+    pub grace_secs: i64,
+    pub audit_days: u32,
+    pub webhook_days: u32,
+}
+
+impl Retention {
+    pub fn of(settings: &crate::server::config::Settings) -> Retention {
+        Retention {
+            grace_secs: settings.purge_grace_secs,
+            audit_days: settings.audit_retention_days,
+            webhook_days: settings.webhook_retention_days,
+        }
+    }
+}
+
 /// The longest window figures are computed for: 31 days.
 pub const MAX_STATS_WINDOW_SECS: i64 = 31 * 86_400;
 
@@ -67,17 +87,24 @@ pub const MAX_ADMIN_TOKEN_SECS: i64 = 10 * 365 * 24 * 3600;
 #[derive(Clone)]
 pub struct AdminService(Arc<AdminParts>);
 
-struct AdminParts {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+pub(super) struct AdminParts {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
     /// The server's limits, which each tenant's own go over.
     limits: LimitPolicy,
     /// The verification service's memory of authenticated keys (when there is one in this
     /// process): forgotten whenever a key or a tenant's limits change.
     keys_seen: Arc<KeyCache>,
     /// The keyed hashes destinations are kept under (from the server secret), when this
-    /// process has it: the CLI's administration does not read the secret.
+    /// process has it: the CLI reads the secret only for what needs it.
     subjects: Option<Subjects>,
+    /// The keys derived from the server secret (webhook secrets are sealed under them), when
+    /// this process has it.
+    pub(super) keys: Option<Arc<ServerKeys>>,
+    /// What webhook endpoint URLs may be.
+    pub(super) webhook_guard: UrlGuard,
+    /// Wakes this process's webhook worker (a test event, a replay).
+    pub(super) webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 /// A destination as the admin API looks it up: masked, with its hash's prefix and its failure
@@ -95,20 +122,44 @@ impl AdminService {
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
         keys_seen: Arc<KeyCache>,
-        subjects: Option<Subjects>,
+        keys: Option<Arc<ServerKeys>>,
+        webhook_guard: UrlGuard,
+        webhook_wake: Arc<tokio::sync::Notify>,
     ) -> AdminService {
         AdminService(Arc::new(AdminParts {
             store,
             clock,
             limits,
             keys_seen,
-            subjects,
+            subjects: keys.as_ref().map(|keys| keys.subjects()),
+            keys,
+            webhook_guard,
+            webhook_wake,
         }))
     }
 
-    /// The administration of a store no verification service in this process uses (the CLI).
-    pub fn over(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: LimitPolicy) -> AdminService {
-        AdminService::new(store, clock, limits, Arc::default(), None)
+    /// The administration of a store no verification service in this process uses (the CLI),
+    /// with the server's keys when the command needs them (webhook secrets are sealed).
+    pub fn over(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: LimitPolicy,
+        keys: Option<ServerKeys>,
+        webhook_guard: UrlGuard,
+    ) -> AdminService {
+        AdminService::new(
+            store,
+            clock,
+            limits,
+            Arc::default(),
+            keys.map(Arc::new),
+            webhook_guard,
+            Arc::default(),
+        )
+    }
+
+    pub(super) fn parts(&self) -> &AdminParts {
+        &self.0
     }
 
     /// A destination as typed (an address, or an E.164 number): validated, masked, and the
@@ -470,12 +521,21 @@ impl AdminService {
         Ok(self.0.store.refusal_report(since).await?)
     }
 
-    /// Deletes what expired more than `grace` seconds ago, and audit entries older than
-    /// `audit_days` days (see `Maintenance::purge`).
-    pub async fn purge(&self, grace: i64, audit_days: u32) -> ServiceResult<PurgeCounts> {
+    /// Deletes what expired more than `retention.grace_secs` ago, and audit entries and webhook
+    /// deliveries older than theirs (see `Maintenance::purge`).
+    pub async fn purge(&self, retention: Retention) -> ServiceResult<PurgeCounts> {
         let now = self.0.clock.now();
-        let audit_before = now - i64::from(audit_days) * 86_400;
-        Ok(self.0.store.purge(now, grace, audit_before).await?)
+        let days_ago = |days: u32| now - i64::from(days) * 86_400;
+        Ok(self
+            .0
+            .store
+            .purge(
+                now,
+                retention.grace_secs,
+                days_ago(retention.audit_days),
+                days_ago(retention.webhook_days),
+            )
+            .await?)
     }
 
     /// Audit entries, newest first (`query.limit` at most 1,000).

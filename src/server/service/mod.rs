@@ -18,6 +18,7 @@ pub mod stats;
 pub mod timeline;
 pub mod validate;
 mod views;
+pub mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,9 +30,13 @@ use crate::server::crypto::{self, CodeScope, ServerKeys, Subjects};
 use crate::server::delivery::templates::{Language, code_message};
 use crate::server::delivery::worker::Worker;
 use crate::server::delivery::{Delivery, Route};
+use crate::server::events::guard::UrlGuard;
+use crate::server::events::worker::WebhookWorker;
 use crate::server::store::{MessageSubjects, NewMessage, NewRoute, SendPolicy, Store};
 
-pub use admin::{AdminService, CreatedAdminToken, DestinationReport, MAX_ADMIN_TOKEN_SECS, NewKey};
+pub use admin::{
+    AdminService, CreatedAdminToken, DestinationReport, MAX_ADMIN_TOKEN_SECS, NewKey, Retention,
+};
 use error::invalid;
 pub use error::{ServiceError, ServiceResult};
 pub use views::*;
@@ -54,6 +59,10 @@ pub struct ServiceParts {
     keys_seen: Arc<key_cache::KeyCache>,
     /// The `Idempotency-Key`s of sends being answered now.
     idempotency_in_flight: in_flight::InFlight,
+    /// What webhook endpoints may be (`OTPGATE_WEBHOOKS_ALLOW_PRIVATE`).
+    webhook_guard: UrlGuard,
+    /// Wakes this process's webhook worker when a change may have written events.
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for VerificationService {
@@ -79,7 +88,6 @@ struct Letter<'a> {
     policy: &'a LimitPolicy,
 }
 
-/// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
 /// A phone number's country calling code, when it parses as one.
 pub fn country_code(number: &str) -> Option<u16> {
     phonenumber::parse(None, number)
@@ -87,6 +95,7 @@ pub fn country_code(number: &str) -> Option<u16> {
         .map(|n| n.code().value())
 }
 
+/// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
 /// it is, an address compared without case (whatever the channel).
 pub(super) fn destination_subject(
     subjects: &Subjects,
@@ -117,6 +126,7 @@ impl VerificationService {
         delivery: Delivery,
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
+        webhook_guard: UrlGuard,
     ) -> Self {
         VerificationService(Arc::new(ServiceParts {
             store,
@@ -127,7 +137,25 @@ impl VerificationService {
             limits: Arc::new(limits),
             keys_seen: Arc::new(key_cache::KeyCache::default()),
             idempotency_in_flight: in_flight::InFlight::default(),
+            webhook_guard,
+            webhook_wake: Arc::default(),
         }))
+    }
+
+    /// Tells this process's webhook worker that events may be waiting (a change was written).
+    fn events_written(&self) {
+        self.webhook_wake.notify_one();
+    }
+
+    /// The webhook worker over this service's store, keys and clock.
+    pub fn webhook_worker(&self) -> WebhookWorker {
+        WebhookWorker::new(
+            self.store.clone(),
+            self.keys.clone(),
+            self.clock.clone(),
+            self.webhook_guard.clone(),
+            self.webhook_wake.clone(),
+        )
     }
 
     /// The server's limits, before any tenant's own.
@@ -213,7 +241,9 @@ impl VerificationService {
             self.clock.clone(),
             (*self.limits).clone(),
             self.keys_seen.clone(),
-            Some(self.subjects.clone()),
+            Some(self.keys.clone()),
+            self.webhook_guard.clone(),
+            self.webhook_wake.clone(),
         )
     }
 
@@ -387,6 +417,9 @@ impl VerificationService {
         use crate::server::metrics::{self, MessageStatus, Stage};
         let now = self.clock.now();
         let (outcome, moved) = self.store.apply_receipt(by, status, error, now).await?;
+        if moved.is_some() {
+            self.events_written();
+        }
         if let Some(moved) = moved {
             let provider = self.delivery.provider_label(moved.provider.as_deref());
             match status {
@@ -427,6 +460,16 @@ impl VerificationService {
                 (channel, depth, oldest)
             })
             .collect())
+    }
+
+    /// The webhook deliveries not yet done: how many, and how long the oldest has waited
+    /// (seconds, 0 when none).
+    pub async fn webhook_queue(&self) -> ServiceResult<(u64, f64)> {
+        let figure = self.store.webhook_queue().await?;
+        let oldest = figure.oldest_created_at_ms.map_or(0.0, |at| {
+            (crate::server::store::wall_clock_ms() - at) as f64 / 1000.0
+        });
+        Ok((figure.depth, oldest))
     }
 
     /// The message a gateway receipt token names, if otpgate made the token.

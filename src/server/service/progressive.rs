@@ -169,7 +169,10 @@ impl Record for SessionRecord<'_> {
             return Ok(Written::Done(Deliveries::new()));
         }
         match self.service.store.commit_session(&change).await? {
-            SessionCommit::Written(views) => Ok(Written::Done(views)),
+            SessionCommit::Written(views) => {
+                self.service.events_written();
+                Ok(Written::Done(views))
+            }
             SessionCommit::Refused(refusal) => Err(refused(refusal)),
             SessionCommit::Stale => Ok(Written::Stale),
         }
@@ -337,6 +340,7 @@ impl VerificationService {
             .create_session(
                 &CreateSession {
                     tenant_id: key.tenant_id,
+                    tenant_name: &key.tenant_name,
                     token_hash: &token_hash,
                     public_id: &created.session_id,
                     is_test: key.is_test,
@@ -352,6 +356,7 @@ impl VerificationService {
             .await?;
         match stored {
             SessionCreation::Stored(_) => {
+                self.events_written();
                 self.stored(&created.channels, queued, key);
                 metrics::session_started(Api::Progressive);
                 Ok(created)
@@ -671,6 +676,7 @@ impl VerificationService {
             .cancel_session(tenant_id, &session_token_hash(token)?, self.clock.now())
             .await?;
         if cancelled {
+            self.events_written();
             Ok(())
         } else {
             Err(ServiceError::NotFound)

@@ -62,6 +62,9 @@ impl Record for RequestRecord<'_> {
         if writes && !store.commit_single_request(before, after, self.now).await? {
             return Ok(Written::Stale);
         }
+        if writes {
+            self.service.events_written();
+        }
         Ok(Written::Done(()))
     }
 }
@@ -105,6 +108,7 @@ impl VerificationService {
         let request = SingleRequest::new(spec, now);
         self.store
             .create_single_request(&NewSingleRequest {
+                tenant_name: &key.tenant_name,
                 tenant_id: key.tenant_id,
                 request_id: &request_id,
                 phone_number: &phone,
@@ -117,6 +121,7 @@ impl VerificationService {
             })
             .await?
             .map_err(refused)?;
+        self.events_written();
         self.stored(&[Channel::Sms], queued, key);
         metrics::session_started(Api::Single);
         Ok(SingleCreated {

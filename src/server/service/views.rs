@@ -13,9 +13,9 @@ use crate::server::store::StoredSession;
 
 pub use crate::server::store::{
     Actor, AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, AuthenticatedKey,
-    Caller, Deliveries, DeliveryQuery, KeyInfo, KeyRef, OutboxMessage, PurgeCounts, ReceiptKey,
-    ReceiptOutcome, RefusalSummary, StoreError, TenantGate, TenantInfo, TenantPatch,
-    TenantSettings,
+    Caller, Deliveries, DeliveryQuery, EndpointInfo, KeyInfo, KeyRef, OutboxMessage, PurgeCounts,
+    ReceiptKey, ReceiptOutcome, RefusalSummary, StoreError, TenantGate, TenantInfo, TenantPatch,
+    TenantSettings, WebhookDeliveryInfo, WebhookDeliveryQuery,
 };
 
 /// A request for a new progressive session, with fields as the client sent them.

@@ -74,7 +74,12 @@ pub enum Owner {
 #[derive(Clone)]
 pub struct ClaimedDelivery {
     pub id: i64,
+    pub tenant_id: i64,
     pub tenant_name: String,
+    /// Whether it was sent under a test key.
+    pub is_test: bool,
+    /// The session's public ID (`ses_…`), when it is a session's message.
+    pub session_public_id: Option<String>,
     pub channel: Channel,
     pub recipient: String,
     pub sealed_code: Option<Vec<u8>>,
@@ -232,7 +237,9 @@ pub trait DeliveryStore: Send + Sync {
 
 /// The columns a claimed message is read with (`d` the delivery, `t` its tenant, `s` its
 /// session, `r` its request, joined as `CLAIMED_JOINS` says), the same in every store.
-pub(super) const CLAIMED_COLUMNS: &str = "d.id, t.name AS tenant_name, d.channel, d.recipient, d.sealed_code,
+pub(super) const CLAIMED_COLUMNS: &str = "d.id, d.tenant_id, t.name AS tenant_name,
+    COALESCE(s.is_test, r.is_test) AS is_test, s.public_id AS session_public_id,
+    d.channel, d.recipient, d.sealed_code,
     d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id, d.queued_at_ms,
     (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
 
@@ -245,7 +252,10 @@ pub(super) const CLAIMED_JOINS: &str = "JOIN tenants t ON t.id = d.tenant_id
 #[derive(sqlx::FromRow)]
 pub(super) struct ClaimedRow {
     id: i64,
+    tenant_id: i64,
     tenant_name: String,
+    is_test: i64,
+    session_public_id: Option<String>,
     channel: String,
     recipient: String,
     sealed_code: Option<Vec<u8>>,
@@ -262,7 +272,10 @@ impl ClaimedRow {
     pub(super) fn claimed(self) -> StoreResult<ClaimedDelivery> {
         Ok(ClaimedDelivery {
             id: self.id,
+            tenant_id: self.tenant_id,
             tenant_name: self.tenant_name,
+            is_test: self.is_test == 1,
+            session_public_id: self.session_public_id,
             channel: Channel::parse(&self.channel)
                 .ok_or_else(|| StoreError::Corrupt(format!("channel `{}`", self.channel)))?,
             recipient: self.recipient,

@@ -15,6 +15,7 @@
 //! | a decision's writes alone (`Backend::write`) | group commit: up to 16 callers' plans in one transaction, sent as one text | one transaction per plan | SQLite's writer is the bottleneck; PostgreSQL has no single writer |
 //! | counting a send's limits (`lock_subjects`, `COUNTS_LIMITS_LAST`) | nothing to lock; counted before the writes | `limit_locks` rows locked in sorted order; counted after the writes | SQLite's write lock already serialises; PostgreSQL then holds the budget row only until the commit |
 //! | rows read to be changed (`LOCK_ROWS`) | nothing | `FOR UPDATE` | the write lock covers them |
+//! | rows claimed by a worker (`SKIP_LOCKED`: webhook deliveries) | nothing | `FOR UPDATE SKIP LOCKED` | several PostgreSQL workers must skip each other's rows |
 //! | claiming due messages (`lease_due`) | `UPDATE … RETURNING id`, then each message read | one `UPDATE … FOR UPDATE SKIP LOCKED` in a CTE | SQLite has no data-modifying CTEs; several PostgreSQL workers must skip each other's rows |
 //! | purge batches (`delete_expired`) | 200 rows per transaction by `rowid`, resting as long as each took | 1,000 rows per statement, `SKIP LOCKED` | SQLite deletes on this process's threads and holds the one writer; PostgreSQL instances purge at once |
 //! | checkpoints | a connection of their own, twice a second | the server's own | a commit that checkpoints holds every queued decision |
@@ -31,6 +32,7 @@ pub mod single;
 mod sql;
 pub mod sqlite;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -62,6 +64,10 @@ pub use sqlite::SqliteStore;
 pub use tenants::{
     AuthenticatedKey, KeyInfo, KeyRef, TenantGate, TenantInfo, TenantPatch, TenantSettings,
     TenantStore,
+};
+pub use webhooks::{
+    ClaimedWebhook, EndpointInfo, EndpointPatch, EndpointSecrets, NewEndpoint, WebhookAttempt,
+    WebhookDeliveryInfo, WebhookDeliveryQuery, WebhookOutcome, WebhookQueueFigure, WebhookStore,
 };
 
 /// Storage failures, by what the caller can do about them. Answered to API clients as a
@@ -189,6 +195,8 @@ pub struct PurgeCounts {
     pub limit_records: u64,
     /// Audit entries older than their retention.
     pub audit_entries: u64,
+    /// Webhook deliveries (with their attempts) older than their retention.
+    pub webhook_deliveries: u64,
 }
 
 /// One pool of database connections, as `/metrics` shows it.
@@ -217,9 +225,16 @@ pub trait Maintenance: Send + Sync {
 
     /// Erases the outbox codes of everything expired by `now`; deletes sessions, single-SMS
     /// requests (with their outbox messages) expired more than `grace` seconds before `now`,
-    /// idempotency records older than 24 hours, limit records no window looks at, and audit
-    /// entries from before `audit_before`. Safe to run on every instance at once.
-    async fn purge(&self, now: i64, grace: i64, audit_before: i64) -> StoreResult<PurgeCounts>;
+    /// idempotency records older than 24 hours, limit records no window looks at, audit
+    /// entries from before `audit_before` and webhook deliveries made before `webhooks_before`.
+    /// Safe to run on every instance at once.
+    async fn purge(
+        &self,
+        now: i64,
+        grace: i64,
+        audit_before: i64,
+        webhooks_before: i64,
+    ) -> StoreResult<PurgeCounts>;
 }
 
 /// Everything the service stores, in one object.
@@ -235,6 +250,7 @@ pub trait Store:
     + InspectStore
     + QueueStore
     + StatsStore
+    + WebhookStore
     + Maintenance
 {
 }
@@ -251,6 +267,7 @@ impl<T> Store for T where
         + InspectStore
         + QueueStore
         + StatsStore
+        + WebhookStore
         + Maintenance
 {
 }

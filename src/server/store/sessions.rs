@@ -29,6 +29,8 @@ pub struct NewChannel {
 #[derive(Clone, Debug)]
 pub struct CreateSession<'a> {
     pub tenant_id: i64,
+    /// The tenant's name, for the events the session tells of.
+    pub tenant_name: &'a str,
     pub token_hash: &'a [u8],
     /// The session's non-secret name (`ses_…`).
     pub public_id: &'a str,
@@ -208,7 +210,7 @@ pub trait SessionStore: Send + Sync {
 /// channels' rows (one round trip), with the channel's destination streak.
 #[derive(sqlx::FromRow)]
 pub(super) struct SessionChannelRow {
-    id: i64,
+    pub(super) id: i64,
     tenant_id: i64,
     tenant_name: String,
     limits: Option<String>,
@@ -226,7 +228,7 @@ pub(super) struct SessionChannelRow {
     public_id: String,
     created_at: i64,
     cancelled_at: Option<i64>,
-    expires_at: i64,
+    pub(super) expires_at: i64,
     version: i64,
     channel: String,
     recipient: String,

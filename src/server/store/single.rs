@@ -10,6 +10,8 @@ use crate::engine::single::SingleRequest;
 #[derive(Clone, Debug)]
 pub struct NewSingleRequest<'a> {
     pub tenant_id: i64,
+    /// The tenant's name, for the events the request tells of.
+    pub tenant_name: &'a str,
     pub request_id: &'a str,
     pub phone_number: &'a str,
     pub code_hash: &'a [u8],
@@ -28,6 +30,8 @@ pub struct StoredSingleRequest {
     pub id: i64,
     pub tenant_id: i64,
     pub tenant_name: String,
+    /// The request's ID (its UUID), as the integrator knows it.
+    pub request_id: String,
     pub phone_number: String,
     pub code_hash: Vec<u8>,
     pub is_test: bool,
@@ -77,16 +81,17 @@ pub trait SingleRequestStore: Send + Sync {
 /// A single-SMS request as both stores read it, with its number's streak.
 #[derive(sqlx::FromRow)]
 pub(super) struct SingleRequestRow {
-    id: i64,
+    pub(super) id: i64,
     tenant_id: i64,
     tenant_name: String,
+    request_id: String,
     limits: Option<String>,
     phone_number: String,
     code_hash: Vec<u8>,
     failed_attempts: i64,
     is_test: i64,
     created_at: i64,
-    expires_at: i64,
+    pub(super) expires_at: i64,
     verified_at: Option<i64>,
     destination: Option<Vec<u8>>,
     streak_failures: Option<i64>,
@@ -99,6 +104,7 @@ pub(super) fn single_from_row(row: SingleRequestRow) -> StoreResult<StoredSingle
         id: row.id,
         tenant_id: row.tenant_id,
         tenant_name: row.tenant_name,
+        request_id: row.request_id,
         phone_number: row.phone_number,
         code_hash: row.code_hash,
         is_test: row.is_test == 1,

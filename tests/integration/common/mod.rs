@@ -125,6 +125,32 @@ impl TestApp {
             .await
     }
 
+    /// A development-mode app with its settings adjusted first.
+    pub async fn with_settings(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::build_with(
+            Mode::Dev,
+            LeptosOptions::builder().output_name("otpgate").build(),
+            ProviderSettings::default(),
+            adjust,
+        )
+        .await
+    }
+
+    /// Posts every webhook delivery due now (at the test clock), like the webhook worker does.
+    pub async fn post_webhooks(&self) -> usize {
+        self.state.service.webhook_worker().run_due().await
+    }
+
+    /// Runs the expiry pass at the test clock (it looks at what expired 2 s before).
+    pub async fn expiry_pass(&self) -> u64 {
+        self.state
+            .service
+            .webhook_worker()
+            .expiry_pass()
+            .await
+            .expect("expiry pass")
+    }
+
     async fn with_options(mode: Mode, options: LeptosOptions) -> TestApp {
         TestApp::build(mode, options, ProviderSettings::default()).await
     }
@@ -244,12 +270,11 @@ impl TestApp {
     /// Purges as the background task would at `now` (the clock is moved there first).
     pub async fn purge_at(&self, now: i64, grace: i64) -> otpgate::server::service::PurgeCounts {
         self.clock.set(now);
-        let retention = self.settings.audit_retention_days;
-        self.state
-            .admin
-            .purge(grace, retention)
-            .await
-            .expect("purge")
+        let retention = otpgate::server::service::Retention {
+            grace_secs: grace,
+            ..otpgate::server::service::Retention::of(&self.settings)
+        };
+        self.state.admin.purge(retention).await.expect("purge")
     }
 
     /// A second handle on the app's database, as another instance (or its delivery worker)

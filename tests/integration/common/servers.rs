@@ -194,3 +194,129 @@ impl Drop for Kannel {
             .output();
     }
 }
+
+/// The webhook receiver (`tests/servers/webhook_receiver.py`): a real HTTP server that judges
+/// every delivery with the official Standard Webhooks library (`standardwebhooks` from PyPI,
+/// which `scripts/setup` installs in `tools/venv`) and records it. What it received survives a
+/// restart on the same port (its log file is kept).
+pub struct WebhookReceiver {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    client: reqwest::Client,
+}
+
+impl WebhookReceiver {
+    pub fn start() -> WebhookReceiver {
+        let mut receiver = WebhookReceiver {
+            child: None,
+            dir: tempfile::tempdir().expect("receiver dir"),
+            port: super::binary::free_port(),
+            client: reqwest::Client::new(),
+        };
+        receiver.up();
+        receiver
+    }
+
+    /// Starts it (again) on its port, with its log.
+    pub fn up(&mut self) {
+        assert!(self.child.is_none(), "the receiver is running");
+        let python = root().join("tools/venv/bin/python");
+        let log = self.dir.path().join("received.jsonl");
+        let child = Command::new(&python)
+            .arg(root().join("tests/servers/webhook_receiver.py"))
+            .args(["--port", &self.port.to_string()])
+            .arg("--log")
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {} (run scripts/setup): {e}", python.display())
+            });
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the webhook receiver did not start");
+    }
+
+    /// Stops it: deliveries meet a refused connection until `up`.
+    pub fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The secrets it verifies signatures with (each delivery records which verified it).
+    pub async fn set_secrets(&self, secrets: &[&str]) {
+        self.control("secrets", serde_json::json!({ "secrets": secrets }))
+            .await;
+    }
+
+    /// How it answers from now on: a status, a `Retry-After`, a delay in seconds.
+    pub async fn answer(&self, status: u16, retry_after: Option<&str>, delay: f64) {
+        self.control(
+            "answer",
+            serde_json::json!({"status": status, "retry_after": retry_after, "delay": delay}),
+        )
+        .await;
+    }
+
+    async fn control(&self, what: &str, body: Value) {
+        let answer = self
+            .client
+            .put(self.url(&format!("/_control/{what}")))
+            .json(&body)
+            .send()
+            .await
+            .expect("receiver control");
+        assert!(answer.status().is_success(), "receiver control {what}");
+    }
+
+    /// Every delivery recorded, oldest first.
+    pub async fn received(&self) -> Vec<Value> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("received.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Waits up to `seconds` until deliveries of at least `count` distinct `webhook-id`s were
+    /// answered 2xx; every delivery recorded.
+    pub async fn wait_for_distinct(&self, count: usize, seconds: u64) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let received = self.received().await;
+            let ok: std::collections::BTreeSet<&str> = received
+                .iter()
+                .filter(|r| {
+                    r["answered"]
+                        .as_u64()
+                        .is_some_and(|s| (200..300).contains(&s))
+                })
+                .filter_map(|r| r["id"].as_str())
+                .collect();
+            if ok.len() >= count || std::time::Instant::now() >= deadline {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

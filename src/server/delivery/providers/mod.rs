@@ -53,7 +53,7 @@ pub fn http_error(error: &reqwest::Error) -> ProviderError {
 }
 
 /// The error's own text and its causes', without the URL reqwest would add.
-fn reqwest_error_text(error: &reqwest::Error) -> String {
+pub fn reqwest_error_text(error: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -63,16 +63,22 @@ fn reqwest_error_text(error: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// A `Retry-After` in seconds (the HTTP-date form is rare with these APIs and ignored).
+/// A `Retry-After`, in seconds from now: a number of seconds, or an HTTP date (a date already
+/// past is no wait at all).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    headers
+    let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|s| *s >= 0)
+        .trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return (seconds >= 0).then_some(seconds);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0, |wait| wait.as_secs() as i64),
+    )
 }
 
 /// What a JSON API answered to a request otpgate sent.

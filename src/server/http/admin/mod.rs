@@ -14,6 +14,7 @@ mod refusals;
 mod stats;
 mod tenants;
 mod verifications;
+mod webhooks;
 
 use std::sync::LazyLock;
 
@@ -58,6 +59,7 @@ pub use auth::Admin;
         (name = "refusals", description = "What the limits refused"),
         (name = "stats", description = "Figures of a time window"),
         (name = "audit", description = "Who changed what, when, from where"),
+        (name = "webhooks", description = "Endpoints that receive the tenant's events, signed the Standard Webhooks way"),
     )
 )]
 struct AdminDoc;
@@ -91,6 +93,13 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(refusals::report))
         .routes(routes!(stats::read))
         .routes(routes!(audit::read))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::read, webhooks::change, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend))
+        .routes(routes!(webhooks::replay))
 }
 
 /// The admin OpenAPI document, made from the same list as the routes, with the error-body
@@ -132,6 +141,12 @@ async fn metrics_text(
         }
         // The rest is still worth reading; the queue gauges keep their last value.
         Err(error) => tracing::warn!(%error, "cannot count the delivery queue for /metrics"),
+    }
+    match state.service.webhook_queue().await {
+        Ok((depth, oldest_seconds)) => {
+            crate::server::metrics::webhook_queue(depth, oldest_seconds);
+        }
+        Err(error) => tracing::warn!(%error, "cannot count the webhook queue for /metrics"),
     }
     (
         [(

@@ -90,6 +90,32 @@ where
     }
 }
 
+/// A JSON body that may be left out: none when the request has no `Content-Type` and no body
+/// (a `POST` that only says "do it"); otherwise the body must be JSON, as for [`ApiJson`].
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if request.headers().contains_key(header::CONTENT_TYPE) {
+            return <ApiJson<T> as FromRequest<S>>::from_request(request, state)
+                .await
+                .map(Some);
+        }
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::InvalidRequest("could not read the request body".into()))?;
+        if raw.is_empty() {
+            Ok(None)
+        } else {
+            Err(ApiError::UnsupportedMediaType)
+        }
+    }
+}
+
 fn not_json(error: &serde_json::Error) -> String {
     format!(
         "body is not valid JSON (line {}, column {})",

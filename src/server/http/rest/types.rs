@@ -45,16 +45,7 @@ pub fn deliveries(views: &Deliveries) -> BTreeMap<Channel, DeliveryInfo> {
         .collect()
 }
 
-/// Unix seconds as an RFC 3339 UTC string (`2026-03-18T12:30:00Z`).
-pub fn rfc3339(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::server::clock::rfc3339;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({

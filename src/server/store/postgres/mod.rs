@@ -106,6 +106,7 @@ impl Backend for PgStore {
 
     const COUNTS_LIMITS_LAST: bool = true;
     const LOCK_ROWS: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     async fn reader(&self) -> StoreResult<Self::Reader> {
         Ok(self.pool.acquire().await?)
@@ -214,7 +215,10 @@ impl Backend for PgStore {
         let (table, column) = (what.table(), what.column());
         let (key, columns) = match what {
             Expiring::IdempotencyKeys => ("(tenant_id, key)", "tenant_id, key"),
-            Expiring::Sessions | Expiring::Requests | Expiring::AuditEntries => ("id", "id"),
+            Expiring::Sessions
+            | Expiring::Requests
+            | Expiring::AuditEntries
+            | Expiring::WebhookDeliveries => ("id", "id"),
         };
         let sql = format!(
             "DELETE FROM {table} WHERE {key} IN

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::events::{MessageOwner, fan_out, fan_out_if, message_moved};
 use super::{Backend, Connection, Plan, Query};
 use crate::engine::Channel;
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus, DeliveryView, expiry_failure};
+use crate::engine::webhook::EventType;
 use crate::server::store::deliveries::*;
 use crate::server::store::{StoreError, StoreResult, flag};
 
@@ -148,7 +150,24 @@ struct ReceiptTarget {
     channel: String,
     provider: Option<String>,
     updated_at: i64,
+    tenant_id: i64,
+    recipient: String,
+    tenant_name: String,
+    session_public_id: Option<String>,
+    request_id: Option<String>,
+    is_test: i64,
 }
+
+/// What a receipt reads of its message (`m`): how it stands, and whose it is (for its event).
+/// The owner's columns come from subqueries, so that PostgreSQL locks the message's row alone.
+const RECEIPT_TARGET: &str = "SELECT m.id, m.status, m.receipt_status, m.channel, m.provider,
+        m.updated_at, m.tenant_id, m.recipient,
+        (SELECT name FROM tenants WHERE id = m.tenant_id) AS tenant_name,
+        (SELECT public_id FROM sessions WHERE id = m.session_id) AS session_public_id,
+        (SELECT request_id FROM sms_requests WHERE id = m.request_id) AS request_id,
+        COALESCE((SELECT is_test FROM sessions WHERE id = m.session_id),
+                 (SELECT is_test FROM sms_requests WHERE id = m.request_id)) AS is_test
+    FROM deliveries m";
 
 #[derive(sqlx::FromRow)]
 struct QueueRow {
@@ -202,6 +221,41 @@ impl<B: Backend> DeliveryStore for B {
             ),
         };
         let mut plan = Plan::new();
+        // What the try tells of, written only while the message is still this worker's (as the
+        // update below is).
+        let told = match result {
+            TryResult::Accepted { .. } => Some((EventType::MessageSent, None)),
+            TryResult::Failed { failure, .. } => {
+                Some((EventType::MessageFailed, Some(failure.as_str())))
+            }
+            TryResult::Retry { .. } => None,
+        };
+        if let Some((kind, error)) = told {
+            let owner = MessageOwner {
+                tenant: &delivery.tenant_name,
+                test: delivery.is_test,
+                session_id: delivery.session_public_id.as_deref(),
+                request_id: delivery.request_id.as_deref(),
+            };
+            let event = message_moved(
+                owner,
+                delivery.channel,
+                &delivery.recipient,
+                Some(provider),
+                kind,
+                error,
+                now,
+            );
+            let still_ours = |query: Query| {
+                query
+                    .push("EXISTS (SELECT 1 FROM deliveries WHERE id = ")
+                    .push_bind(delivery.id)
+                    .push(" AND status = 'sending')")
+            };
+            if let Some(query) = fan_out_if(delivery.tenant_id, &[event], now, still_ours) {
+                plan.push(query);
+            }
+        }
         // A try recorded again (a lease that ran out while its answer was on the way) keeps
         // the later answer.
         plan.push(
@@ -273,18 +327,14 @@ impl<B: Backend> DeliveryStore for B {
         // provider retrying its callback to two instances) apply in turn.
         let lookup = match by {
             ReceiptKey::Provider { provider, id } => Query::text(format!(
-                "SELECT id, status, receipt_status, channel, provider, updated_at FROM deliveries
-                 WHERE provider = $1 AND provider_message_id = $2{}",
+                "{RECEIPT_TARGET} WHERE m.provider = $1 AND m.provider_message_id = $2{}",
                 B::LOCK_ROWS
             ))
             .bind(provider)
             .bind(id),
-            ReceiptKey::Delivery(id) => Query::text(format!(
-                "SELECT id, status, receipt_status, channel, provider, updated_at
-                 FROM deliveries WHERE id = $1{}",
-                B::LOCK_ROWS
-            ))
-            .bind(id),
+            ReceiptKey::Delivery(id) => {
+                Query::text(format!("{RECEIPT_TARGET} WHERE m.id = $1{}", B::LOCK_ROWS)).bind(id)
+            }
         };
         let Some(target) = tx.fetch_optional::<ReceiptTarget>(lookup).await? else {
             return Ok((ReceiptOutcome::Unknown, None));
@@ -316,6 +366,33 @@ impl<B: Backend> DeliveryStore for B {
                 .bind(target.id),
         )
         .await?;
+        // A final receipt tells of itself, also one held while its message is being handed
+        // over (the acceptance then tells only of the send: events are not ordered).
+        let kind = match status {
+            DeliveryStatus::Delivered => Some(EventType::MessageDelivered),
+            DeliveryStatus::Failed => Some(EventType::MessageFailed),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let owner = MessageOwner {
+                tenant: &target.tenant_name,
+                test: target.is_test == 1,
+                session_id: target.session_public_id.as_deref(),
+                request_id: target.request_id.as_deref(),
+            };
+            let event = message_moved(
+                owner,
+                moved.channel,
+                &target.recipient,
+                target.provider.as_deref(),
+                kind,
+                error.map(DeliveryFailure::as_str),
+                now,
+            );
+            if let Some(query) = fan_out(target.tenant_id, &[event], now) {
+                tx.execute(query).await?;
+            }
+        }
         B::commit(tx).await?;
         Ok((ReceiptOutcome::Applied, Some(moved)))
     }

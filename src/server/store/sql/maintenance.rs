@@ -41,7 +41,13 @@ impl<B: Backend> Maintenance for B {
         }
     }
 
-    async fn purge(&self, now: i64, grace: i64, audit_before: i64) -> StoreResult<PurgeCounts> {
+    async fn purge(
+        &self,
+        now: i64,
+        grace: i64,
+        audit_before: i64,
+        webhooks_before: i64,
+    ) -> StoreResult<PurgeCounts> {
         let cutoff = now - grace;
         let mut tx = self.begin().await?;
         let codes_erased = tx.execute(outbox::erase_expired_codes(now)).await?;
@@ -55,6 +61,9 @@ impl<B: Backend> Maintenance for B {
         let audit_entries = self
             .delete_expired(Expiring::AuditEntries, audit_before)
             .await?;
+        let webhook_deliveries = self
+            .delete_expired(Expiring::WebhookDeliveries, webhooks_before)
+            .await?;
         let mut tx = self.begin().await?;
         let limit_records = limits::purge::<B>(&mut tx, now).await?;
         B::commit(tx).await?;
@@ -66,6 +75,7 @@ impl<B: Backend> Maintenance for B {
             deliveries_expired,
             limit_records,
             audit_entries,
+            webhook_deliveries,
         })
     }
 }

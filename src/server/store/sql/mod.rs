@@ -16,6 +16,7 @@
 mod admin_tokens;
 mod audit;
 mod deliveries;
+mod events;
 mod inspect;
 mod limits;
 mod maintenance;
@@ -24,6 +25,7 @@ mod sends;
 mod sessions;
 mod single;
 mod tenants;
+mod webhooks;
 
 use std::borrow::Cow;
 use std::ops::DerefMut;
@@ -256,6 +258,8 @@ pub(super) enum Expiring {
     IdempotencyKeys,
     /// Audit entries older than their retention.
     AuditEntries,
+    /// Webhook deliveries older than their retention (their attempts go with them).
+    WebhookDeliveries,
 }
 
 impl Expiring {
@@ -265,6 +269,7 @@ impl Expiring {
             Expiring::Requests => "sms_requests",
             Expiring::IdempotencyKeys => "idempotency_keys",
             Expiring::AuditEntries => "audit_log",
+            Expiring::WebhookDeliveries => "webhook_deliveries",
         }
     }
 
@@ -274,6 +279,7 @@ impl Expiring {
             Expiring::Sessions | Expiring::Requests => "expires_at",
             Expiring::IdempotencyKeys => "created_at",
             Expiring::AuditEntries => "at",
+            Expiring::WebhookDeliveries => "created_at",
         }
     }
 }
@@ -299,6 +305,11 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// (PostgreSQL's ` FOR UPDATE`; nothing on SQLite, whose write transaction holds the
     /// database's write lock from its start).
     const LOCK_ROWS: &'static str;
+
+    /// What a `SELECT` inside a claim appends so that concurrent claims skip each other's rows
+    /// instead of waiting (PostgreSQL's ` FOR UPDATE SKIP LOCKED`; nothing on SQLite, whose
+    /// claims run one at a time).
+    const SKIP_LOCKED: &'static str;
 
     async fn reader(&self) -> StoreResult<Self::Reader>;
 

@@ -4,8 +4,9 @@
 //! together and nothing exists without its messages. A refused send leaves only its refusal's
 //! record, which the caller writes once the transaction is rolled back.
 
-use super::{Backend, Connection, Plan, Query, deliveries, limits};
+use super::{Backend, Connection, Plan, Query, deliveries, events, limits};
 use crate::engine::limits::{SendCounts, decide_send};
+use crate::server::events::Event;
 use crate::server::store::deliveries::{NewMessage, Owner};
 use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
 use crate::server::store::sessions::{CreateSession, Deliveries};
@@ -32,6 +33,8 @@ pub(super) struct Outgoing<'a> {
     pub now: i64,
     pub messages: &'a [NewMessage],
     pub policy: &'a SendPolicy,
+    /// What the send tells of (written with its rows, for the tenant's webhook endpoints).
+    pub events: &'a [Event],
 }
 
 /// How a send ended.
@@ -186,6 +189,9 @@ pub(super) async fn write_send<B: Backend>(
         send.now,
         send.messages,
     );
+    if let Some(query) = events::fan_out(send.tenant_id, send.events, send.now) {
+        plan.push(query);
+    }
     let record = |plan: &mut Plan, counts: &SendCounts| {
         limits::record_send(
             plan,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
-use super::{Backend, Connection, Plan, Query, deliveries, inspect, limits, outbox};
+use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::limits::Refusal;
 use crate::engine::session::SessionStatus;
 use crate::server::mask::mask_recipient;
@@ -42,6 +42,14 @@ macro_rules! session_rows {
 /// An open session, by its token's hash (`$1`), within a tenant when `$2` names one.
 const SESSION_ROWS: &str = session_rows!(
     "s.token_hash = $1 AND s.cancelled_at IS NULL AND ($2 IS NULL OR s.tenant_id = $2)"
+);
+
+/// The sessions that expired after the cursor (`$1` the second it reached, `$2` the last ID
+/// at that second) and by `$3`, at most `$4`, cancelled ones too.
+pub(super) const SESSION_ROWS_EXPIRED: &str = session_rows!(
+    "s.id IN (SELECT id FROM sessions
+              WHERE (expires_at > $1 OR (expires_at = $1 AND id > $2)) AND expires_at <= $3
+              ORDER BY expires_at, id LIMIT $4)"
 );
 
 /// Any session, cancelled ones too, by its public ID (`$1`), within the tenant `$2` names.
@@ -104,6 +112,10 @@ fn decision_plan(before: &StoredSession, after: &StoredSession, now: i64) -> Pla
         plan.push(deliveries::end_messages(Owner::Session(after.id), now));
     }
     security_events(&mut plan, before, after, now);
+    let told = events::session_decided(before, after, now);
+    if let Some(query) = events::fan_out(after.tenant_id, &told, now) {
+        plan.push(query);
+    }
     plan
 }
 
@@ -224,6 +236,7 @@ impl<B: Backend> SessionStore for B {
                 }));
             }
         }
+        let told = events::session_started(new, now);
         let send = Outgoing {
             tenant_id: new.tenant_id,
             is_test: new.is_test,
@@ -231,6 +244,7 @@ impl<B: Backend> SessionStore for B {
             now,
             messages: &new.messages,
             policy: new.limits,
+            events: &told,
         };
         let views = match write_send::<B>(&mut tx, Target::Session(new), &send).await? {
             Sent::Stored { views, .. } => views,
@@ -339,6 +353,7 @@ impl<B: Backend> SessionStore for B {
                 policy: policy.clone(),
                 client_ip: None,
             };
+            let told = events::session_resent(after, messages, now);
             let send = Outgoing {
                 tenant_id,
                 is_test: after.is_test,
@@ -346,6 +361,7 @@ impl<B: Backend> SessionStore for B {
                 now,
                 messages,
                 policy: &send_policy,
+                events: &told,
             };
             let target = Target::Resend {
                 session_id: after.id,
@@ -373,24 +389,34 @@ impl<B: Backend> SessionStore for B {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let cancelled: Option<i64> = tx
-            .fetch_value(
+        let cancelled: Option<(i64, String, i64, String)> = tx
+            .fetch_optional(
                 Query::new(
                     "UPDATE sessions SET cancelled_at = $1, version = version + 1
                      WHERE token_hash = $2 AND tenant_id = $3 AND cancelled_at IS NULL
-                     RETURNING id",
+                     RETURNING id, public_id, is_test,
+                         (SELECT name FROM tenants WHERE id = $3) AS tenant",
                 )
                 .bind(now)
                 .bind(token_hash)
                 .bind(tenant_id),
             )
             .await?;
-        let Some(session_id) = cancelled else {
+        let Some((session_id, public_id, is_test, tenant)) = cancelled else {
             return Ok(false);
         };
         let mut plan = Plan::new();
         plan.push(outbox::erase_session_codes(session_id, None));
         plan.push(deliveries::end_messages(Owner::Session(session_id), now));
+        let told = [events::session_canceled(
+            &tenant,
+            is_test == 1,
+            &public_id,
+            now,
+        )];
+        if let Some(query) = events::fan_out(tenant_id, &told, now) {
+            plan.push(query);
+        }
         tx.run(plan).await?;
         B::commit(tx).await?;
         Ok(true)

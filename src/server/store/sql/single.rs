@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::audit::{About, entry};
 use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
-use super::{Backend, Connection, Plan, Query, deliveries, inspect, limits, outbox};
+use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::Refusal;
 use crate::server::mask::mask_phone;
@@ -18,7 +18,7 @@ use crate::server::store::{Caller, StoreResult};
 macro_rules! request_row {
     ($filter:literal) => {
         concat!(
-            "SELECT r.id, r.tenant_id, t.name AS tenant_name, t.limits, r.phone_number,
+            "SELECT r.id, r.tenant_id, t.name AS tenant_name, r.request_id, t.limits, r.phone_number,
                     r.code_hash, r.failed_attempts, r.is_test, r.created_at, r.expires_at, r.verified_at,
                     r.destination, d.failures AS streak_failures,
                     d.locked_until AS streak_locked_until
@@ -34,6 +34,13 @@ macro_rules! request_row {
 /// A request by its ID (`$1`) in the tenant whose ID is `$2`.
 const REQUEST_ROW_IN_TENANT: &str = request_row!("r.request_id = $1 AND r.tenant_id = $2");
 
+/// The requests that expired after the cursor (`$1` the second it reached, `$2` the last ID
+/// at that second) and by `$3`, at most `$4`, in the order they expired.
+pub(super) const REQUEST_ROWS_EXPIRED: &str = request_row!(
+    "(r.expires_at > $1 OR (r.expires_at = $1 AND r.id > $2)) AND r.expires_at <= $3
+     ORDER BY r.expires_at, r.id LIMIT $4"
+);
+
 /// A request by its ID (`$1`), within the tenant `$2` names when it names one.
 pub(super) const REQUEST_ROW_BY_ID: &str =
     request_row!("r.request_id = $1 AND ($2 IS NULL OR t.name = $2)");
@@ -46,6 +53,7 @@ impl<B: Backend> SingleRequestStore for B {
     ) -> StoreResult<Result<i64, Refusal>> {
         let now = new.created_at;
         let mut tx = self.begin().await?;
+        let told = events::request_started(new, now);
         let send = Outgoing {
             tenant_id: new.tenant_id,
             is_test: new.is_test,
@@ -53,6 +61,7 @@ impl<B: Backend> SingleRequestStore for B {
             now,
             messages: std::slice::from_ref(&new.message),
             policy: new.limits,
+            events: &told,
         };
         match write_send::<B>(&mut tx, Target::Request(new), &send).await? {
             Sent::Stored { owner_id, .. } => {
@@ -156,6 +165,10 @@ impl<B: Backend> SingleRequestStore for B {
                     Owner::Request(after.id),
                     Channel::Sms,
                 ));
+            }
+            let told = events::request_decided(before, after, now);
+            if let Some(query) = events::fan_out(after.tenant_id, &told, now) {
+                plan.push(query);
             }
         }
         self.write(plan).await

@@ -215,6 +215,7 @@ impl Backend for SqliteStore {
 
     const COUNTS_LIMITS_LAST: bool = false;
     const LOCK_ROWS: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
 
     async fn reader(&self) -> StoreResult<Self::Reader> {
         self.reader_connection().await

@@ -1,0 +1,141 @@
+//! Webhooks from real processes: three instances of the binary on one database, an endpoint
+//! subscribed with the CLI, sessions sent and verified through every instance while the
+//! receiver goes down for a moment and one instance is killed with SIGKILL. Every event
+//! arrives, signed (judged by the official Standard Webhooks library), and de-duplicated by
+//! `webhook-id` the receiver holds exactly the events the sessions caused.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::common::binary::{Otpgate, sigkill};
+use crate::common::servers::WebhookReceiver;
+
+const SESSIONS: usize = 24;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_and_a_kill_lose_no_event() {
+    let data = tempfile::tempdir().unwrap();
+    let first = Otpgate::new(
+        data.path().to_owned(),
+        &[("OTPGATE_WEBHOOKS_ALLOW_PRIVATE", "true".to_owned())],
+    )
+    .await;
+    first.cli(&["tenant", "create", "Acme"]);
+    first.raise_limits("Acme");
+    let key = first.cli(&["key", "create", "--tenant", "Acme", "--test"]);
+    let key = key.lines().last().unwrap().trim().to_owned();
+    let mut receiver = WebhookReceiver::start();
+    let created = first.cli(&[
+        "webhook",
+        "create",
+        "--tenant",
+        "Acme",
+        "--url",
+        &receiver.url("/hooks"),
+        "--description",
+        "three instances",
+    ]);
+    let secret = created.lines().last().unwrap().trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    receiver.set_secrets(&[&secret]).await;
+
+    let instances = [first.clone(), first.another(), first.another()];
+    let mut servers = Vec::new();
+    for instance in &instances {
+        servers.push(Some(instance.serve().await));
+    }
+    let mut expected: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for n in 0..SESSIONS {
+        let instance = &instances[n % 3];
+        if servers[n % 3].is_none() {
+            continue;
+        }
+        let email = format!("multi{n}@example.com");
+        let (status, sent) = instance
+            .post(
+                "/api/v1/otp/send",
+                &key,
+                json!({"channels": ["email"], "recipients": {"email": email}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{sent}");
+        let session = sent["session_id"].as_str().unwrap().to_owned();
+        let (_, messages) = instance
+            .get(&format!("/api/v1/test/messages?to={email}"), &key)
+            .await;
+        let code = messages[0]["code"].as_str().unwrap().to_owned();
+        let (status, verified) = instance
+            .post(
+                "/api/v1/otp/verify",
+                &key,
+                json!({"session_token": sent["session_token"], "otps": {"email": code}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{verified}");
+        for (kind, channel) in [
+            ("verification.started", ""),
+            ("message.sent", "email"),
+            ("verification.channel_verified", "email"),
+            ("verification.verified", ""),
+        ] {
+            expected.insert((kind.to_owned(), session.clone(), channel.to_owned()));
+        }
+        if n == SESSIONS / 3 {
+            // The receiver goes away for a moment: what meets it closed is retried 5 s later.
+            receiver.down();
+        }
+        if n == SESSIONS / 3 + 3 {
+            receiver.up();
+            receiver.set_secrets(&[&secret]).await;
+        }
+        if n == SESSIONS / 2 {
+            // One instance dies mid-run, whatever it had claimed: its lease runs out and the
+            // others deliver it.
+            let mut killed = servers[1].take().expect("running");
+            sigkill(&mut killed);
+        }
+    }
+    let received = receiver.wait_for_distinct(expected.len(), 120).await;
+    let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
+    for delivery in &received {
+        assert_eq!(
+            delivery["verified_with"],
+            json!([0]),
+            "signature judged by the official library: {delivery}"
+        );
+        let id = delivery["id"].as_str().unwrap().to_owned();
+        if let Some(earlier) = by_id.get(&id) {
+            assert_eq!(
+                earlier["body"], delivery["body"],
+                "a retry carries the same body"
+            );
+        }
+        by_id.insert(id, delivery.clone());
+    }
+    let told: BTreeSet<(String, String, String)> = by_id
+        .values()
+        .map(|d| {
+            let event = &d["event"];
+            (
+                event["type"].as_str().unwrap_or_default().to_owned(),
+                event["data"]["session_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                event["data"]["channel"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told, expected,
+        "de-duplicated by webhook-id, exactly the events the sessions caused"
+    );
+    assert_eq!(by_id.len(), expected.len(), "one ID per event");
+    for server in servers.iter_mut().flatten() {
+        sigkill(server);
+    }
+}
