@@ -3,7 +3,8 @@
 A name or an ID drawn at random names nothing, so every look-up would stop at 404. For
 schema-valid cases, every other one is pointed at something real of the run's tenant: its name
 (path `name`, query `tenant`), an address its sessions went to (`destination`), a session or single-SMS request just made with its test key
-(`session_id`, `request_id`), The rest of each case is
+(`session_id`, `request_id`), a webhook endpoint of its own (`id` of the webhook operations,
+pointing at a closed loopback port) and one of its deliveries. The rest of each case is
 generated as schemathesis chooses, and checked as for every other.
 
 Configured by the environment: OTPGATE_CONFORMANCE_URL (the public listener),
@@ -60,6 +61,54 @@ def _request():
     return _post("/api/otp/initiate", {"phone_number": "+14155550100"})["request_id"]
 
 
+def _admin(method, path, body=None):
+    return requests.request(
+        method,
+        f"{ADMIN}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+
+
+# Where the run's endpoints point: a loopback port nothing listens on (the run's server allows
+# private addresses, OTPGATE_WEBHOOKS_ALLOW_PRIVATE), so deliveries meet a refused connection.
+NOWHERE = "http://127.0.0.1:9/conformance"
+endpoint = {"id": None}
+
+
+def _endpoint():
+    """A webhook endpoint of the run's tenant (the run may delete it: then another)."""
+    if endpoint["id"] is not None and _admin("GET", f"/admin/v1/webhooks/{endpoint['id']}").ok:
+        return endpoint["id"]
+    response = _admin("POST", f"/admin/v1/tenants/{TENANT}/webhooks", {"url": NOWHERE})
+    response.raise_for_status()
+    endpoint["id"] = response.json()["id"]
+    return endpoint["id"]
+
+
+def _webhook_delivery(endpoint_id):
+    """A delivery of the endpoint: a test event queued for it (enabled first)."""
+    _admin("PATCH", f"/admin/v1/webhooks/{endpoint_id}", {"enabled": True})
+    response = _admin(
+        "POST", f"/admin/v1/webhooks/{endpoint_id}/test", {"type": "verification.verified"}
+    )
+    response.raise_for_status()
+    return response.json()["delivery"]
+
+
+WEBHOOK_OPERATIONS = {
+    "read_webhook",
+    "change_webhook",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "test_webhook",
+    "list_webhook_deliveries",
+    "resend_webhook_delivery",
+    "replay_webhooks",
+}
+
+
 @schemathesis.hook
 def map_case(ctx, case):
     meta = case.meta
@@ -83,4 +132,11 @@ def map_case(ctx, case):
         path["session_id"] = _session(n)
     elif operation == "read_sms_request":
         path["request_id"] = _request()
+    elif operation in WEBHOOK_OPERATIONS:
+        path["id"] = str(_endpoint())
+        if operation == "resend_webhook_delivery":
+            path["delivery"] = str(_webhook_delivery(path["id"]))
+    if operation in ("create_webhook", "change_webhook") and isinstance(case.body, dict):
+        if "url" in case.body or operation == "create_webhook":
+            case.body["url"] = f"{NOWHERE}/{n}"
     return case

@@ -15,7 +15,7 @@ use super::signing;
 use crate::engine::webhook::{self, TryEnd, Verdict};
 use crate::server::clock::Clock;
 use crate::server::crypto::ServerKeys;
-use crate::server::delivery::providers::{reqwest_error_text, retry_after};
+use crate::server::delivery::providers::{request_failure, retry_after};
 use crate::server::store::webhooks::WEBHOOK_LEASE_SECS;
 use crate::server::store::{
     ClaimedWebhook, WebhookAttempt, WebhookOutcome, WebhookStore, wall_clock_ms,
@@ -326,15 +326,7 @@ impl WebhookWorker {
                 } else {
                     TryEnd::Connection
                 };
-                let what = if error.is_timeout() {
-                    "timed out"
-                } else if error.is_connect() {
-                    "could not connect"
-                } else {
-                    "request failed"
-                };
-                let detail = reqwest_error_text(&error);
-                (end, None, None, None, Some(format!("{what}: {detail}")))
+                (end, None, None, None, Some(request_failure(&error)))
             }
         };
         Tried {

@@ -38,6 +38,12 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 /// A request that got no answer: always worth another try. The detail leaves out the URL,
 /// whose query may carry a gateway's password.
 pub fn http_error(error: &reqwest::Error) -> ProviderError {
+    ProviderError::transient(request_failure(error))
+}
+
+/// What went wrong with a request that got no answer (`timed out: …`, `could not connect: …`),
+/// without the URL.
+pub fn request_failure(error: &reqwest::Error) -> String {
     let what = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -45,15 +51,15 @@ pub fn http_error(error: &reqwest::Error) -> ProviderError {
     } else {
         "request failed"
     };
-    let mut error = reqwest_error_text(error);
-    if error.is_empty() {
-        error = "no details".to_owned();
+    let mut detail = reqwest_error_text(error);
+    if detail.is_empty() {
+        detail = "no details".to_owned();
     }
-    ProviderError::transient(format!("{what}: {error}"))
+    format!("{what}: {detail}")
 }
 
 /// The error's own text and its causes', without the URL reqwest would add.
-pub fn reqwest_error_text(error: &reqwest::Error) -> String {
+fn reqwest_error_text(error: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

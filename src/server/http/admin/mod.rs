@@ -158,6 +158,16 @@ async fn metrics_text(
         .into_response()
 }
 
+/// A field that may be given as `null` (which means something) or left out (which changes
+/// nothing): `Some(None)` for `null`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// The ID a page of a newest-first listing starts below, from the `cursor` the page before
 /// answered.
 fn cursor_before(cursor: Option<&str>) -> ApiResult<Option<i64>> {

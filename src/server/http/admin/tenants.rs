@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Admin;
+use super::{Admin, present};
 use crate::engine::Channel;
 use crate::engine::limits::LimitPolicy;
 use crate::server::http::rest::answers::{
@@ -61,16 +61,6 @@ impl Tenant {
             created_at: rfc3339(tenant.created_at),
         }
     }
-}
-
-/// A field that may be given as `null` (which means something) or left out (which changes
-/// nothing).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A change to a tenant: what is left out stays as it is. `limits`, `allowed_countries` and

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Admin;
 use super::tenants::unknown_tenant;
+use super::{Admin, present};
 use crate::server::http::rest::answers::{
     Answer, Body, error_answers, invalid_request, with_json_body, with_key,
 };
@@ -92,16 +92,6 @@ pub struct NewWebhook {
     pub description: Option<String>,
 }
 
-/// A field that may be given as `null` (which means something) or left out (which changes
-/// nothing).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// A change to an endpoint: what is left out stays as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -120,7 +110,7 @@ pub struct WebhookPatch {
 /// A rotation.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Rotation {
+pub struct WebhookRotation {
     /// Seconds the previous secret keeps signing beside the new one (0 to 604800; a day when
     /// left out).
     pub overlap_secs: Option<i64>,
@@ -128,7 +118,7 @@ pub struct Rotation {
 
 /// The new secret.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedSecret {
+pub struct WebhookSecret {
     /// The new secret, shown only here.
     pub secret: String,
     /// Until then every delivery carries a signature with each secret.
@@ -138,7 +128,7 @@ pub struct RotatedSecret {
 /// A test event.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TestEvent {
+pub struct WebhookTestEvent {
     /// Its type (`verification.verified`, say); its data are made up, with `"test": true`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -146,7 +136,7 @@ pub struct TestEvent {
 
 /// A test event queued.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TestQueued {
+pub struct WebhookTestQueued {
     /// The delivery, as `…/deliveries` lists it.
     pub delivery: i64,
 }
@@ -154,7 +144,7 @@ pub struct TestQueued {
 /// A replay.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Replay {
+pub struct WebhookReplay {
     /// RFC 3339: the deliveries made since then are sent again.
     pub since: String,
     /// Also those already delivered (receivers de-duplicate by `webhook-id`); by default only
@@ -165,13 +155,13 @@ pub struct Replay {
 
 /// What a replay queued.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Replayed {
+pub struct WebhookReplayed {
     pub queued: u64,
 }
 
 /// One request made to an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Attempt {
+pub struct WebhookAttemptView {
     pub at: String,
     pub duration_ms: i64,
     /// The answer's HTTP status; `null` when none came.
@@ -203,7 +193,7 @@ pub struct WebhookDelivery {
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Every request made, oldest first.
-    pub tries: Vec<Attempt>,
+    pub tries: Vec<WebhookAttemptView>,
 }
 
 impl From<WebhookDeliveryInfo> for WebhookDelivery {
@@ -221,7 +211,7 @@ impl From<WebhookDeliveryInfo> for WebhookDelivery {
             tries: info
                 .tries
                 .into_iter()
-                .map(|a| Attempt {
+                .map(|a| WebhookAttemptView {
                     at: rfc3339(a.at),
                     duration_ms: a.duration_ms,
                     status: a.status,
@@ -235,7 +225,7 @@ impl From<WebhookDeliveryInfo> for WebhookDelivery {
 
 /// A page of deliveries.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryPage {
+pub struct WebhookDeliveryPage {
     pub deliveries: Vec<WebhookDelivery>,
     /// The `cursor` of the next page; `null` on the last.
     pub next_cursor: Option<String>,
@@ -244,7 +234,7 @@ pub struct DeliveryPage {
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
+pub enum WebhookDeliveryStatus {
     Pending,
     Sending,
     Delivered,
@@ -252,14 +242,14 @@ pub enum DeliveryStatus {
     Skipped,
 }
 
-impl DeliveryStatus {
+impl WebhookDeliveryStatus {
     fn name(self) -> &'static str {
         match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Sending => "sending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Skipped => "skipped",
+            WebhookDeliveryStatus::Pending => "pending",
+            WebhookDeliveryStatus::Sending => "sending",
+            WebhookDeliveryStatus::Delivered => "delivered",
+            WebhookDeliveryStatus::Failed => "failed",
+            WebhookDeliveryStatus::Skipped => "skipped",
         }
     }
 }
@@ -267,9 +257,9 @@ impl DeliveryStatus {
 /// Which deliveries.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct DeliveryParams {
+pub struct WebhookDeliveryParams {
     #[param(nullable = false, inline)]
-    pub status: Option<DeliveryStatus>,
+    pub status: Option<WebhookDeliveryStatus>,
     /// The `next_cursor` of the page before.
     #[param(nullable = false)]
     pub cursor: Option<String>,
@@ -519,16 +509,16 @@ pub async fn delete(
     post, path = "/admin/v1/webhooks/{id}/rotate", operation_id = "rotate_webhook_secret",
     tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint's ID (a number)")),
-    request_body(content = Rotation, description = "Optional: the overlap"),
-    responses((status = 200, description = "The new secret", body = RotatedSecret), ChangeErrors),
+    request_body(content = WebhookRotation, description = "Optional: the overlap"),
+    responses((status = 200, description = "The new secret", body = WebhookSecret), ChangeErrors),
     security(("admin_token" = []))
 )]
 pub async fn rotate(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    body: Option<ApiJson<Rotation>>,
-) -> ApiResult<Json<RotatedSecret>> {
+    body: Option<ApiJson<WebhookRotation>>,
+) -> ApiResult<Json<WebhookSecret>> {
     admin.may_write()?;
     let endpoint = visible(&state, &admin, &id).await?;
     let overlap = body.and_then(|b| b.value.overlap_secs);
@@ -536,7 +526,7 @@ pub async fn rotate(
         .admin
         .rotate_webhook_secret(endpoint.id, overlap, admin.caller())
         .await?;
-    Ok(Json(RotatedSecret {
+    Ok(Json(WebhookSecret {
         secret: rotated.secret,
         previous_secret_valid_until: rfc3339(rotated.previous_valid_until),
     }))
@@ -547,51 +537,51 @@ pub async fn rotate(
     post, path = "/admin/v1/webhooks/{id}/test", operation_id = "test_webhook",
     tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint's ID (a number)")),
-    request_body = TestEvent,
-    responses((status = 202, description = "Queued", body = TestQueued), SendErrors),
+    request_body = WebhookTestEvent,
+    responses((status = 202, description = "Queued", body = WebhookTestQueued), SendErrors),
     security(("admin_token" = []))
 )]
 pub async fn test(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    body: ApiJson<TestEvent>,
-) -> ApiResult<(StatusCode, Json<TestQueued>)> {
+    body: ApiJson<WebhookTestEvent>,
+) -> ApiResult<(StatusCode, Json<WebhookTestQueued>)> {
     admin.may_write()?;
     let endpoint = visible(&state, &admin, &id).await?;
     let delivery = state
         .admin
         .test_webhook(endpoint.id, &body.value.kind)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(TestQueued { delivery })))
+    Ok((StatusCode::ACCEPTED, Json(WebhookTestQueued { delivery })))
 }
 
 /// The endpoint's deliveries, newest first, each with every request made.
 #[utoipa::path(
     get, path = "/admin/v1/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint's ID (a number)"), DeliveryParams),
-    responses((status = 200, description = "A page of deliveries, newest first", body = DeliveryPage), ReadErrors),
+    params(("id" = String, Path, description = "The endpoint's ID (a number)"), WebhookDeliveryParams),
+    responses((status = 200, description = "A page of deliveries, newest first", body = WebhookDeliveryPage), ReadErrors),
     security(("admin_token" = []))
 )]
 pub async fn deliveries(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    params: Result<Query<DeliveryParams>, QueryRejection>,
-) -> ApiResult<Json<DeliveryPage>> {
+    params: Result<Query<WebhookDeliveryParams>, QueryRejection>,
+) -> ApiResult<Json<WebhookDeliveryPage>> {
     let Query(params) =
         params.map_err(|_| ApiError::InvalidRequest("invalid query string".into()))?;
     let endpoint = visible(&state, &admin, &id).await?;
     let limit = params.limit.unwrap_or(PAGE);
     let query = WebhookDeliveryQuery {
-        status: params.status.map(DeliveryStatus::name),
+        status: params.status.map(WebhookDeliveryStatus::name),
         before_id: super::cursor_before(params.cursor.as_deref())?,
         limit,
     };
     let found = state.admin.webhook_deliveries(endpoint.id, &query).await?;
     let next_cursor = super::next_cursor(found.len(), limit, found.last().map(|d| d.id));
-    Ok(Json(DeliveryPage {
+    Ok(Json(WebhookDeliveryPage {
         deliveries: found.into_iter().map(WebhookDelivery::from).collect(),
         next_cursor,
     }))
@@ -631,16 +621,16 @@ pub async fn resend(
     post, path = "/admin/v1/webhooks/{id}/replay", operation_id = "replay_webhooks",
     tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint's ID (a number)")),
-    request_body = Replay,
-    responses((status = 202, description = "Queued", body = Replayed), SendErrors),
+    request_body = WebhookReplay,
+    responses((status = 202, description = "Queued", body = WebhookReplayed), SendErrors),
     security(("admin_token" = []))
 )]
 pub async fn replay(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    body: ApiJson<Replay>,
-) -> ApiResult<(StatusCode, Json<Replayed>)> {
+    body: ApiJson<WebhookReplay>,
+) -> ApiResult<(StatusCode, Json<WebhookReplayed>)> {
     admin.may_write()?;
     let endpoint = visible(&state, &admin, &id).await?;
     let since = time::OffsetDateTime::parse(
@@ -653,5 +643,5 @@ pub async fn replay(
         .admin
         .replay_webhooks(endpoint.id, since, body.value.delivered, admin.caller())
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(Replayed { queued })))
+    Ok((StatusCode::ACCEPTED, Json(WebhookReplayed { queued })))
 }
