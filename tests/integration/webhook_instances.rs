@@ -1,4 +1,4 @@
-//! Webhooks from real processes: three instances of the binary on one database, an endpoint
+//! Webhooks from real processes: the command line's `webhook` commands, and three instances of the binary on one database, an endpoint
 //! subscribed with the CLI, sessions sent and verified through every instance while the
 //! receiver goes down for a moment and one instance is killed with SIGKILL. Every event
 //! arrives, signed (judged by the official Standard Webhooks library), and de-duplicated by
@@ -88,12 +88,15 @@ async fn three_instances_and_a_kill_lose_no_event() {
         if n == SESSIONS / 3 + 3 {
             receiver.up();
             receiver.set_secrets(&[&secret]).await;
+            // Slow answers, so that deliveries are in flight when an instance dies next.
+            receiver.answer(204, None, 1.5).await;
         }
-        if n == SESSIONS / 2 {
-            // One instance dies mid-run, whatever it had claimed: its lease runs out and the
-            // others deliver it.
+        if n == SESSIONS / 2 + 1 {
+            // One instance dies mid-run with what it had claimed: its leases run out (a
+            // minute) and the others deliver those events.
             let mut killed = servers[1].take().expect("running");
             sigkill(&mut killed);
+            receiver.answer(204, None, 0.0).await;
         }
     }
     let received = receiver.wait_for_distinct(expected.len(), 120).await;
@@ -138,4 +141,77 @@ async fn three_instances_and_a_kill_lose_no_event() {
     for server in servers.iter_mut().flatten() {
         sigkill(server);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_manages_endpoints_as_the_admin_api_does() {
+    let data = tempfile::tempdir().unwrap();
+    let otpgate = Otpgate::new(data.path().to_owned(), &[]).await;
+    otpgate.cli(&["tenant", "create", "Acme"]);
+    // Without the operator's allowance, loopback is refused, with the reason.
+    let refused = otpgate
+        .command(&[
+            "webhook",
+            "create",
+            "--tenant",
+            "Acme",
+            "--url",
+            "http://127.0.0.1:9/hooks",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("must be https"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let mut allowed = otpgate.clone();
+    allowed.env.push((
+        "OTPGATE_WEBHOOKS_ALLOW_PRIVATE".to_owned(),
+        "true".to_owned(),
+    ));
+    let created = allowed.cli(&[
+        "webhook",
+        "create",
+        "--tenant",
+        "Acme",
+        "--url",
+        "http://127.0.0.1:9/hooks",
+        "--event",
+        "verification.verified",
+    ]);
+    let secret = created.lines().last().unwrap();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    let listed = allowed.cli(&["webhook", "list", "--tenant", "Acme"]);
+    assert!(listed.contains("http://127.0.0.1:9/hooks"), "{listed}");
+    assert!(listed.contains("verification.verified"), "{listed}");
+    assert!(!listed.contains(secret), "the secret is shown once");
+    let rotated = allowed.cli(&["webhook", "rotate", "1", "--overlap", "1h"]);
+    let new = rotated.lines().last().unwrap();
+    assert!(new.starts_with("whsec_") && new != secret, "{rotated}");
+    let tested = allowed.cli(&["webhook", "test", "1", "--type", "message.failed"]);
+    assert!(tested.contains("delivery 1"), "{tested}");
+    let deliveries = allowed.cli(&["webhook", "deliveries", "1"]);
+    assert!(
+        deliveries.contains("message.failed\tpending"),
+        "{deliveries}"
+    );
+    let updated = allowed.cli(&["webhook", "update", "1", "--all-events", "--disable"]);
+    assert!(
+        updated.contains("every event") && updated.contains("disabled"),
+        "{updated}"
+    );
+    allowed.cli(&["webhook", "delete", "1"]);
+    assert!(!allowed.cli(&["webhook", "list"]).contains("127.0.0.1:9"));
+    let audit = allowed.cli(&["audit", "--tenant", "Acme"]);
+    for action in [
+        "webhook.created",
+        "webhook.rotated",
+        "webhook.updated",
+        "webhook.deleted",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+    assert!(!audit.contains(secret) && !audit.contains(new));
 }

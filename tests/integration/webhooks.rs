@@ -921,3 +921,30 @@ async fn endpoints_are_their_tenants_own_and_every_change_is_audited() {
     assert_eq!(updated["before"]["events"], Value::Null);
     assert_eq!(updated["after"]["description"], "billing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out() {
+    let hooked = hooked().await;
+    let app = &hooked.app;
+    app.send(json!({"channels": ["email"], "recipients": {"email": "lease@example.com"}}))
+        .await;
+    // Another instance's worker claims both events, then dies before posting them.
+    let other = app.open_store().await;
+    let claimed = other
+        .claim_due_webhooks(crate::common::START, 10, 60)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    // While its lease holds, nobody else posts them.
+    assert_eq!(app.post_webhooks().await, 0);
+    app.clock.advance(59);
+    assert_eq!(app.post_webhooks().await, 0);
+    app.clock.advance(1);
+    assert_eq!(app.post_webhooks().await, 2);
+    let received = hooked.receiver.received().await;
+    assert_eq!(received.len(), 2);
+    all_verified_with(&received, &[0]);
+    let ids: BTreeSet<&str> = received.iter().filter_map(|r| r["id"].as_str()).collect();
+    let claimed_ids: BTreeSet<&str> = claimed.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(ids, claimed_ids, "the same events, under their own IDs");
+}

@@ -255,6 +255,27 @@ async fn move_cursor(
         == 1)
 }
 
+/// Whether anything in `table` (`sessions` or `sms_requests`) expired after the expiry pass's
+/// cursor and by `until`: read without the write lock, so that an idle pass takes none.
+async fn expired_since_cursor<B: Backend>(store: &B, table: &str, until: i64) -> StoreResult<bool> {
+    let found: Option<i64> = store
+        .reader()
+        .await?
+        .fetch_value(
+            Query::text(format!(
+                "SELECT CAST(1 AS BIGINT) FROM {table} t JOIN event_cursors c ON c.name = $1
+                 WHERE (t.expires_at > c.expired_until
+                        OR (t.expires_at = c.expired_until AND t.id > c.last_id))
+                   AND t.expires_at <= $2
+                 LIMIT 1"
+            ))
+            .bind(table)
+            .bind(until),
+        )
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Writes the events of the expiry pass, grouped by tenant.
 async fn write_events(
     tx: &mut impl Connection,
@@ -841,6 +862,11 @@ impl<B: Backend> WebhookStore for B {
     async fn emit_expiry_events(&self, until: i64, limit: i64) -> StoreResult<u64> {
         let mut looked_at = 0;
         // Sessions.
+        let sessions = expired_since_cursor(self, "sessions", until).await?;
+        let requests = expired_since_cursor(self, "sms_requests", until).await?;
+        if !sessions && !requests {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let cursor = read_cursor::<B>(&mut tx, "sessions").await?;
         let rows: Vec<SessionChannelRow> = tx
