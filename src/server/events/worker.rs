@@ -1,9 +1,10 @@
 //! The webhook worker: claims due deliveries (under a lease, so a crash only delays them), signs
 //! each the Standard Webhooks way and posts it, records the attempt, and lets the engine say
-//! what comes next — done, a retry on the schedule, given up, or the endpoint disabled. It also
-//! runs the expiry pass, which tells of the verifications that ran out. Every instance may run
-//! one: claims never share a delivery. A change that writes events wakes the worker of its own
-//! process; others' are found within a second.
+//! what comes next — done, a retry on the schedule, given up, or the endpoint disabled. Claims
+//! and records are made for many deliveries at once: the database's writer is what sends and
+//! verifies wait for. It also runs the expiry pass, which tells of the verifications that ran
+//! out. Every instance may run one: claims never share a delivery. A change that writes events
+//! wakes the worker of its own process; others' are found within a second.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +27,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of an answer's body is kept with the attempt.
 pub const RESPONSE_KEPT: usize = 1024;
 /// Requests in flight at once.
-const IN_FLIGHT: usize = 32;
+const IN_FLIGHT: usize = 64;
+/// How long a wake-up waits for more events before claiming (they come in bursts).
+const GATHER: Duration = Duration::from_millis(10);
 /// The longest the worker sleeps without looking (other instances write events too).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// How often the expiry pass runs.
@@ -91,6 +94,8 @@ impl WebhookWorker {
 
     async fn run(self) {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        let (done, finished) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(self.clone().record(finished));
         let mut last_expiry: Option<Instant> = None;
         loop {
             if last_expiry.is_none_or(|at| at.elapsed() >= EXPIRY_EVERY) {
@@ -123,10 +128,11 @@ impl WebhookWorker {
                     return;
                 };
                 let worker = self.clone();
+                let done = done.clone();
                 tokio::spawn(async move {
-                    worker.deliver(delivery).await;
+                    let outcome = worker.attempt_and_judge(&delivery).await;
+                    let _ = done.send((delivery, outcome));
                     drop(permit);
-                    worker.wake.notify_one();
                 });
             }
             if full {
@@ -140,9 +146,40 @@ impl WebhookWorker {
                 _ => IDLE_CHECK,
             };
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
+                () = self.wake.notified() => {
+                    // Events come in bursts: a moment's wait claims them in one transaction
+                    // instead of one each, and costs an event that much latency.
+                    tokio::time::sleep(GATHER).await;
+                }
+                () = tokio::time::sleep(wait.max(GATHER)) => {}
             }
+        }
+    }
+
+    /// Writes the outcomes of finished tries as they come, together whatever has come
+    /// meanwhile: one write for many deliveries.
+    async fn record(
+        self,
+        mut finished: tokio::sync::mpsc::UnboundedReceiver<(ClaimedWebhook, WebhookOutcome)>,
+    ) {
+        while let Some(first) = finished.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < IN_FLIGHT {
+                match finished.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.finish(&batch).await;
+            // Slots were freed: there may be more due.
+            self.wake.notify_one();
+        }
+    }
+
+    async fn finish(&self, batch: &[(ClaimedWebhook, WebhookOutcome)]) {
+        if let Err(error) = self.store.finish_webhooks(batch, self.clock.now()).await {
+            // The leases run out and the deliveries are tried again: at least once.
+            tracing::error!(%error, deliveries = batch.len(), "cannot record webhook attempts");
         }
     }
 
@@ -170,14 +207,20 @@ impl WebhookWorker {
                 .into_iter()
                 .map(|delivery| {
                     let worker = self.clone();
-                    tokio::spawn(async move { worker.deliver(delivery).await })
+                    tokio::spawn(async move {
+                        let outcome = worker.attempt_and_judge(&delivery).await;
+                        (delivery, outcome)
+                    })
                 })
                 .collect();
+            let mut batch = Vec::with_capacity(tasks.len());
             for task in tasks {
-                if let Err(error) = task.await {
-                    tracing::error!(%error, "a webhook delivery task failed");
+                match task.await {
+                    Ok(done) => batch.push(done),
+                    Err(error) => tracing::error!(%error, "a webhook delivery task failed"),
                 }
             }
+            self.finish(&batch).await;
         }
     }
 
@@ -197,9 +240,9 @@ impl WebhookWorker {
         }
     }
 
-    /// One try of one delivery, recorded whatever happens.
-    async fn deliver(&self, claimed: ClaimedWebhook) {
-        let tried = self.attempt(&claimed).await;
+    /// One try of one delivery, and what comes of it (recorded by the caller).
+    async fn attempt_and_judge(&self, claimed: &ClaimedWebhook) -> WebhookOutcome {
+        let tried = self.attempt(claimed).await;
         let now = self.clock.now();
         let verdict = webhook::verdict(
             tried.end,
@@ -235,14 +278,10 @@ impl WebhookWorker {
                 "webhook not delivered"
             ),
         }
-        let outcome = WebhookOutcome {
+        WebhookOutcome {
             attempt: tried.attempt,
             verdict,
             disable,
-        };
-        if let Err(error) = self.store.finish_webhook(&claimed, &outcome, now).await {
-            // The lease runs out and the delivery is tried again: at least once.
-            tracing::error!(%error, delivery = claimed.id, "cannot record a webhook attempt");
         }
     }
 

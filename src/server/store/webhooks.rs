@@ -107,7 +107,7 @@ pub struct WebhookAttempt {
     pub response: Option<String>,
 }
 
-/// How a try ended, for [`WebhookStore::finish_webhook`].
+/// How a try ended, for [`WebhookStore::finish_webhooks`].
 #[derive(Clone, Debug)]
 pub struct WebhookOutcome {
     pub attempt: WebhookAttempt,
@@ -205,12 +205,12 @@ pub trait WebhookStore: Send + Sync {
     /// When the next pending delivery falls due (`None` when none is pending).
     async fn next_webhook_due(&self) -> StoreResult<Option<i64>>;
 
-    /// Records a claimed delivery's try: the attempt, the delivery's new state, the endpoint's
-    /// run of failures, and, when the outcome says so, the endpoint disabled and audited.
-    async fn finish_webhook(
+    /// Records claimed deliveries' tries, in one write: each attempt, each delivery's new state,
+    /// the endpoints' runs of failures, and, where an outcome says so, the endpoint disabled and
+    /// audited. A delivery no longer this worker's (its lease ran out) keeps its new owner's.
+    async fn finish_webhooks(
         &self,
-        claimed: &ClaimedWebhook,
-        outcome: &WebhookOutcome,
+        finished: &[(ClaimedWebhook, WebhookOutcome)],
         now: i64,
     ) -> StoreResult<()>;
 

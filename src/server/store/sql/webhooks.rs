@@ -214,6 +214,57 @@ async fn disable<B: Backend>(
     Ok(true)
 }
 
+/// Appends to `plan` what one try of a claimed delivery writes: the attempt, the delivery's new
+/// state (only while it is still this worker's), the endpoint's run of failures.
+fn finish_plan(plan: &mut Plan, claimed: &ClaimedWebhook, outcome: &WebhookOutcome, now: i64) {
+    let attempt = &outcome.attempt;
+    plan.push(
+        Query::new(
+            "INSERT INTO webhook_attempts (delivery_id, at, duration_ms, status, error, response)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(claimed.id)
+        .bind(attempt.at)
+        .bind(attempt.duration_ms)
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.error.as_deref())
+        .bind(attempt.response.as_deref()),
+    );
+    let (status, next, finished) = match outcome.verdict {
+        Verdict::Delivered => ("delivered", now, Some(now)),
+        Verdict::Retry { at } => ("pending", at, None),
+        Verdict::GiveUp | Verdict::Gone => ("failed", now, Some(now)),
+    };
+    plan.push(
+        Query::new(
+            "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL,
+                 last_status = $3, last_error = $4, finished_at = $5
+             WHERE id = $6 AND status = 'sending'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.error.as_deref())
+        .bind(finished)
+        .bind(claimed.id),
+    );
+    // The endpoint's run of failures: ended by a success, begun by a first failure.
+    plan.push(if matches!(outcome.verdict, Verdict::Delivered) {
+        Query::new(
+            "UPDATE webhook_endpoints SET failing_since = NULL
+             WHERE id = $1 AND failing_since IS NOT NULL",
+        )
+        .bind(claimed.endpoint_id)
+    } else {
+        Query::new(
+            "UPDATE webhook_endpoints SET failing_since = $1
+             WHERE id = $2 AND failing_since IS NULL",
+        )
+        .bind(now)
+        .bind(claimed.endpoint_id)
+    });
+}
+
 /// How far the expiry pass has looked at one table.
 #[derive(sqlx::FromRow)]
 struct CursorRow {
@@ -648,65 +699,28 @@ impl<B: Backend> WebhookStore for B {
         Ok(due)
     }
 
-    async fn finish_webhook(
+    async fn finish_webhooks(
         &self,
-        claimed: &ClaimedWebhook,
-        outcome: &WebhookOutcome,
+        finished: &[(ClaimedWebhook, WebhookOutcome)],
         now: i64,
     ) -> StoreResult<()> {
-        let attempt = &outcome.attempt;
         let mut plan = Plan::new();
-        plan.push(
-            Query::new(
-                "INSERT INTO webhook_attempts (delivery_id, at, duration_ms, status, error,
-                     response)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(claimed.id)
-            .bind(attempt.at)
-            .bind(attempt.duration_ms)
-            .bind(attempt.status.map(i64::from))
-            .bind(attempt.error.as_deref())
-            .bind(attempt.response.as_deref()),
-        );
-        let (status, next, finished) = match outcome.verdict {
-            Verdict::Delivered => ("delivered", now, Some(now)),
-            Verdict::Retry { at } => ("pending", at, None),
-            Verdict::GiveUp | Verdict::Gone => ("failed", now, Some(now)),
-        };
-        // Finished only while it is still this worker's (a lease that ran out meanwhile gave it
-        // to another, whose answer counts).
-        plan.push(
-            Query::new(
-                "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2,
-                     lease_until = NULL, last_status = $3, last_error = $4, finished_at = $5
-                 WHERE id = $6 AND status = 'sending'",
-            )
-            .bind(status)
-            .bind(next)
-            .bind(attempt.status.map(i64::from))
-            .bind(attempt.error.as_deref())
-            .bind(finished)
-            .bind(claimed.id),
-        );
-        plan.push(
-            Query::new(if matches!(outcome.verdict, Verdict::Delivered) {
-                "UPDATE webhook_endpoints SET failing_since = NULL
-                 WHERE id = $1 AND failing_since IS NOT NULL AND $2 = $2"
-            } else {
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2)
-                 WHERE id = $1"
-            })
-            .bind(claimed.endpoint_id)
-            .bind(now),
-        );
-        let Some(reason) = outcome.disable else {
+        for (claimed, outcome) in finished {
+            finish_plan(&mut plan, claimed, outcome, now);
+        }
+        let disabling: Vec<(i64, &str)> = finished
+            .iter()
+            .filter_map(|(claimed, outcome)| outcome.disable.map(|why| (claimed.endpoint_id, why)))
+            .collect();
+        if disabling.is_empty() {
             self.write(plan).await?;
             return Ok(());
-        };
+        }
         let mut tx = self.begin().await?;
         tx.run(plan).await?;
-        disable::<B>(&mut tx, claimed.endpoint_id, reason, now, &Caller::system()).await?;
+        for (endpoint, reason) in disabling {
+            disable::<B>(&mut tx, endpoint, reason, now, &Caller::system()).await?;
+        }
         B::commit(tx).await?;
         Ok(())
     }
@@ -953,17 +967,24 @@ impl<B: Backend> WebhookStore for B {
     }
 
     async fn webhook_queue(&self) -> StoreResult<WebhookQueueFigure> {
-        let (depth, oldest): (i64, Option<i64>) = self
+        // Each status counted through its own partial index: the table keeps a month.
+        let rows: Vec<(i64, Option<i64>)> = self
             .reader()
             .await?
-            .fetch_one(Query::new(
+            .fetch_all(Query::new(
                 "SELECT COUNT(*), MIN(created_at_ms) FROM webhook_deliveries
-                 WHERE status IN ('pending', 'sending')",
+                 WHERE status = 'pending'
+                 UNION ALL
+                 SELECT COUNT(*), MIN(created_at_ms) FROM webhook_deliveries
+                 WHERE status = 'sending'",
             ))
             .await?;
         Ok(WebhookQueueFigure {
-            depth: u64::try_from(depth).unwrap_or(0),
-            oldest_created_at_ms: oldest,
+            depth: rows
+                .iter()
+                .map(|(n, _)| u64::try_from(*n).unwrap_or(0))
+                .sum(),
+            oldest_created_at_ms: rows.iter().filter_map(|(_, at)| *at).min(),
         })
     }
 }
