@@ -33,8 +33,7 @@ CREATE TABLE webhook_deliveries (
     last_error       TEXT,
     created_at       BIGINT NOT NULL,
     created_at_ms    BIGINT NOT NULL,
-    finished_at      BIGINT,
-    UNIQUE (endpoint_id, event_id)
+    finished_at      BIGINT
 );
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';

@@ -30,7 +30,8 @@ CREATE INDEX webhook_endpoints_by_tenant ON webhook_endpoints (tenant_id);
 CREATE TABLE webhook_deliveries (
     id               INTEGER PRIMARY KEY,
     endpoint_id      INTEGER NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
-    -- The webhook-id header: the event's, the same for every endpoint and every retry.
+    -- The webhook-id header: the event's, the same for every endpoint and every retry (random,
+    -- 128 bits: unique without an index to keep).
     event_id         TEXT    NOT NULL,
     event_type       TEXT    NOT NULL,
     body             TEXT    NOT NULL,
@@ -47,8 +48,7 @@ CREATE TABLE webhook_deliveries (
     created_at       INTEGER NOT NULL,
     -- Milliseconds of the wall clock, for the event-to-delivery latency.
     created_at_ms    INTEGER NOT NULL,
-    finished_at      INTEGER,
-    UNIQUE (endpoint_id, event_id)
+    finished_at      INTEGER
 ) STRICT;
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
