@@ -40,15 +40,22 @@ async fn three_instances_and_a_kill_lose_no_event() {
     assert!(secret.starts_with("whsec_"), "{created}");
     receiver.set_secrets(&[&secret]).await;
 
-    let instances = [first.clone(), first.another(), first.another()];
-    let mut servers = Vec::new();
+    // The first instance's admin listener on a known port, to read its /metrics.
+    let admin_port = crate::common::binary::free_port();
+    let mut metered = first.clone();
+    metered.env.push((
+        "OTPGATE_ADMIN_ADDR".to_owned(),
+        format!("127.0.0.1:{admin_port}"),
+    ));
+    let instances = [metered, first.another(), first.another()];
+    let mut servers = Servers(Vec::new());
     for instance in &instances {
-        servers.push(Some(instance.serve().await));
+        servers.0.push(Some(instance.serve().await));
     }
     let mut expected: BTreeSet<(String, String, String)> = BTreeSet::new();
     for n in 0..SESSIONS {
         let instance = &instances[n % 3];
-        if servers[n % 3].is_none() {
+        if servers.0[n % 3].is_none() {
             continue;
         }
         let email = format!("multi{n}@example.com");
@@ -94,7 +101,7 @@ async fn three_instances_and_a_kill_lose_no_event() {
         if n == SESSIONS / 2 + 1 {
             // One instance dies mid-run with what it had claimed: its leases run out (a
             // minute) and the others deliver those events.
-            let mut killed = servers[1].take().expect("running");
+            let mut killed = servers.0[1].take().expect("running");
             sigkill(&mut killed);
             receiver.answer(204, None, 0.0).await;
         }
@@ -138,8 +145,37 @@ async fn three_instances_and_a_kill_lose_no_event() {
         "de-duplicated by webhook-id, exactly the events the sessions caused"
     );
     assert_eq!(by_id.len(), expected.len(), "one ID per event");
-    for server in servers.iter_mut().flatten() {
-        sigkill(server);
+    // The instance that stayed counted what it posted, and has nothing left.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .expect("/metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert!(value("otpgate_webhook_deliveries_total{result=\"delivered\"}") > 0.0);
+    assert!(value("otpgate_webhook_delivery_latency_seconds_count") > 0.0);
+    // (What the killed instance had claimed waits for its lease: the depth need not be 0.)
+    assert!(value("otpgate_webhook_queue_depth") >= 0.0);
+    assert!(value("otpgate_webhook_queue_oldest_seconds") >= 0.0);
+    assert!(!metrics.contains(&secret), "no secret in the metrics");
+}
+
+/// The instances of a test, killed when it ends, also when it fails.
+struct Servers(Vec<Option<std::process::Child>>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for server in self.0.iter_mut().flatten() {
+            sigkill(server);
+        }
     }
 }
 
