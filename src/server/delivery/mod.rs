@@ -121,16 +121,22 @@ pub struct Delivery {
     beat: Arc<Heartbeat>,
 }
 
-/// The delivery worker's sign of life: the time of its last round, as milliseconds since the
-/// heartbeat was made (0: no worker has run in this process).
+/// A worker's sign of life (the delivery worker's, the webhook worker's): the time of its last
+/// round, as milliseconds since the heartbeat was made (0: no worker has run in this process).
 #[derive(Debug)]
 pub struct Heartbeat {
     origin: std::time::Instant,
     last_ms: std::sync::atomic::AtomicU64,
 }
 
+impl Default for Heartbeat {
+    fn default() -> Heartbeat {
+        Heartbeat::new()
+    }
+}
+
 impl Heartbeat {
-    fn new() -> Heartbeat {
+    pub fn new() -> Heartbeat {
         Heartbeat {
             origin: std::time::Instant::now(),
             last_ms: std::sync::atomic::AtomicU64::new(0),

@@ -16,6 +16,7 @@ use super::signing;
 use crate::engine::webhook::{self, TryEnd, Verdict};
 use crate::server::clock::Clock;
 use crate::server::crypto::ServerKeys;
+use crate::server::delivery::Heartbeat;
 use crate::server::delivery::providers::{request_failure, retry_after};
 use crate::server::store::webhooks::WEBHOOK_LEASE_SECS;
 use crate::server::store::{
@@ -32,6 +33,9 @@ const IN_FLIGHT: usize = 64;
 const GATHER: Duration = Duration::from_millis(10);
 /// The longest the worker sleeps without looking (other instances write events too).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// A worker that has not gone round its loop for this long has stopped (readiness says so):
+/// its longest wait is a second, its expiry pass a few.
+pub const STALLED: Duration = Duration::from_secs(30);
 /// How often the expiry pass runs.
 const EXPIRY_EVERY: Duration = Duration::from_secs(10);
 /// The expiry pass looks only at what expired this long ago, so that a decision made just
@@ -48,6 +52,8 @@ pub struct WebhookWorker {
     clock: Arc<dyn Clock>,
     guard: UrlGuard,
     wake: Arc<Notify>,
+    /// Beaten every round: readiness says when it stops.
+    beat: Arc<Heartbeat>,
     client: reqwest::Client,
 }
 
@@ -65,6 +71,7 @@ impl WebhookWorker {
         clock: Arc<dyn Clock>,
         guard: UrlGuard,
         wake: Arc<Notify>,
+        beat: Arc<Heartbeat>,
     ) -> WebhookWorker {
         // Every connection goes through the guard's resolver; no proxy from the environment
         // (it would resolve names the guard never sees) and no redirect is followed.
@@ -83,6 +90,7 @@ impl WebhookWorker {
             clock,
             guard,
             wake,
+            beat,
             client,
         }
     }
@@ -98,6 +106,7 @@ impl WebhookWorker {
         tokio::spawn(self.clone().record(finished));
         let mut last_expiry: Option<Instant> = None;
         loop {
+            self.beat.beat();
             if last_expiry.is_none_or(|at| at.elapsed() >= EXPIRY_EVERY) {
                 last_expiry = Some(Instant::now());
                 if let Err(error) = self.expiry_pass().await {

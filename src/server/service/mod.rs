@@ -63,6 +63,8 @@ pub struct ServiceParts {
     webhook_guard: UrlGuard,
     /// Wakes this process's webhook worker when a change may have written events.
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// The webhook worker's sign of life (readiness asks).
+    webhook_beat: Arc<crate::server::delivery::Heartbeat>,
 }
 
 impl std::ops::Deref for VerificationService {
@@ -139,6 +141,7 @@ impl VerificationService {
             idempotency_in_flight: in_flight::InFlight::default(),
             webhook_guard,
             webhook_wake: Arc::default(),
+            webhook_beat: Arc::default(),
         }))
     }
 
@@ -155,6 +158,7 @@ impl VerificationService {
             self.clock.clone(),
             self.webhook_guard.clone(),
             self.webhook_wake.clone(),
+            self.webhook_beat.clone(),
         )
     }
 
@@ -330,6 +334,15 @@ impl VerificationService {
         {
             tracing::warn!("not ready: the delivery worker has not run for {stalled:?}");
             return Err("delivery worker stopped");
+        }
+        let stalled = crate::server::events::worker::STALLED;
+        if self
+            .webhook_beat
+            .since()
+            .is_some_and(|since| since > stalled)
+        {
+            tracing::warn!("not ready: the webhook worker has not run for {stalled:?}");
+            return Err("webhook worker stopped");
         }
         Ok(())
     }

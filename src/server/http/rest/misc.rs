@@ -75,13 +75,13 @@ pub struct Readiness {
     /// `ok` or `unavailable`.
     pub status: String,
     /// Why not: `database unreachable`, `database does not take writes`, `database read-only`,
-    /// `database migrations behind` or `delivery worker stopped`.
+    /// `database migrations behind`, `delivery worker stopped` or `webhook worker stopped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// Readiness: whether this instance can serve now (the database answers reads and writes with
-/// current migrations; the delivery worker runs). For load balancers and orchestrators; it
+/// current migrations; the delivery and webhook workers run). For load balancers and orchestrators; it
 /// changes back without a restart.
 #[utoipa::path(get, path = "/readyz", operation_id = "readiness", tag = "operations",
     responses(
