@@ -1,7 +1,6 @@
 //! One-time codes: generation without modulo bias, and normalisation of what a person typed.
 
 use rand::RngCore;
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Shortest and longest code the progressive API accepts.
 pub const MIN_CODE_LENGTH: u8 = 4;
@@ -92,26 +91,33 @@ pub fn display_digits(input: &str) -> String {
         .collect()
 }
 
+/// Where each run of Unicode decimal digits (general category Nd, Unicode 16) starts: its zero.
+/// Unicode's stability policy assigns Nd characters only in contiguous runs of ten, zero to nine,
+/// so these 77 code points describe all 770 of them (some runs sit back to back, as the
+/// mathematical digits' five do). A table of the starts, not the Unicode property tables: the
+/// widget's WebAssembly carries this rule too, and the tables would be 40 KB of it. The
+/// exhaustive test below checks it against the Unicode data of the `unicode-properties` crate.
+const DIGIT_ZEROS: [u32; 77] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0xFF10, 0x104A0, 0x10D30, 0x10D40, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450,
+    0x114D0, 0x11650, 0x116C0, 0x116D0, 0x116DA, 0x11730, 0x118E0, 0x11950, 0x11BF0, 0x11C50,
+    0x11D50, 0x11DA0, 0x11DE0, 0x11F50, 0x16130, 0x16A60, 0x16AC0, 0x16B50, 0x16D70, 0x1CCF0,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950,
+    0x1FBF0,
+];
+
 /// The value of a Unicode decimal digit (general category Nd), `None` for anything else.
-///
-/// Unicode's stability policy assigns Nd characters only in contiguous runs of ten, zero to nine.
-/// Some runs sit back to back (the mathematical digits are five runs in a row), so the value is the
-/// distance from the start of the whole contiguous Nd stretch, modulo ten.
 pub fn decimal_digit_value(c: char) -> Option<u8> {
     if c.is_ascii_digit() {
         return Some(c as u8 - b'0');
     }
-    if c.general_category() != GeneralCategory::DecimalNumber {
-        return None;
-    }
-    let mut start = u32::from(c);
-    while let Some(previous) = start.checked_sub(1).and_then(char::from_u32) {
-        if previous.general_category() != GeneralCategory::DecimalNumber {
-            break;
-        }
-        start -= 1;
-    }
-    u8::try_from((u32::from(c) - start) % 10).ok()
+    let c = u32::from(c);
+    // The last run starting at or before `c`, if `c` is within its ten.
+    let runs_before = DIGIT_ZEROS.partition_point(|zero| *zero <= c);
+    let zero = DIGIT_ZEROS[runs_before.checked_sub(1)?];
+    u8::try_from(c - zero).ok().filter(|value| *value < 10)
 }
 
 #[cfg(test)]
@@ -294,6 +300,7 @@ mod tests {
 
     #[test]
     fn every_unicode_decimal_digit_sits_in_a_run_from_zero_to_nine() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
         // Exhaustive over every scalar value: each Nd character maps to a value, the character
         // that many places before it maps to 0, and the run it belongs to ends on a 9.
         let mut digits = 0;
