@@ -28,6 +28,17 @@ pub fn router(state: server::state::AppState) -> axum::Router {
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    panic_messages();
     leptos::mount::hydrate_islands();
 }
+
+/// In development builds a panic says what it was in the browser's console. Release builds
+/// abort without the message: the hook and the formatting behind it are weight every person's
+/// phone would download for a message nobody reads.
+#[cfg(all(feature = "hydrate", debug_assertions))]
+fn panic_messages() {
+    console_error_panic_hook::set_once();
+}
+
+#[cfg(all(feature = "hydrate", not(debug_assertions)))]
+fn panic_messages() {}
