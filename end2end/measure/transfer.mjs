@@ -4,7 +4,9 @@
 //     headers), cold (empty cache) and warm (a second page in the same browser context, as when
 //     the person opens a later verification link);
 //   - navigation start to hydrated (`html[data-hydrated]`), on loopback and on an emulated slow
-//     mobile profile: 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip, CPU slowed 4x.
+//     mobile profile: 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip, CPU slowed 4x;
+//   - navigation start to the first contentful paint, and the page's JS heap once hydrated
+//     (used and total, from the DevTools Performance domain; WebAssembly memory is not in it).
 // Usage: node transfer.mjs RUNS URL [URL...]   (one verification URL per run and profile, plus
 // one per warm revisit: at least 2 * RUNS * 2 URLs). Prints JSON.
 import { chromium } from '@playwright/test';
@@ -27,7 +29,7 @@ const browser = await chromium.launch({
     '--disable-sync', '--no-first-run', '--disable-quic'],
 });
 
-/** Loads `url` in `page` and returns { bytes, requests, hydrated_ms, files }. */
+/** Loads `url` in `page` and returns { bytes, requests, hydrated_ms, fcp_ms, heap_used, heap_total, files }. */
 async function load(context, page, url, profile) {
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
@@ -51,10 +53,23 @@ async function load(context, page, url, profile) {
   await page.goto(url, { waitUntil: 'commit' });
   await page.waitForSelector('html[data-hydrated="true"]', { timeout: 120_000 });
   const hydrated = await page.evaluate(() => performance.now());
+  const fcp = await page.evaluate(() =>
+    performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+  await cdp.send('Performance.enable');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const metric = (name) => metrics.find((m) => m.name === name)?.value ?? null;
   // Late requests (the favicon) still count as what a person downloads.
   await page.waitForLoadState('networkidle');
   await cdp.detach();
-  return { bytes, requests: files.length, hydrated_ms: Math.round(hydrated), files };
+  return {
+    bytes,
+    requests: files.length,
+    hydrated_ms: Math.round(hydrated),
+    fcp_ms: fcp === null ? null : Math.round(fcp),
+    heap_used: metric('JSHeapUsedSize'),
+    heap_total: metric('JSHeapTotalSize'),
+    files,
+  };
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -79,6 +94,9 @@ for (const [name, profile] of Object.entries(PROFILES)) {
     cold_hydrated_ms: median(cold.map((r) => r.hydrated_ms)),
     cold_hydrated_max_ms: Math.max(...cold.map((r) => r.hydrated_ms)),
     warm_hydrated_ms: median(warm.map((r) => r.hydrated_ms)),
+    cold_fcp_ms: median(cold.map((r) => r.fcp_ms)),
+    js_heap_used: median(cold.map((r) => r.heap_used)),
+    js_heap_total: median(cold.map((r) => r.heap_total)),
     cold_files: cold[0].files,
     warm_files: warm[0].files,
   };

@@ -16,8 +16,9 @@ pub fn DemoPage() -> impl IntoView {
     }
 }
 
-/// Everything on the demo page is interactive: one island.
-#[island]
+/// Everything on the demo page is interactive: one island, lazy so that (in a `--split` build)
+/// its code is a chunk only the demo page fetches, never the verification page.
+#[island(lazy)]
 fn DemoApp() -> impl IntoView {
     super::mark_hydrated();
     let start = ServerAction::<StartDemo>::new();

@@ -47,8 +47,9 @@ pub fn HomePage() -> impl IntoView {
     }
 }
 
-/// The live service check: the one interactive part of the page, hydrated on its own.
-#[island]
+/// The live service check: the one interactive part of the page, hydrated on its own; lazy, so
+/// its code is a chunk of its own in a `--split` build.
+#[island(lazy)]
 fn HealthCheck() -> impl IntoView {
     super::mark_hydrated();
     let check = ServerAction::<ServiceStatus>::new();
