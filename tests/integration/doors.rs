@@ -35,9 +35,13 @@ async fn submit(app: &TestApp, door: Door, token: &str, code: &str) -> Seen {
         }
         Door::ServerFunction => {
             let answer = app
-                .post_form(
+                .post_raw(
                     "/rpc/widget_code",
-                    &format!("token={token}&channel=email&code={}", urlencode(code)),
+                    None,
+                    Some("application/json"),
+                    json!({"token": token, "channel": "email", "code": code})
+                        .to_string()
+                        .into_bytes(),
                 )
                 .await;
             assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);

@@ -556,9 +556,13 @@ async fn a_locked_number_refuses_codes_of_sessions_already_open_at_every_door() 
     let location = form.headers["location"].to_str().expect("location");
     assert!(location.contains("notice=throttled"), "{location}");
     let rpc = app
-        .post_form(
+        .post_raw(
             "/rpc/widget_code",
-            &format!("token={open}&channel=sms&code={right}"),
+            None,
+            Some("application/json"),
+            json!({"token": open, "channel": "sms", "code": right})
+                .to_string()
+                .into_bytes(),
         )
         .await;
     assert_eq!(rpc.body["result"]["Throttled"], 600, "{}", rpc.text);
@@ -774,8 +778,7 @@ async fn the_widget_takes_thirty_codes_a_minute_from_one_address_and_ignores_for
     assert_eq!(form_notice(&base, session, code, None).await, "throttled");
     let rpc = reqwest::Client::new()
         .post(format!("{base}/rpc/widget_code"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={session}&channel=email&code={code}"))
+        .json(&json!({"token": session, "channel": "email", "code": code}))
         .send()
         .await
         .expect("answer")

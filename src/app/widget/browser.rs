@@ -48,17 +48,31 @@ fn parent_origin(allowed: &[String], named: Option<&str>) -> Option<String> {
     }
 }
 
-/// Posts a JSON message to the embedding page, to its allowed origin only (never `"*"`).
-pub fn post_to_parent(allowed: &[String], named: Option<&str>, message: &serde_json::Value) {
+/// A message for the embedding page, built as a plain JS object field by field (the browser
+/// clones it for `postMessage`; no JSON text on the way).
+pub struct Message(js_sys::Object);
+
+impl Message {
+    /// `{"type": kind}`.
+    pub fn new(kind: &str) -> Message {
+        Message(js_sys::Object::new()).with("type", kind)
+    }
+
+    pub fn with(self, field: &str, value: impl Into<leptos::wasm_bindgen::JsValue>) -> Message {
+        let _ = js_sys::Reflect::set(&self.0, &field.into(), &value.into());
+        self
+    }
+}
+
+/// Posts a message to the embedding page, to its allowed origin only (never `"*"`).
+pub fn post_to_parent(allowed: &[String], named: Option<&str>, message: Message) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let (Some(parent), Some(origin)) = (framed(&window), parent_origin(allowed, named)) else {
         return;
     };
-    if let Ok(value) = js_sys::JSON::parse(&message.to_string()) {
-        let _ = parent.post_message(&value, &origin);
-    }
+    let _ = parent.post_message(&message.0, &origin);
 }
 
 /// The content's height in CSS pixels, for the embedder to size its iframe. The body's own box

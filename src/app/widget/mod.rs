@@ -9,7 +9,6 @@ mod card;
 use leptos::prelude::*;
 use leptos_meta::{Html, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde_json::json;
 
 use super::i18n::{self, Texts};
 use super::page_data::page_data;
@@ -98,12 +97,15 @@ fn InvalidLink(embed: bool) -> impl IntoView {
 }
 
 /// The message the embedding page receives for a state.
-fn event(kind: &str, session: &WidgetSession) -> serde_json::Value {
-    json!({
-        "type": kind,
-        "verified_channels": session.verified_channels,
-        "session_verified": session.session_verified,
-    })
+fn event(kind: &str, session: &WidgetSession) -> browser::Message {
+    let channels: js_sys::Array = session
+        .verified_channels
+        .iter()
+        .map(|c| leptos::wasm_bindgen::JsValue::from_str(c.as_str()))
+        .collect();
+    browser::Message::new(kind)
+        .with("verified_channels", channels)
+        .with("session_verified", session.session_verified)
 }
 
 /// The interactive widget: an island, hydrated on its own from its serialised props.
@@ -134,7 +136,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
                     browser::post_to_parent(
                         &origins,
                         named.as_deref(),
-                        &json!({"type": "otpgate:resize", "height": height}),
+                        browser::Message::new("otpgate:resize").with("height", height),
                     );
                 }
             };
@@ -178,7 +180,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
                 _ => "otpgate:progress",
             };
             session.with_untracked(|s| {
-                browser::post_to_parent(&origins, named_origin.as_deref(), &event(kind, s))
+                browser::post_to_parent(&origins, named_origin.as_deref(), event(kind, s))
             });
         }
         current
