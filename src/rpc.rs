@@ -1,15 +1,15 @@
 //! Server functions: the pages' calls into the server. Each is a few lines over the service and
 //! returns a typed error. They live under `/rpc/` so that `/api/` stays the REST API's alone.
-//! The widget's calls take JSON (`input = Json`), which the WebAssembly already decodes, so the
-//! widget's page carries no URL-form encoder; the demo's keep the form encoding its
-//! `ActionForm` posts.
+//! The widget's calls take and answer JSON decoded from text (`JsonText`, as the islands' props
+//! are), so the widget's page carries no URL-form encoder and one JSON decoder per type; the
+//! demo's keep the form encoding its `ActionForm` posts.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 use crate::engine::Channel;
 use crate::model::{
-    CodeAnswer, DemoSession, OutboxItem, PageError, ResendAnswer, ServiceInfo, WidgetSession,
+    CodeAnswer, DemoSession, JsonText, OutboxItem, PageError, ResendAnswer, ServiceInfo,
+    WidgetSession,
 };
 
 #[server(prefix = "/rpc", endpoint = "service_status")]
@@ -39,7 +39,7 @@ async fn accept_language() -> Option<String> {
         .map(str::to_owned)
 }
 
-#[server(prefix = "/rpc", endpoint = "widget_code", input = Json)]
+#[server(prefix = "/rpc", endpoint = "widget_code", input = JsonText, output = JsonText)]
 pub async fn submit_widget_code(
     token: String,
     channel: Channel,
@@ -59,14 +59,14 @@ pub async fn submit_widget_code(
 }
 
 /// The page's session as it stands now (delivery states, verification from another tab).
-#[server(prefix = "/rpc", endpoint = "widget_session", input = Json)]
+#[server(prefix = "/rpc", endpoint = "widget_session", input = JsonText, output = JsonText)]
 pub async fn refresh_widget(token: String) -> Result<WidgetSession, PageError> {
     let state = expect_context::<crate::server::state::AppState>();
     let language = accept_language().await;
     crate::server::http::widget::load(&state.service, &token, language.as_deref()).await
 }
 
-#[server(prefix = "/rpc", endpoint = "widget_resend", input = Json)]
+#[server(prefix = "/rpc", endpoint = "widget_resend", input = JsonText, output = JsonText)]
 pub async fn resend_widget_code(
     token: String,
     channel: Channel,

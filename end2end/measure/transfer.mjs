@@ -6,7 +6,9 @@
 //   - navigation start to hydrated (`html[data-hydrated]`), on loopback and on an emulated slow
 //     mobile profile: 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip, CPU slowed 4x;
 //   - navigation start to the first contentful paint, and the page's JS heap once hydrated
-//     (used and total, from the DevTools Performance domain; WebAssembly memory is not in it).
+//     (used and total, from the DevTools Performance domain; WebAssembly memory is not in it);
+//   - for calibration, the first paint of a blank page (a `data:` URL, nothing to fetch) in a
+//     fresh context: what this browser on this machine needs before any page of ours.
 // Usage: node transfer.mjs RUNS URL [URL...]   (one verification URL per run and profile, plus
 // one per warm revisit: at least 2 * RUNS * 2 URLs). Prints JSON.
 import { chromium } from '@playwright/test';
@@ -74,6 +76,17 @@ async function load(context, page, url, profile) {
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const results = {};
+const blank = [];
+for (let i = 0; i < runs; i++) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto('data:text/html,<!doctype html><title>blank</title><p>blank</p>');
+  const fcp = await page.waitForFunction(() =>
+    performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
+  blank.push(Math.round(await fcp.jsonValue()));
+  await context.close();
+}
+results.blank_page_fcp_ms = median(blank);
 let next = 0;
 for (const [name, profile] of Object.entries(PROFILES)) {
   const cold = [];

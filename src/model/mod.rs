@@ -2,6 +2,7 @@
 //! errors pages show, outbox items, the demo session, the API reference, and language
 //! negotiation. No server or UI code lives here, so both sides depend on it and not on each other.
 
+mod codec;
 mod demo;
 mod language;
 mod outbox;
@@ -9,6 +10,7 @@ mod page;
 mod reference;
 mod widget;
 
+pub use codec::{JsonText, JsonTextEncoding};
 pub use demo::DemoSession;
 pub use language::{SPOKEN, arabic_count, negotiate};
 pub use outbox::OutboxItem;

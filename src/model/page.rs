@@ -1,7 +1,6 @@
 //! What pages and server functions say to each other about the service as a whole: the errors
 //! a page shows, the service check, and whether development pages exist.
 
-use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +20,8 @@ pub enum PageError {
 }
 
 impl FromServerFnError for PageError {
-    type Encoder = JsonEncoding;
+    // Decoded from text like every answer the widget reads (see `codec`).
+    type Encoder = super::JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         PageError::Transport(value.to_string())
