@@ -100,14 +100,17 @@ pub fn ChannelCard(
     let verified = move || info().is_some_and(|c| c.verified);
     let channel_locked =
         move || info().is_some_and(|c| c.locked) || card.get() == CardState::ChannelLocked;
-    let open = move || {
+    let open = Memo::new(move |_| {
         matches!(state.get(), PageState::Pending | PageState::Verified)
             && !verified()
             && !channel_locked()
-    };
-    let optional = move || {
+    });
+    let optional = Memo::new(move |_| {
         session.with(|s| s.mode == VerificationMode::Any && s.session_verified) && !verified()
-    };
+    });
+    // What shows or hides part of the card is a memo, so the part is built again only when it
+    // comes or goes, not on every change of the session (the field keeps its text and focus).
+    let shown_verified = Memo::new(move |_| verified());
     let code_length = move || session.with(|s| s.code_length);
     let wait = move || info().map_or(0, |c| c.resend_at) - now.get();
     let cooling = move || wait() > 0;
@@ -284,20 +287,20 @@ pub fn ChannelCard(
         <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")>
             <div class="otp-card-head">
                 <h2 id=format!("title-{id}")>{name}</h2>
-                <Show when=optional><span class="otp-optional">{texts.optional}</span></Show>
-                <Show when=verified>
+                {move || optional.get().then(|| view! { <span class="otp-optional">{texts.optional}</span> })}
+                {move || shown_verified.get().then(|| view! {
                     <span class="otp-verified" id=format!("verified-{id}")>
                         <span class="otp-check" aria-hidden="true">"✓"</span>
                         {texts.verified}
                     </span>
-                </Show>
+                })}
             </div>
             <p class="otp-recipient" dir="ltr">{recipient}</p>
             <p class="otp-delivery" id=format!("delivery-{id}") data-delivery=delivery_state
                 role=move || (delivery() == Some(DeliveryStatus::Failed)).then_some("alert")>
                 {delivery_text}
             </p>
-            <Show when=open>
+            {move || open.get().then(|| view! {
                 <form method="post" action=form_action.clone() on:submit=on_submit>
                     <input type="hidden" name="channel" value=id/>
                     <label for=format!("code-{id}")>{(texts.code_label)(channel)}</label>
@@ -333,7 +336,7 @@ pub fn ChannelCard(
                         {resend_label}
                     </button>
                 </form>
-            </Show>
+            })}
             <p class="otp-message" id=format!("msg-{id}") role=move || {
                 matches!(
                     card.get(),

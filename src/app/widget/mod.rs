@@ -6,6 +6,7 @@
 mod browser;
 mod card;
 
+use leptos::either::EitherOf4;
 use leptos::prelude::*;
 use leptos_meta::{Html, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -192,6 +193,8 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
     let countdown =
         move || (texts.expires_in)(&i18n::clock(session.with(|s| s.expires_at) - now.get()));
     let attempts = move || (texts.attempts_left)(session.with(|s| s.attempts_remaining));
+    let counting =
+        Memo::new(move |_| matches!(state.get(), PageState::Pending | PageState::Verified));
     let theme = options.theme.clone();
     let cards = initial
         .channels
@@ -226,10 +229,10 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
             <p class="otp-intro">{(texts.intro)(&tenant)}</p>
             <div class="otp-status">
                 <p id="otp-progress">{progress}</p>
-                <Show when=move || state.get() == PageState::Pending || state.get() == PageState::Verified>
+                {move || counting.get().then(|| view! {
                     <p id="otp-timer" role="timer" aria-live="off">{countdown}</p>
                     <p id="otp-attempts">{attempts}</p>
-                </Show>
+                })}
             </div>
             <EndState state session texts tenant=tenant_for_end/>
             <div class="otp-cards">{cards}</div>
@@ -252,8 +255,8 @@ fn EndState(
         let mode = session.with(|s| s.mode);
         let all = session.with(|s| s.all_channels_verified);
         match state.get() {
-            PageState::Pending => ().into_any(),
-            PageState::Verified => view! {
+            PageState::Pending => EitherOf4::A(()),
+            PageState::Verified => EitherOf4::B(view! {
                 <div class="otp-banner otp-success" id="otp-success">
                     <span class="otp-check-large" aria-hidden="true">"✓"</span>
                     <div>
@@ -261,22 +264,19 @@ fn EndState(
                         <p>{if all || mode == VerificationMode::All { texts.success_all } else { texts.success_any }}</p>
                     </div>
                 </div>
-            }
-            .into_any(),
-            PageState::Expired => view! {
+            }),
+            PageState::Expired => EitherOf4::C(view! {
                 <div class="otp-banner otp-expired" id="otp-expired" role="alert">
                     <h2>{texts.expired_title}</h2>
                     <p>{(texts.expired_body)(&tenant)}</p>
                 </div>
-            }
-            .into_any(),
-            PageState::Locked => view! {
+            }),
+            PageState::Locked => EitherOf4::D(view! {
                 <div class="otp-banner otp-locked" id="otp-locked" role="alert">
                     <h2>{texts.locked_title}</h2>
                     <p>{(texts.locked_body)(&tenant)}</p>
                 </div>
-            }
-            .into_any(),
+            }),
         }
     }
 }
