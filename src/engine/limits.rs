@@ -424,6 +424,73 @@ pub fn prefix_starts_cooling(policy: &LimitPolicy, unverified_last_hour: u32) ->
     unverified_last_hour + 1 >= policy.prefix_unverified_per_hour
 }
 
+/// The counts within which an allowed send stays allowed with the same effects, for a send
+/// decided on a copy read without locks and written later: the writer re-checks that every
+/// count is still inside its bounds, and the send is decided again only when one is not. The
+/// bounds are what the rules above allow, not the counts seen, so concurrent sends to other
+/// destinations, or sharing only a budget or a client IP, do not make each other stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendBounds {
+    /// One entry per message, in the order of `SendCounts::messages`.
+    pub messages: Vec<MessageBounds>,
+    /// The most sends the client IP may have had in the last 10 minutes, when one was counted.
+    pub ip_last_10min: Option<u32>,
+}
+
+/// The bounds of one message's counts (inclusive). A destination still locked, or a prefix
+/// still cooling, at the decision's `now` is outside them too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageBounds {
+    pub destination_last_10min: u32,
+    pub destination_last_day: u32,
+    /// Lowest and highest unverified sends to the prefix: the send starts the prefix cooling
+    /// exactly when the count it sees is the threshold's last step, so that count is pinned;
+    /// `None` when the message has no prefix rule (email).
+    pub prefix_unverified_last_hour: Option<(u32, u32)>,
+    pub tenant_channel_last_hour: u32,
+}
+
+/// The bounds within which `decide_send` allows this send with the same effects; `None` when
+/// it refuses the send (a refusal is recorded as seen, never re-checked).
+pub fn send_bounds(
+    policy: &LimitPolicy,
+    counts: &SendCounts,
+    now: UnixSeconds,
+) -> Option<SendBounds> {
+    if decide_send(policy, counts, now).is_some() {
+        return None;
+    }
+    let messages = counts
+        .messages
+        .iter()
+        .map(|message| {
+            let threshold = policy.prefix_unverified_per_hour;
+            let prefix = message.channel.uses_phone_number().then(|| {
+                if prefix_starts_cooling(policy, message.prefix_unverified_last_hour) {
+                    (
+                        message.prefix_unverified_last_hour,
+                        message.prefix_unverified_last_hour,
+                    )
+                } else {
+                    (0, threshold.saturating_sub(2))
+                }
+            });
+            MessageBounds {
+                destination_last_10min: policy.destination_per_10min.saturating_sub(1),
+                destination_last_day: policy.destination_per_day.saturating_sub(1),
+                prefix_unverified_last_hour: prefix,
+                tenant_channel_last_hour: policy.per_hour(message.channel).saturating_sub(1),
+            }
+        })
+        .collect();
+    Some(SendBounds {
+        messages,
+        ip_last_10min: counts
+            .ip_last_10min
+            .map(|_| policy.ip_sends_per_10min.saturating_sub(1)),
+    })
+}
+
 /// Whether one more code may come through the widget's doors from an IP that submitted `used`
 /// codes in the last minute.
 pub fn submission_allowed(policy: &LimitPolicy, used: u32) -> bool {
@@ -725,5 +792,131 @@ mod tests {
         assert_eq!(number_prefix("+447911123456", 44, 5), "+4479111");
         assert_eq!(number_prefix("+218911234567", 218, 3), "+218911");
         assert_eq!(number_prefix("+2181", 218, 5), "+2181");
+    }
+
+    /// Every field of `counts` at one end of its bounds (`high`: the highest), the rest as seen.
+    fn at_bounds(counts: &SendCounts, bounds: &SendBounds, high: bool) -> SendCounts {
+        let mut moved = counts.clone();
+        for (message, bound) in moved.messages.iter_mut().zip(&bounds.messages) {
+            if high {
+                message.destination_last_10min = bound.destination_last_10min;
+                message.destination_last_day = bound.destination_last_day;
+                message.tenant_channel_last_hour = bound.tenant_channel_last_hour;
+            } else {
+                message.destination_last_10min = 0;
+                message.destination_last_day = 0;
+                message.tenant_channel_last_hour = 0;
+            }
+            if let Some((low, top)) = bound.prefix_unverified_last_hour {
+                message.prefix_unverified_last_hour = if high { top } else { low };
+            }
+        }
+        if let Some(top) = bounds.ip_last_10min {
+            moved.ip_last_10min = Some(if high { top } else { 0 });
+        }
+        moved
+    }
+
+    /// Which messages start their prefix cooling.
+    fn cooling_effects(policy: &LimitPolicy, counts: &SendCounts) -> Vec<bool> {
+        counts
+            .messages
+            .iter()
+            .map(|m| {
+                m.channel.uses_phone_number()
+                    && prefix_starts_cooling(policy, m.prefix_unverified_last_hour)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn send_bounds_hold_the_decision_and_its_effects_and_no_further() {
+        let mut checked = 0;
+        for limit in 1..=4u32 {
+            for threshold in 1..=4u32 {
+                let policy = LimitPolicy {
+                    destination_per_10min: limit,
+                    destination_per_day: limit + 1,
+                    prefix_unverified_per_hour: threshold,
+                    sms_per_hour: limit + 2,
+                    email_per_hour: limit,
+                    ip_sends_per_10min: limit,
+                    ..LimitPolicy::default()
+                };
+                for ten in 0..=limit {
+                    for prefix in 0..=threshold {
+                        for ip in [None, Some(0), Some(limit - 1), Some(limit)] {
+                            let mut sms = sms(218);
+                            sms.destination_last_10min = ten;
+                            sms.destination_last_day = ten;
+                            sms.prefix_unverified_last_hour = prefix;
+                            let mut email = sms.clone();
+                            email.channel = Channel::Email;
+                            email.country = None;
+                            let counts = SendCounts {
+                                messages: vec![sms, email],
+                                ip_last_10min: ip,
+                            };
+                            let bounds = send_bounds(&policy, &counts, T0);
+                            let allowed = super::decide_send(&policy, &counts, T0).is_none();
+                            assert_eq!(bounds.is_some(), allowed, "{counts:?}");
+                            let Some(bounds) = bounds else { continue };
+                            let effects = cooling_effects(&policy, &counts);
+                            // Anywhere inside (both ends, every field at once): the same.
+                            for high in [false, true] {
+                                let moved = at_bounds(&counts, &bounds, high);
+                                assert!(super::decide_send(&policy, &moved, T0).is_none());
+                                assert_eq!(cooling_effects(&policy, &moved), effects);
+                            }
+                            // One step past any upper bound: refused, or other effects.
+                            let top = at_bounds(&counts, &bounds, true);
+                            for index in 0..top.messages.len() {
+                                for field in 0..4 {
+                                    let mut past = top.clone();
+                                    let message = &mut past.messages[index];
+                                    match field {
+                                        0 => message.destination_last_10min += 1,
+                                        1 => message.destination_last_day += 1,
+                                        2 => message.tenant_channel_last_hour += 1,
+                                        _ if bounds.messages[index]
+                                            .prefix_unverified_last_hour
+                                            .is_some() =>
+                                        {
+                                            message.prefix_unverified_last_hour += 1
+                                        }
+                                        _ => continue,
+                                    }
+                                    let changed = super::decide_send(&policy, &past, T0).is_some()
+                                        || cooling_effects(&policy, &past) != effects;
+                                    assert!(changed, "{field} of {index} past {bounds:?}");
+                                }
+                            }
+                            if let Some(ip) = top.ip_last_10min {
+                                let mut past = top.clone();
+                                past.ip_last_10min = Some(ip + 1);
+                                assert!(super::decide_send(&policy, &past, T0).is_some());
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked} allowed sends checked");
+    }
+
+    #[test]
+    fn a_send_that_starts_its_prefix_cooling_is_pinned_to_the_count_it_saw() {
+        let policy = LimitPolicy {
+            prefix_unverified_per_hour: 5,
+            ..LimitPolicy::default()
+        };
+        let mut seen = sms(218);
+        seen.prefix_unverified_last_hour = 4;
+        let bounds = send_bounds(&policy, &one(seen.clone()), T0).expect("allowed");
+        assert_eq!(bounds.messages[0].prefix_unverified_last_hour, Some((4, 4)));
+        seen.prefix_unverified_last_hour = 2;
+        let bounds = send_bounds(&policy, &one(seen), T0).expect("allowed");
+        assert_eq!(bounds.messages[0].prefix_unverified_last_hour, Some((0, 3)));
     }
 }
