@@ -3,7 +3,7 @@
 //! type the widget decodes then has one JSON decoder in the WebAssembly instead of two (serde
 //! monomorphises a decoder per reader: one for text, one for bytes).
 
-use leptos::server_fn::codec::Post;
+use leptos::server_fn::codec::{JsonEncoding, Post};
 use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 use serde::Serialize;
 use serde::de::{DeserializeOwned, Error as _};
@@ -19,11 +19,12 @@ impl FormatType for JsonTextEncoding {
     const FORMAT_TYPE: Format = Format::Text;
 }
 
+/// Encoded exactly as `server_fn`'s own JSON.
 impl<T: Serialize> Encodes<T> for JsonTextEncoding {
-    type Error = serde_json::Error;
+    type Error = <JsonEncoding as Encodes<T>>::Error;
 
     fn encode(value: &T) -> Result<Bytes, Self::Error> {
-        serde_json::to_vec(value).map(Bytes::from)
+        <JsonEncoding as Encodes<T>>::encode(value)
     }
 }
 

@@ -325,24 +325,24 @@ impl VerificationService {
                 return Err("database unreachable");
             }
         }
-        let stalled = crate::server::delivery::worker::IDLE_CHECK * 3;
-        if self
-            .delivery
-            .heartbeat()
-            .since()
-            .is_some_and(|since| since > stalled)
-        {
-            tracing::warn!("not ready: the delivery worker has not run for {stalled:?}");
-            return Err("delivery worker stopped");
-        }
-        let stalled = crate::server::events::worker::STALLED;
-        if self
-            .webhook_beat
-            .since()
-            .is_some_and(|since| since > stalled)
-        {
-            tracing::warn!("not ready: the webhook worker has not run for {stalled:?}");
-            return Err("webhook worker stopped");
+        // Each worker, and how long without a round means it has stopped.
+        let workers = [
+            (
+                self.delivery.heartbeat(),
+                crate::server::delivery::worker::IDLE_CHECK * 3,
+                "delivery worker stopped",
+            ),
+            (
+                &*self.webhook_beat,
+                crate::server::events::worker::STALLED,
+                "webhook worker stopped",
+            ),
+        ];
+        for (beat, stalled, reason) in workers {
+            if beat.since().is_some_and(|since| since > stalled) {
+                tracing::warn!("not ready: {reason} (no round for {stalled:?})");
+                return Err(reason);
+            }
         }
         Ok(())
     }
