@@ -450,15 +450,15 @@ pub struct MessageBounds {
     pub tenant_channel_last_hour: u32,
 }
 
-/// The bounds within which `decide_send` allows this send with the same effects; `None` when
-/// it refuses the send (a refusal is recorded as seen, never re-checked).
+/// The bounds within which `decide_send` allows this send with the same effects, or its
+/// refusal (a refusal is recorded as seen, never re-checked).
 pub fn send_bounds(
     policy: &LimitPolicy,
     counts: &SendCounts,
     now: UnixSeconds,
-) -> Option<SendBounds> {
-    if decide_send(policy, counts, now).is_some() {
-        return None;
+) -> Result<SendBounds, Refused> {
+    if let Some(refused) = decide_send(policy, counts, now) {
+        return Err(refused);
     }
     let messages = counts
         .messages
@@ -483,7 +483,7 @@ pub fn send_bounds(
             }
         })
         .collect();
-    Some(SendBounds {
+    Ok(SendBounds {
         messages,
         ip_last_10min: counts
             .ip_last_10min
@@ -858,9 +858,9 @@ mod tests {
                                 ip_last_10min: ip,
                             };
                             let bounds = send_bounds(&policy, &counts, T0);
-                            let allowed = super::decide_send(&policy, &counts, T0).is_none();
-                            assert_eq!(bounds.is_some(), allowed, "{counts:?}");
-                            let Some(bounds) = bounds else { continue };
+                            let refused = super::decide_send(&policy, &counts, T0);
+                            assert_eq!(bounds.as_ref().err(), refused.as_ref(), "{counts:?}");
+                            let Ok(bounds) = bounds else { continue };
                             let effects = cooling_effects(&policy, &counts);
                             // Anywhere inside (both ends, every field at once): the same.
                             for high in [false, true] {

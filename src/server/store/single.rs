@@ -57,7 +57,7 @@ pub trait SingleRequestStore: Send + Sync {
     async fn create_single_request(
         &self,
         new: &NewSingleRequest<'_>,
-    ) -> StoreResult<Result<i64, Refusal>>;
+    ) -> StoreResult<Result<(), Refusal>>;
 
     /// Loads a request by its canonical ID, scoped to its tenant, without the write lock.
     async fn load_single_request(

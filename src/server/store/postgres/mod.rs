@@ -14,7 +14,7 @@ use sqlx::{Arguments, Postgres};
 
 use super::StoreResult;
 use super::deliveries::{CLAIMED_COLUMNS, CLAIMED_JOINS, ClaimedRow};
-use super::sql::{Arg, Backend, Connection, Expiring, Plan, Query, Row, Subject};
+use super::sql::{Arg, Backend, Connection, Expiring, Plan, Query, Row, StepKind, Subject};
 use crate::engine::limits::DAY;
 
 /// The PostgreSQL store: one pool; reads and writes share it (PostgreSQL has no single writer).
@@ -89,8 +89,15 @@ impl Connection for PgConnection {
     /// Statement by statement, stopping at the first guard that changed no row.
     async fn run(&mut self, plan: Plan) -> StoreResult<bool> {
         for step in plan.into_steps() {
-            let changed = self.execute(step.query).await?;
-            if step.guard && changed == 0 {
+            let held = match step.kind {
+                StepKind::Write => {
+                    self.execute(step.query).await?;
+                    true
+                }
+                StepKind::Guard => self.execute(step.query).await? > 0,
+                StepKind::Check => self.fetch_optional::<(i32,)>(step.query).await?.is_some(),
+            };
+            if !held {
                 return Ok(false);
             }
         }
@@ -104,7 +111,6 @@ impl Backend for PgStore {
     type Reader = sqlx::pool::PoolConnection<Postgres>;
     type Writer = sqlx::Transaction<'static, Postgres>;
 
-    const COUNTS_LIMITS_LAST: bool = true;
     const LOCK_ROWS: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
@@ -125,6 +131,12 @@ impl Backend for PgStore {
             return Ok(true);
         }
         let mut tx = self.begin().await?;
+        // A check reads what others write without locking it: the subjects it counts are
+        // locked first, so that it sees every write of a transaction that held them before.
+        let (locks, plan) = plan.into_parts();
+        if let Some(locks) = locks {
+            Self::lock_subjects(&mut tx, locks.tenant_id, locks.subjects, locks.now).await?;
+        }
         // Under READ COMMITTED a guard waits for a concurrent writer of its row, then re-checks
         // its condition against what that one committed: at most one of two racing decisions
         // holds. One that does not is rolled back whole (dropping the transaction).

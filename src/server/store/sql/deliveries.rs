@@ -30,6 +30,41 @@ pub(super) fn owner_ids(owner: Owner) -> (Option<i64>, Option<i64>) {
     }
 }
 
+/// A send's owner as its rows name it: by ID once it exists, or by the key of the session or
+/// request that the same plan inserts before them (a plan's statements run without an answer
+/// in between, so a new row's ID cannot be passed on; its unique key can).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum OwnerRef<'a> {
+    Id(Owner),
+    NewSession { token_hash: &'a [u8] },
+    NewRequest { request_id: &'a str },
+}
+
+/// The `session_id` and `request_id` a send's row carries, over four placeholders from `$2`
+/// (see `bind_owner`): each the ID given, or the one found by the key given.
+macro_rules! owner_values {
+    () => {
+        "COALESCE($2, (SELECT id FROM sessions WHERE token_hash = $3)),
+         COALESCE($4, (SELECT id FROM sms_requests WHERE request_id = $5))"
+    };
+}
+pub(super) use owner_values;
+
+/// Binds `owner_values!`' four placeholders, in order.
+pub(super) fn bind_owner(query: Query, owner: OwnerRef<'_>) -> Query {
+    let (session_id, token_hash, request_id, request_key) = match owner {
+        OwnerRef::Id(Owner::Session(id)) => (Some(id), None, None, None),
+        OwnerRef::Id(Owner::Request(id)) => (None, None, Some(id), None),
+        OwnerRef::NewSession { token_hash } => (None, Some(token_hash), None, None),
+        OwnerRef::NewRequest { request_id } => (None, None, None, Some(request_id)),
+    };
+    query
+        .bind(session_id)
+        .bind(token_hash)
+        .bind(request_id)
+        .bind(request_key)
+}
+
 /// Appends the writes of `messages` for `owner`: an outbox row and a `sent` delivery for
 /// caught messages, a `queued` delivery with the sealed code for the others. How each message
 /// stands once written.
@@ -37,57 +72,58 @@ pub(super) fn insert_messages(
     plan: &mut Plan,
     tenant_id: i64,
     is_test: bool,
-    owner: Owner,
+    owner: OwnerRef<'_>,
     expires_at: i64,
     now: i64,
     messages: &[NewMessage],
 ) -> BTreeMap<Channel, DeliveryView> {
-    let (session_id, request_id) = owner_ids(owner);
     let mut views = BTreeMap::new();
     for message in messages {
         let (status, sealed, provider): (DeliveryStatus, Option<&[u8]>, Option<&str>) =
             match &message.route {
                 NewRoute::Outbox { body, code } => {
-                    plan.push(
-                    Query::new(
+                    let insert = Query::new(concat!(
                         "INSERT INTO outbox (tenant_id, session_id, request_id, is_test, channel,
                              recipient, body, code, sent_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(tenant_id)
-                    .bind(session_id)
-                    .bind(request_id)
-                    .bind(flag(is_test))
-                    .bind(message.channel.as_str())
-                    .bind(&message.recipient)
-                    .bind(body)
-                    .bind(code)
-                    .bind(now),
-                );
+                         VALUES ($1, ",
+                        owner_values!(),
+                        ", $6, $7, $8, $9, $10, $11)"
+                    ))
+                    .bind(tenant_id);
+                    plan.push(
+                        bind_owner(insert, owner)
+                            .bind(flag(is_test))
+                            .bind(message.channel.as_str())
+                            .bind(&message.recipient)
+                            .bind(body)
+                            .bind(code)
+                            .bind(now),
+                    );
                     (DeliveryStatus::Sent, None, Some("outbox"))
                 }
                 NewRoute::Provider { sealed_code } => {
                     (DeliveryStatus::Queued, Some(sealed_code.as_slice()), None)
                 }
             };
+        let insert = Query::new(concat!(
+            "INSERT INTO deliveries (tenant_id, session_id, request_id, channel, recipient,
+                 sealed_code, status, provider, next_attempt_at, expires_at, created_at,
+                 updated_at, queued_at_ms)
+             VALUES ($1, ",
+            owner_values!(),
+            ", $6, $7, $8, $9, $10, $11, $12, $11, $11, $13)"
+        ))
+        .bind(tenant_id);
         plan.push(
-            Query::new(
-                "INSERT INTO deliveries (tenant_id, session_id, request_id, channel, recipient,
-                     sealed_code, status, provider, next_attempt_at, expires_at, created_at,
-                     updated_at, queued_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11)",
-            )
-            .bind(tenant_id)
-            .bind(session_id)
-            .bind(request_id)
-            .bind(message.channel.as_str())
-            .bind(&message.recipient)
-            .bind(sealed)
-            .bind(status_name(status))
-            .bind(provider)
-            .bind(now)
-            .bind(expires_at)
-            .bind(wall_clock_ms()),
+            bind_owner(insert, owner)
+                .bind(message.channel.as_str())
+                .bind(&message.recipient)
+                .bind(sealed)
+                .bind(status_name(status))
+                .bind(provider)
+                .bind(now)
+                .bind(expires_at)
+                .bind(wall_clock_ms()),
         );
         views.insert(message.channel, message.first_view(now));
     }

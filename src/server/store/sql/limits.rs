@@ -6,11 +6,11 @@
 
 use async_trait::async_trait;
 
-use super::deliveries::{owner_column, owner_ids};
+use super::deliveries::{OwnerRef, bind_owner, owner_column, owner_values};
 use super::{Backend, Connection, Plan, Query, Subject};
 use crate::engine::Channel;
 use crate::engine::limits::{
-    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendCounts, Streak, TEN_MINUTES,
+    DAY, HOUR, LimitPolicy, MINUTE, MessageCounts, SendBounds, SendCounts, Streak, TEN_MINUTES,
     prefix_starts_cooling, submission_allowed,
 };
 use crate::server::store::deliveries::Owner;
@@ -40,6 +40,10 @@ fn saturated(count: i64) -> u32 {
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
+/// Events of a scope about a subject in a window, up to a count (`count_events`); `$1` … `$5`.
+const EVENT_COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM limit_events
+     WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND at > $4 LIMIT $5) AS window_events";
+
 /// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
 /// to know whether the limit is reached, not by how much, so the work stays bounded.
 async fn count_events(
@@ -52,16 +56,12 @@ async fn count_events(
 ) -> StoreResult<u32> {
     let (count,): (i64,) = conn
         .fetch_one(
-            Query::new(
-                "SELECT count(*) FROM (SELECT 1 FROM limit_events
-                 WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND at > $4 LIMIT $5)
-                 AS window_events",
-            )
-            .bind(tenant_id)
-            .bind(scope)
-            .bind(subject)
-            .bind(since)
-            .bind(i64::from(up_to)),
+            Query::new(EVENT_COUNT)
+                .bind(tenant_id)
+                .bind(scope)
+                .bind(subject)
+                .bind(since)
+                .bind(i64::from(up_to)),
         )
         .await?;
     Ok(saturated(count))
@@ -77,22 +77,8 @@ struct MessageCountRow {
     budget: i64,
 }
 
-/// Everything one message's rules look at, in one statement (a send's transaction holds locks,
-/// so each round trip saved is time every other writer waits less): the destination's sends in
-/// 10 minutes and a day and its lock, the prefix's cool-down and unverified sends in the hour,
-/// the budget's sends in the hour (in whole minutes: the minutes after the one an hour ago,
-/// this one included). Event counts stop at their limit.
-async fn count_message(
-    conn: &mut impl Connection,
-    tenant_id: i64,
-    policy: &LimitPolicy,
-    message: &MessageSubjects,
-    now: i64,
-) -> StoreResult<MessageCounts> {
-    let row: MessageCountRow = conn
-        .fetch_one(
-            Query::new(
-                "SELECT
+/// Everything one message's rules look at, as one row (see `count_message`); `$1` … `$11`.
+const MESSAGE_COUNTS: &str = "SELECT
                    (SELECT count(*) FROM (SELECT 1 FROM limit_events WHERE tenant_id = $1
                       AND scope = 'destination' AND subject = $2 AND at > $3 LIMIT $4) AS a)
                       AS last_10min,
@@ -107,20 +93,51 @@ async fn count_message(
                       AND scope = 'prefix' AND subject = $7 AND at > $8 AND verified = 0
                       LIMIT $9) AS c) AS prefix_unverified,
                    (SELECT CAST(coalesce(sum(sends), 0) AS BIGINT) FROM limit_buckets
-                      WHERE tenant_id = $1 AND budget = $10 AND minute > $11) AS budget",
-            )
-            .bind(tenant_id)
-            .bind(&message.destination)
-            .bind(now - TEN_MINUTES)
-            .bind(i64::from(policy.destination_per_10min))
-            .bind(now - DAY)
-            .bind(i64::from(policy.destination_per_day))
-            .bind(message.prefix.as_deref())
-            .bind(now - HOUR)
-            .bind(i64::from(policy.prefix_unverified_per_hour))
-            .bind(&message.budget)
-            .bind(minute(now - HOUR)),
-        )
+                      WHERE tenant_id = $1 AND budget = $10 AND minute > $11) AS budget";
+
+/// Binds `MESSAGE_COUNTS`' eleven placeholders, in order, to `query` (the statement or one
+/// that wraps it).
+fn message_counts(
+    query: Query,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    message: &MessageSubjects,
+    now: i64,
+) -> Query {
+    query
+        .bind(tenant_id)
+        .bind(&message.destination)
+        .bind(now - TEN_MINUTES)
+        .bind(i64::from(policy.destination_per_10min))
+        .bind(now - DAY)
+        .bind(i64::from(policy.destination_per_day))
+        .bind(message.prefix.as_deref())
+        .bind(now - HOUR)
+        .bind(i64::from(policy.prefix_unverified_per_hour))
+        .bind(&message.budget)
+        .bind(minute(now - HOUR))
+}
+
+/// Everything one message's rules look at, in one statement (a send's transaction holds locks,
+/// so each round trip saved is time every other writer waits less): the destination's sends in
+/// 10 minutes and a day and its lock, the prefix's cool-down and unverified sends in the hour,
+/// the budget's sends in the hour (in whole minutes: the minutes after the one an hour ago,
+/// this one included). Event counts stop at their limit.
+async fn count_message(
+    conn: &mut impl Connection,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    message: &MessageSubjects,
+    now: i64,
+) -> StoreResult<MessageCounts> {
+    let row: MessageCountRow = conn
+        .fetch_one(message_counts(
+            Query::new(MESSAGE_COUNTS),
+            tenant_id,
+            policy,
+            message,
+            now,
+        ))
         .await?;
     Ok(MessageCounts {
         channel: message.channel,
@@ -134,22 +151,20 @@ async fn count_message(
     })
 }
 
-/// Locks and counts everything a send's rules look at (the same queries whatever the outcome).
-/// Messages of the same send to the same destination, prefix or budget count each other, so a
-/// send with SMS and WhatsApp to one number is two sends to it.
-pub(super) async fn count_send<B: Backend>(
-    conn: &mut B::Conn,
+/// Counts everything a send's rules look at, each message alone, as the database stands (the
+/// same queries whatever the outcome). Read without locks: what is decided on them is written
+/// with `send_checks`, which hold only while the counts stay where the decision needs them.
+pub(super) async fn count_send(
+    conn: &mut impl Connection,
     tenant_id: i64,
     policy: &LimitPolicy,
     messages: &[MessageSubjects],
     client_ip: Option<&[u8]>,
     now: i64,
 ) -> StoreResult<SendCounts> {
-    B::lock_subjects(conn, tenant_id, send_subjects(messages, client_ip), now).await?;
     let mut counts = SendCounts::default();
-    for (index, message) in messages.iter().enumerate() {
+    for message in messages {
         let counted = count_message(conn, tenant_id, policy, message, now).await?;
-        let counted = with_earlier_messages(counted, message, &messages[..index]);
         counts.messages.push(counted);
     }
     if let Some(ip) = client_ip {
@@ -159,6 +174,96 @@ pub(super) async fn count_send<B: Backend>(
         counts.ip_last_10min = Some(used);
     }
     Ok(counts)
+}
+
+/// The counts a send is decided on: `seen` with each message's earlier ones in the same send
+/// added, so that a send with SMS and WhatsApp to one number is two sends to it.
+pub(super) fn as_one_send(seen: &SendCounts, messages: &[MessageSubjects]) -> SendCounts {
+    let mut counts = seen.clone();
+    for (index, (counted, message)) in counts.messages.iter_mut().zip(messages).enumerate() {
+        *counted = with_earlier_messages(counted.clone(), message, &messages[..index]);
+    }
+    counts
+}
+
+/// Appends the checks that hold a send allowed on counts read without locks (issue 19's send
+/// path): when the writer runs them, each message's counts are still inside the bounds the
+/// engine gave (`send_bounds`), its destination is not locked and its prefix not cooling at
+/// `now`, and the client IP's sends are inside theirs. `seen` are the counts as read, `decided`
+/// the same with the send's earlier messages added (what the engine decided on): the checks
+/// read the database alone, so each bound is lowered by that difference.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn send_checks(
+    plan: &mut Plan,
+    tenant_id: i64,
+    policy: &LimitPolicy,
+    messages: &[MessageSubjects],
+    seen: &SendCounts,
+    decided: &SendCounts,
+    bounds: &SendBounds,
+    client_ip: Option<&[u8]>,
+    now: i64,
+) {
+    plan.lock(tenant_id, send_subjects(messages, client_ip), now);
+    let rows = messages
+        .iter()
+        .zip(&seen.messages)
+        .zip(&decided.messages)
+        .zip(&bounds.messages);
+    for (((message, seen), decided), bound) in rows {
+        let lowered = |bound: u32, decided: u32, seen: u32| {
+            i64::from(bound) - i64::from(decided.saturating_sub(seen))
+        };
+        let (lowest, highest) = match bound.prefix_unverified_last_hour {
+            Some((low, high)) => {
+                let added = decided.prefix_unverified_last_hour - seen.prefix_unverified_last_hour;
+                (
+                    i64::from(low) - i64::from(added),
+                    i64::from(high) - i64::from(added),
+                )
+            }
+            None => (0, i64::MAX),
+        };
+        let check = Query::text(format!(
+            "SELECT 1 FROM ({MESSAGE_COUNTS}) AS counted
+             WHERE last_10min <= $12 AND last_day <= $13 AND budget <= $14
+               AND (locked_until IS NULL OR locked_until <= $15)
+               AND (cooling_until IS NULL OR cooling_until <= $15)
+               AND prefix_unverified BETWEEN $16 AND $17"
+        ));
+        plan.check(
+            message_counts(check, tenant_id, policy, message, now)
+                .bind(lowered(
+                    bound.destination_last_10min,
+                    decided.destination_last_10min,
+                    seen.destination_last_10min,
+                ))
+                .bind(lowered(
+                    bound.destination_last_day,
+                    decided.destination_last_day,
+                    seen.destination_last_day,
+                ))
+                .bind(lowered(
+                    bound.tenant_channel_last_hour,
+                    decided.tenant_channel_last_hour,
+                    seen.tenant_channel_last_hour,
+                ))
+                .bind(now)
+                .bind(lowest)
+                .bind(highest),
+        );
+    }
+    if let (Some(ip), Some(most)) = (client_ip, bounds.ip_last_10min) {
+        plan.check(
+            Query::text(format!("SELECT 1 WHERE ({EVENT_COUNT}) <= $6"))
+                .bind(tenant_id)
+                .bind("client_ip")
+                .bind(ip)
+                .bind(now - TEN_MINUTES)
+                .bind(i64::from(policy.ip_sends_per_10min))
+                .bind(i64::from(most)),
+        );
+    }
 }
 
 /// An event without an owner (a client IP's send, a widget submission).
@@ -176,31 +281,31 @@ fn insert_event(tenant_id: i64, scope: &str, subject: &[u8], at: i64) -> Query {
 pub(super) fn record_send(
     plan: &mut Plan,
     tenant_id: i64,
-    owner: Owner,
+    owner: OwnerRef<'_>,
     messages: &[MessageSubjects],
     send: &SendPolicy,
     counts: &SendCounts,
     now: i64,
 ) {
-    let (session_id, request_id) = owner_ids(owner);
     for (message, counted) in messages.iter().zip(&counts.messages) {
         // One statement for the destination's event and, for a number, its prefix's (which
         // names what it counted, so a verification can mark it).
+        let events = Query::new(concat!(
+            "INSERT INTO limit_events (tenant_id, scope, subject, at, session_id, request_id,
+                 channel)
+             SELECT $1, 'destination', $6, $7, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
+                 CAST(NULL AS TEXT)
+             UNION ALL SELECT $1, 'prefix', $8, $7, ",
+            owner_values!(),
+            ", $9 WHERE $8 IS NOT NULL"
+        ))
+        .bind(tenant_id);
         plan.push(
-            Query::new(
-                "INSERT INTO limit_events (tenant_id, scope, subject, at, session_id, request_id,
-                     channel)
-                 SELECT $1, 'destination', $2, $3, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
-                     CAST(NULL AS TEXT)
-                 UNION ALL SELECT $1, 'prefix', $4, $3, $5, $6, $7 WHERE $4 IS NOT NULL",
-            )
-            .bind(tenant_id)
-            .bind(&message.destination)
-            .bind(now)
-            .bind(message.prefix.as_deref())
-            .bind(session_id)
-            .bind(request_id)
-            .bind(message.channel.as_str()),
+            bind_owner(events, owner)
+                .bind(&message.destination)
+                .bind(now)
+                .bind(message.prefix.as_deref())
+                .bind(message.channel.as_str()),
         );
         plan.push(
             Query::new(
@@ -476,5 +581,138 @@ impl<B: Backend> LimitStore for B {
         B::commit(tx).await?;
         tenants.sort();
         Ok(tenants)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::limits::send_bounds;
+    use crate::server::store::sqlite::SqliteStore;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn sms_to(destination: &[u8]) -> MessageSubjects {
+        MessageSubjects {
+            channel: Channel::Sms,
+            country: Some(218),
+            destination: destination.to_vec(),
+            prefix: Some(b"21891".to_vec()),
+            budget: "sms".into(),
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}/checks.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.expect("store");
+        let mut plan = Plan::new();
+        plan.push(Query::new(
+            "INSERT INTO tenants (id, name, created_at) VALUES (1, 'checks', 0)",
+        ));
+        assert!(store.write(plan).await.expect("tenant"));
+        (dir, store)
+    }
+
+    /// One send to `destination` as counted: its event, written alone.
+    async fn sent(store: &SqliteStore, destination: &[u8]) {
+        let mut plan = Plan::new();
+        plan.push(insert_event(1, "destination", destination, NOW - 1));
+        assert!(store.write(plan).await.expect("event"));
+    }
+
+    /// Decides a send to `message` on counts read now, without locks: its checks and a marker
+    /// write (a `client_ip` event for `marker`), to be written later.
+    async fn decided(
+        store: &SqliteStore,
+        policy: &LimitPolicy,
+        message: &MessageSubjects,
+        marker: &[u8],
+    ) -> Plan {
+        let mut reader = store.reader().await.expect("reader");
+        let messages = std::slice::from_ref(message);
+        let counts = count_send(&mut *reader, 1, policy, messages, None, NOW)
+            .await
+            .expect("counts");
+        let bounds = send_bounds(policy, &counts, NOW).expect("allowed");
+        let mut plan = Plan::new();
+        send_checks(
+            &mut plan, 1, policy, messages, &counts, &counts, &bounds, None, NOW,
+        );
+        plan.push(insert_event(1, "client_ip", marker, NOW));
+        plan
+    }
+
+    async fn markers(store: &SqliteStore) -> i64 {
+        let mut reader = store.reader().await.expect("reader");
+        let (n,): (i64,) = reader
+            .fetch_one(Query::new(
+                "SELECT count(*) FROM limit_events WHERE scope = 'client_ip'",
+            ))
+            .await
+            .expect("count");
+        n
+    }
+
+    #[tokio::test]
+    async fn a_send_decided_without_locks_holds_until_its_destination_has_its_sends() {
+        let (_dir, store) = store().await;
+        let policy = LimitPolicy {
+            destination_per_10min: 3,
+            ..LimitPolicy::default()
+        };
+        let message = sms_to(b"+218910000001");
+        sent(&store, &message.destination).await;
+        // Decided on one send seen; another send in between still leaves room: it holds.
+        let first = decided(&store, &policy, &message, b"first").await;
+        sent(&store, &message.destination).await;
+        assert!(store.write(first).await.expect("written"));
+        // Decided on two seen; a third send elsewhere uses the last place: it is stale, and
+        // nothing of it is written.
+        let second = decided(&store, &policy, &message, b"second").await;
+        sent(&store, &message.destination).await;
+        assert!(!store.write(second).await.expect("answered"));
+        assert_eq!(markers(&store).await, 1);
+        // Sends to other destinations never make it stale.
+        let other = sms_to(b"+218910000002");
+        let third = decided(&store, &policy, &other, b"third").await;
+        sent(&store, b"+218910000003").await;
+        assert!(store.write(third).await.expect("written"));
+        assert_eq!(markers(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_lock_or_a_cooling_prefix_after_the_decision_makes_it_stale() {
+        let (_dir, store) = store().await;
+        let policy = LimitPolicy::default();
+        let message = sms_to(b"+218910000001");
+        let locked = decided(&store, &policy, &message, b"locked").await;
+        let mut lock = Plan::new();
+        lock.push(
+            Query::new(
+                "INSERT INTO destination_streaks (tenant_id, subject, failures, locked_until)
+                 VALUES (1, $1, 20, $2)",
+            )
+            .bind(&message.destination)
+            .bind(NOW + 60),
+        );
+        assert!(store.write(lock).await.expect("lock"));
+        assert!(!store.write(locked).await.expect("answered"));
+
+        let other = sms_to(b"+218920000001");
+        let mut other_prefix = other.clone();
+        other_prefix.prefix = Some(b"21892".to_vec());
+        let cooled = decided(&store, &policy, &other_prefix, b"cooled").await;
+        let mut cool = Plan::new();
+        cool.push(
+            Query::new(
+                "INSERT INTO prefix_cooldowns (tenant_id, subject, until) VALUES (1, $1, $2)",
+            )
+            .bind(&b"21892"[..])
+            .bind(NOW + 60),
+        );
+        assert!(store.write(cool).await.expect("cooldown"));
+        assert!(!store.write(cooled).await.expect("answered"));
+        assert_eq!(markers(&store).await, 0);
     }
 }

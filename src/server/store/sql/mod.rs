@@ -147,12 +147,20 @@ impl Query {
     }
 }
 
-/// One write of a [`Plan`]: a plain statement, or a guard (a conditional write that must change
-/// its row for the whole plan to hold).
+/// One step of a [`Plan`]: a plain statement, a guard (a conditional write that must change
+/// its row for the whole plan to hold), or a check (a `SELECT` that must answer a row for the
+/// plan to hold: a condition on what others may have written since the decision).
 #[derive(Clone, Debug)]
 pub(super) struct Step {
     pub(super) query: Query,
-    pub(super) guard: bool,
+    pub(super) kind: StepKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StepKind {
+    Write,
+    Guard,
+    Check,
 }
 
 /// Writes that hold together or not at all: a decision's (its guards check that what it was
@@ -161,6 +169,18 @@ pub(super) struct Step {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Plan {
     steps: Vec<Step>,
+    /// The limit subjects its checks read: `Backend::write` locks them first where the
+    /// database needs it (`Backend::lock_subjects`).
+    locks: Option<Locks>,
+}
+
+/// Limit subjects of one tenant to lock before a plan runs, and when (PostgreSQL notes it, to
+/// forget locks unused for a day).
+#[derive(Clone, Debug)]
+pub(super) struct Locks {
+    pub(super) tenant_id: i64,
+    pub(super) subjects: Vec<Subject>,
+    pub(super) now: i64,
 }
 
 impl Plan {
@@ -172,19 +192,57 @@ impl Plan {
     pub(super) fn push(&mut self, query: Query) -> &mut Plan {
         self.steps.push(Step {
             query,
-            guard: false,
+            kind: StepKind::Write,
         });
         self
     }
 
     /// Appends a conditional write that must change a row for the plan to hold.
     pub(super) fn guard(&mut self, query: Query) -> &mut Plan {
-        self.steps.push(Step { query, guard: true });
+        self.steps.push(Step {
+            query,
+            kind: StepKind::Guard,
+        });
+        self
+    }
+
+    /// Appends a `SELECT` that must answer a row for the plan to hold (it writes nothing).
+    pub(super) fn check(&mut self, query: Query) -> &mut Plan {
+        self.steps.push(Step {
+            query,
+            kind: StepKind::Check,
+        });
+        self
+    }
+
+    /// Names limit subjects of `tenant_id` that the plan's checks read, so that two plans
+    /// counting one subject are written one after the other (on PostgreSQL, whose concurrent
+    /// transactions would otherwise each check before the other's write).
+    pub(super) fn lock(&mut self, tenant_id: i64, subjects: Vec<Subject>, now: i64) -> &mut Plan {
+        match &mut self.locks {
+            Some(locks) => locks.subjects.extend(subjects),
+            None => {
+                self.locks = Some(Locks {
+                    tenant_id,
+                    subjects,
+                    now,
+                })
+            }
+        }
         self
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// The subjects to lock before the steps run, and the steps.
+    pub(super) fn into_parts(self) -> (Option<Locks>, Plan) {
+        let steps = Plan {
+            steps: self.steps,
+            locks: None,
+        };
+        (self.locks, steps)
     }
 
     pub(super) fn into_steps(self) -> Vec<Step> {
@@ -295,11 +353,6 @@ pub(super) trait Backend: Send + Sync + 'static {
     type Reader: DerefMut<Target = Self::Conn> + Send;
     /// A write transaction; dropped without [`Backend::commit`], it rolls back.
     type Writer: DerefMut<Target = Self::Conn> + Send;
-
-    /// Whether a send counts its limits after writing its rows (PostgreSQL: the counted
-    /// subjects' row locks are then held only until the commit) rather than before (SQLite:
-    /// the write lock covers the whole transaction, so counting first wastes nothing).
-    const COUNTS_LIMITS_LAST: bool;
 
     /// What a `SELECT` appends to lock the rows it reads until the transaction ends
     /// (PostgreSQL's ` FOR UPDATE`; nothing on SQLite, whose write transaction holds the

@@ -1,17 +1,35 @@
 //! A send as stored, written once for sessions, resends and single-SMS requests: its limits
-//! counted and decided (the engine decides), its rows and messages written, what it counts
-//! recorded — all in the caller's write transaction, so concurrent sends never pass a limit
-//! together and nothing exists without its messages. A refused send leaves only its refusal's
-//! record, which the caller writes once the transaction is rolled back.
+//! counted on a read connection and decided by the engine, then its rows, messages, events
+//! and counts appended to the caller's plan behind checks that re-read the counts where the
+//! plan is written (`limits::send_checks`). The plan goes to the writer in one hand-off (on
+//! SQLite, grouped with other calls' plans in one transaction); when a check fails, another
+//! send moved a count the decision needed, nothing of the plan is written and the caller
+//! decides again on fresh counts. So concurrent sends never pass a limit together, also
+//! across processes, and nothing exists without its messages. A refused send leaves only its
+//! refusal's record.
 
-use super::{Backend, Connection, Plan, Query, deliveries, events, limits};
-use crate::engine::limits::{SendCounts, decide_send};
+use super::deliveries::OwnerRef;
+use super::{Backend, Plan, Query, deliveries, events, limits};
+use crate::engine::limits::send_bounds;
 use crate::server::events::Event;
 use crate::server::store::deliveries::{NewMessage, Owner};
 use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
 use crate::server::store::sessions::{CreateSession, Deliveries};
 use crate::server::store::single::NewSingleRequest;
-use crate::server::store::{StoreResult, flag};
+use crate::server::store::{StoreError, StoreResult, flag};
+
+/// How many times a send is decided again when other sends moved its counts before its write.
+/// Each stale write means another send was written, so this is reached only when far more
+/// sends than this race on one destination, prefix or budget.
+pub(super) const STALE_RETRIES: u32 = 100;
+
+/// The answer when a send stayed stale `STALE_RETRIES` times: not the caller's fault, worth
+/// trying again later.
+pub(super) fn too_much_contention() -> StoreError {
+    StoreError::Unavailable(format!(
+        "the limits this send counts changed under it {STALE_RETRIES} times in a row"
+    ))
+}
 
 /// What a send writes besides its messages.
 #[derive(Clone, Copy)]
@@ -37,94 +55,65 @@ pub(super) struct Outgoing<'a> {
     pub events: &'a [Event],
 }
 
-/// How a send ended.
-pub(super) enum Sent {
-    /// Written (not yet committed): the session's or request's ID, each message as it stands.
-    Stored { owner_id: i64, views: Deliveries },
-    /// A limit refused it: the caller rolls back and records only this.
-    Refused(RefusalRecord),
-}
-
-/// Counts the send's limits and lets the engine decide: the counts, or the refusal to record.
-async fn counted<B: Backend>(
-    conn: &mut B::Conn,
-    send: &Outgoing<'_>,
-    subjects: &[MessageSubjects],
-) -> StoreResult<Result<SendCounts, RefusalRecord>> {
-    let policy = &send.policy.policy;
-    let client_ip = send.policy.client_ip.as_deref();
-    let counts =
-        limits::count_send::<B>(conn, send.tenant_id, policy, subjects, client_ip, send.now)
-            .await?;
-    Ok(match decide_send(policy, &counts, send.now) {
-        Some(refused) => Err(RefusalRecord::of_send(refused, subjects, client_ip)),
-        None => Ok(counts),
-    })
-}
-
-/// Writes the row a send creates, if it creates one; the owner of its messages.
-async fn insert_target(
-    conn: &mut impl Connection,
-    target: Target<'_>,
-    now: i64,
-) -> StoreResult<Owner> {
-    Ok(match target {
+/// Appends the row a send creates, if it creates one; how its other rows name it.
+fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<'a> {
+    match target {
         Target::Session(new) => {
             let session = new.session;
-            let (id,): (i64,) = conn
-                .fetch_one(
-                    Query::new(
-                        "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length,
-                             max_attempts, max_attempts_per_channel, failed_attempts, locale,
-                             created_at, expires_at, public_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                    )
-                    .bind(new.tenant_id)
-                    .bind(new.token_hash)
-                    .bind(flag(new.is_test))
-                    .bind(session.mode.as_str())
-                    .bind(i64::from(session.code_length))
-                    .bind(i64::from(session.limits.max_attempts))
-                    .bind(session.limits.max_attempts_per_channel.map(i64::from))
-                    .bind(i64::from(session.failed_attempts))
-                    .bind(new.locale)
-                    .bind(now)
-                    .bind(session.expires_at)
-                    .bind(new.public_id),
+            plan.push(
+                Query::new(
+                    "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length,
+                         max_attempts, max_attempts_per_channel, failed_attempts, locale,
+                         created_at, expires_at, public_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
-                .await?;
-            Owner::Session(id)
+                .bind(new.tenant_id)
+                .bind(new.token_hash)
+                .bind(flag(new.is_test))
+                .bind(session.mode.as_str())
+                .bind(i64::from(session.code_length))
+                .bind(i64::from(session.limits.max_attempts))
+                .bind(session.limits.max_attempts_per_channel.map(i64::from))
+                .bind(i64::from(session.failed_attempts))
+                .bind(new.locale)
+                .bind(now)
+                .bind(session.expires_at)
+                .bind(new.public_id),
+            );
+            OwnerRef::NewSession {
+                token_hash: new.token_hash,
+            }
         }
         Target::Request(new) => {
-            let (id,): (i64,) = conn
-                .fetch_one(
-                    Query::new(
-                        "INSERT INTO sms_requests (tenant_id, request_id, phone_number, code_hash,
-                             is_test, failed_attempts, created_at, expires_at, destination)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                    )
-                    .bind(new.tenant_id)
-                    .bind(new.request_id)
-                    .bind(new.phone_number)
-                    .bind(new.code_hash)
-                    .bind(flag(new.is_test))
-                    .bind(i64::from(new.request.failed_attempts))
-                    .bind(now)
-                    .bind(new.request.expires_at)
-                    .bind(&new.message.subjects.destination),
+            plan.push(
+                Query::new(
+                    "INSERT INTO sms_requests (tenant_id, request_id, phone_number, code_hash,
+                         is_test, failed_attempts, created_at, expires_at, destination)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
-                .await?;
-            Owner::Request(id)
+                .bind(new.tenant_id)
+                .bind(new.request_id)
+                .bind(new.phone_number)
+                .bind(new.code_hash)
+                .bind(flag(new.is_test))
+                .bind(i64::from(new.request.failed_attempts))
+                .bind(now)
+                .bind(new.request.expires_at)
+                .bind(&new.message.subjects.destination),
+            );
+            OwnerRef::NewRequest {
+                request_id: new.request_id,
+            }
         }
-        Target::Resend { session_id } => Owner::Session(session_id),
-    })
+        Target::Resend { session_id } => OwnerRef::Id(Owner::Session(session_id)),
+    }
 }
 
 /// What goes with the target's row: a new session's channels, or, for a resend, the end of
 /// the replaced messages (before the new ones are written, which must not be ended).
-fn target_rows(plan: &mut Plan, target: Target<'_>, owner: Owner, send: &Outgoing<'_>) {
-    match (target, owner) {
-        (Target::Session(new), Owner::Session(id)) => {
+fn target_rows(plan: &mut Plan, target: Target<'_>, send: &Outgoing<'_>) {
+    match target {
+        Target::Session(new) => {
             let rows = new
                 .session
                 .channels
@@ -136,9 +125,10 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, owner: Owner, send: &Outgoin
                     Query::new(
                         "INSERT INTO session_channels (session_id, position, channel, recipient,
                              code_hash, last_sent_at, destination)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         VALUES ((SELECT id FROM sessions WHERE token_hash = $1), $2, $3, $4,
+                             $5, $6, $7)",
                     )
-                    .bind(id)
+                    .bind(new.token_hash)
                     .bind(position as i64)
                     .bind(state.channel.as_str())
                     .bind(&channel.recipient)
@@ -148,7 +138,7 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, owner: Owner, send: &Outgoin
                 );
             }
         }
-        (Target::Resend { session_id }, _) => {
+        Target::Resend { session_id } => {
             for message in send.messages {
                 plan.push(deliveries::replace_channel_messages(
                     session_id,
@@ -157,31 +147,55 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, owner: Owner, send: &Outgoin
                 ));
             }
         }
-        _ => {}
+        Target::Request(_) => {}
     }
 }
 
-/// Writes a send in the caller's transaction: count → decide → write → record, the count
-/// before the writes or after them as the store prefers (`Backend::COUNTS_LIMITS_LAST`).
-pub(super) async fn write_send<B: Backend>(
-    conn: &mut B::Conn,
+/// Counts the send's limits on a read connection and lets the engine decide. Allowed, its
+/// checks and writes are appended to `plan` (after what the caller put there, its own guards),
+/// and each message as it will stand once the plan is written comes back; refused, the plan is
+/// left alone and the refusal to record comes back instead.
+pub(super) async fn plan_send<B: Backend>(
+    store: &B,
+    plan: &mut Plan,
     target: Target<'_>,
     send: &Outgoing<'_>,
-) -> StoreResult<Sent> {
+) -> StoreResult<Result<Deliveries, RefusalRecord>> {
     let subjects: Vec<MessageSubjects> = send.messages.iter().map(|m| m.subjects.clone()).collect();
-    let counted_first = if B::COUNTS_LIMITS_LAST {
-        None
-    } else {
-        match counted::<B>(conn, send, &subjects).await? {
-            Ok(counts) => Some(counts),
-            Err(record) => return Ok(Sent::Refused(record)),
-        }
+    let policy = &send.policy.policy;
+    let client_ip = send.policy.client_ip.as_deref();
+    let seen = {
+        let mut reader = store.reader().await?;
+        limits::count_send(
+            &mut *reader,
+            send.tenant_id,
+            policy,
+            &subjects,
+            client_ip,
+            send.now,
+        )
+        .await?
     };
-    let owner = insert_target(conn, target, send.now).await?;
-    let mut plan = Plan::new();
-    target_rows(&mut plan, target, owner, send);
+    let counts = limits::as_one_send(&seen, &subjects);
+    let bounds = match send_bounds(policy, &counts, send.now) {
+        Ok(bounds) => bounds,
+        Err(refused) => return Ok(Err(RefusalRecord::of_send(refused, &subjects, client_ip))),
+    };
+    limits::send_checks(
+        plan,
+        send.tenant_id,
+        policy,
+        &subjects,
+        &seen,
+        &counts,
+        &bounds,
+        client_ip,
+        send.now,
+    );
+    let owner = insert_target(plan, target, send.now);
+    target_rows(plan, target, send);
     let views = deliveries::insert_messages(
-        &mut plan,
+        plan,
         send.tenant_id,
         send.is_test,
         owner,
@@ -192,37 +206,19 @@ pub(super) async fn write_send<B: Backend>(
     if let Some(query) = events::fan_out(send.tenant_id, send.events, send.now) {
         plan.push(query);
     }
-    let record = |plan: &mut Plan, counts: &SendCounts| {
-        limits::record_send(
-            plan,
-            send.tenant_id,
-            owner,
-            &subjects,
-            send.policy,
-            counts,
-            send.now,
-        );
-    };
-    if let Some(counts) = &counted_first {
-        record(&mut plan, counts);
-    }
-    conn.run(plan).await?;
-    if counted_first.is_none() {
-        let counts = match counted::<B>(conn, send, &subjects).await? {
-            Ok(counts) => counts,
-            Err(record) => return Ok(Sent::Refused(record)),
-        };
-        let mut plan = Plan::new();
-        record(&mut plan, &counts);
-        conn.run(plan).await?;
-    }
-    let owner_id = match owner {
-        Owner::Session(id) | Owner::Request(id) => id,
-    };
-    Ok(Sent::Stored { owner_id, views })
+    limits::record_send(
+        plan,
+        send.tenant_id,
+        owner,
+        &subjects,
+        send.policy,
+        &counts,
+        send.now,
+    );
+    Ok(Ok(views))
 }
 
-/// The refusal's record, to write on its own once the refused send is rolled back.
+/// The refusal's record, written on its own (nothing of the refused send is).
 pub(super) fn refusal_plan(tenant_id: i64, record: &RefusalRecord, now: i64) -> Plan {
     let mut plan = Plan::new();
     plan.push(limits::refusal_record(tenant_id, record, now));

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::audit::{About, entry};
-use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
+use super::sends::{Outgoing, STALE_RETRIES, Target, plan_send, refusal_plan, too_much_contention};
 use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::limits::Refusal;
 use crate::engine::session::SessionStatus;
@@ -13,7 +13,7 @@ use crate::server::store::deliveries::Owner;
 use crate::server::store::limits::subject_label;
 use crate::server::store::limits::{RefusalRecord, SendPolicy};
 use crate::server::store::sessions::*;
-use crate::server::store::{Caller, NewMessage, StoreResult};
+use crate::server::store::{Caller, NewMessage, StoreError, StoreResult};
 
 /// A session's rows, filtered by `$filter`: the session's columns repeated on each of its
 /// channels' rows (one round trip instead of two), with each channel's destination streak.
@@ -190,18 +190,103 @@ fn retried_entry(
     )
 }
 
-/// A refused send or submission: rolls back what the transaction did, then records the refusal
-/// on its own.
-async fn refused<B: Backend>(
+/// A resend: the decision's writes (guarded by the session's version; they erase the replaced
+/// codes, not the new ones after them), then the send's, in one plan; an operator's retry
+/// records itself in it too. Stale when the session or a counted limit moved meanwhile.
+async fn resend<B: Backend>(store: &B, change: &SessionChange<'_>) -> StoreResult<SessionCommit> {
+    let SessionChange {
+        before,
+        after,
+        messages,
+        policy,
+        retry,
+        now,
+        ..
+    } = *change;
+    let tenant_id = after.tenant_id;
+    let send_policy = SendPolicy {
+        policy: policy.clone(),
+        client_ip: None,
+    };
+    let told = events::session_resent(after, messages, now);
+    let send = Outgoing {
+        tenant_id,
+        is_test: after.is_test,
+        expires_at: after.session.expires_at,
+        now,
+        messages,
+        policy: &send_policy,
+        events: &told,
+    };
+    let mut plan = decision_plan(before, after, now);
+    let target = Target::Resend {
+        session_id: after.id,
+    };
+    let views = match plan_send(store, &mut plan, target, &send).await? {
+        Ok(views) => views,
+        Err(record) => {
+            store.write(refusal_plan(tenant_id, &record, now)).await?;
+            return Ok(SessionCommit::Refused(record.refusal));
+        }
+    };
+    if let Some(retry) = retry {
+        plan.push(retried_entry(&retry, after, &messages[0], now));
+    }
+    Ok(if store.write(plan).await? {
+        SessionCommit::Written(views)
+    } else {
+        SessionCommit::Stale
+    })
+}
+
+/// The answer stored under an idempotency key within its window, read without the write lock
+/// (a record, once written, stays until the purge).
+async fn idempotent_answer<B: Backend>(
     store: &B,
-    tx: B::Writer,
     tenant_id: i64,
-    record: &RefusalRecord,
+    record: &IdempotencyRecord<'_>,
     now: i64,
-) -> StoreResult<Refusal> {
-    drop(tx);
-    store.write(refusal_plan(tenant_id, record, now)).await?;
-    Ok(record.refusal)
+) -> StoreResult<Option<StoredIdempotency>> {
+    let existing: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = store
+        .reader()
+        .await?
+        .fetch_optional(
+            Query::new(
+                "SELECT body_hash, nonce, sealed FROM idempotency_keys
+                 WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
+            )
+            .bind(tenant_id)
+            .bind(record.key)
+            .bind(now - IDEMPOTENCY_WINDOW_SECS),
+        )
+        .await?;
+    Ok(
+        existing.map(|(body_hash, nonce, sealed)| StoredIdempotency {
+            body_hash,
+            nonce,
+            sealed,
+        }),
+    )
+}
+
+/// Stores a send's idempotency record, as a guard: it holds unless a record within the window
+/// is there (another send with the key was written first). A record older than the window may
+/// still be there until the next purge: it is replaced in place.
+fn idempotency_record(tenant_id: i64, record: &IdempotencyRecord<'_>, now: i64) -> Query {
+    Query::new(
+        "INSERT INTO idempotency_keys (tenant_id, key, body_hash, nonce, sealed, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (tenant_id, key) DO UPDATE SET body_hash = excluded.body_hash,
+             nonce = excluded.nonce, sealed = excluded.sealed, created_at = excluded.created_at
+         WHERE idempotency_keys.created_at < $7",
+    )
+    .bind(tenant_id)
+    .bind(record.key)
+    .bind(record.body_hash)
+    .bind(&record.nonce)
+    .bind(&record.sealed)
+    .bind(now)
+    .bind(now - IDEMPOTENCY_WINDOW_SECS)
 }
 
 #[async_trait]
@@ -212,30 +297,6 @@ impl<B: Backend> SessionStore for B {
         idempotency: Option<&IdempotencyRecord<'_>>,
     ) -> StoreResult<SessionCreation> {
         let now = new.created_at;
-        let mut tx = self.begin().await?;
-        if let Some(record) = idempotency {
-            // Two sends with one key wait for each other here; the second then finds the first.
-            let subject = vec![("idempotency", record.key.as_bytes().to_vec())];
-            B::lock_subjects(&mut tx, new.tenant_id, subject, now).await?;
-            let existing: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = tx
-                .fetch_optional(
-                    Query::new(
-                        "SELECT body_hash, nonce, sealed FROM idempotency_keys
-                         WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
-                    )
-                    .bind(new.tenant_id)
-                    .bind(record.key)
-                    .bind(now - IDEMPOTENCY_WINDOW_SECS),
-                )
-                .await?;
-            if let Some((body_hash, nonce, sealed)) = existing {
-                return Ok(SessionCreation::Replayed(StoredIdempotency {
-                    body_hash,
-                    nonce,
-                    sealed,
-                }));
-            }
-        }
         let told = events::session_started(new, now);
         let send = Outgoing {
             tenant_id: new.tenant_id,
@@ -246,36 +307,31 @@ impl<B: Backend> SessionStore for B {
             policy: new.limits,
             events: &told,
         };
-        let views = match write_send::<B>(&mut tx, Target::Session(new), &send).await? {
-            Sent::Stored { views, .. } => views,
-            Sent::Refused(record) => {
-                let refusal = refused(self, tx, new.tenant_id, &record, now).await?;
-                return Ok(SessionCreation::Refused(refusal));
+        for _ in 0..STALE_RETRIES {
+            let mut plan = Plan::new();
+            if let Some(record) = idempotency {
+                if let Some(stored) = idempotent_answer(self, new.tenant_id, record, now).await? {
+                    return Ok(SessionCreation::Replayed(stored));
+                }
+                // Two sends with one key: the second's record finds the first's, so it is
+                // not written and, once the first is, reads it as its answer.
+                let subject = vec![("idempotency", record.key.as_bytes().to_vec())];
+                plan.lock(new.tenant_id, subject, now);
+                plan.guard(idempotency_record(new.tenant_id, record, now));
             }
-        };
-        if let Some(record) = idempotency {
-            // A record older than the window may still be there until the next purge: it is
-            // replaced in place.
-            tx.execute(
-                Query::new(
-                    "INSERT INTO idempotency_keys (tenant_id, key, body_hash, nonce, sealed,
-                         created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (tenant_id, key) DO UPDATE SET body_hash = excluded.body_hash,
-                         nonce = excluded.nonce, sealed = excluded.sealed,
-                         created_at = excluded.created_at",
-                )
-                .bind(new.tenant_id)
-                .bind(record.key)
-                .bind(record.body_hash)
-                .bind(&record.nonce)
-                .bind(&record.sealed)
-                .bind(now),
-            )
-            .await?;
+            let views = match plan_send(self, &mut plan, Target::Session(new), &send).await? {
+                Ok(views) => views,
+                Err(record) => {
+                    self.write(refusal_plan(new.tenant_id, &record, now))
+                        .await?;
+                    return Ok(SessionCreation::Refused(record.refusal));
+                }
+            };
+            if self.write(plan).await? {
+                return Ok(SessionCreation::Stored(views));
+            }
         }
-        B::commit(tx).await?;
-        Ok(SessionCreation::Stored(views))
+        Err(too_much_contention())
     }
 
     async fn load_session(
@@ -299,12 +355,15 @@ impl<B: Backend> SessionStore for B {
             policy,
             widget_ip,
             decided,
-            retry,
             now,
+            ..
         } = *change;
         let tenant_id = before.tenant_id;
         let writes_session = decided && change.writes_session();
-        if widget_ip.is_none() && messages.is_empty() {
+        if widget_ip.is_none() && writes_session && !messages.is_empty() {
+            return resend(self, change).await;
+        }
+        if widget_ip.is_none() {
             // Nothing to count first and no new message (the common verify, right or wrong,
             // and refusals): the writes alone, which SQLite groups with others'.
             let plan = if writes_session {
@@ -319,6 +378,11 @@ impl<B: Backend> SessionStore for B {
             } else {
                 SessionCommit::Stale
             });
+        }
+        if !messages.is_empty() {
+            return Err(StoreError::Unsupported(
+                "a code submitted through the widget sends no message".into(),
+            ));
         }
         let mut tx = self.begin().await?;
         if let Some(ip) = widget_ip
@@ -342,44 +406,12 @@ impl<B: Backend> SessionStore for B {
             B::commit(tx).await?;
             return Ok(SessionCommit::Written(Deliveries::new()));
         }
-        // The decision's writes first: they erase the replaced codes, not the new ones below.
         // Dropping the transaction rolls back whatever it did (the widget's count included).
         if !tx.run(decision_plan(before, after, now)).await? {
             return Ok(SessionCommit::Stale);
         }
-        let mut views = Deliveries::new();
-        if !messages.is_empty() {
-            let send_policy = SendPolicy {
-                policy: policy.clone(),
-                client_ip: None,
-            };
-            let told = events::session_resent(after, messages, now);
-            let send = Outgoing {
-                tenant_id,
-                is_test: after.is_test,
-                expires_at: after.session.expires_at,
-                now,
-                messages,
-                policy: &send_policy,
-                events: &told,
-            };
-            let target = Target::Resend {
-                session_id: after.id,
-            };
-            match write_send::<B>(&mut tx, target, &send).await? {
-                Sent::Stored { views: sent, .. } => views = sent,
-                Sent::Refused(record) => {
-                    let refusal = refused(self, tx, tenant_id, &record, now).await?;
-                    return Ok(SessionCommit::Refused(refusal));
-                }
-            }
-            if let Some(retry) = retry {
-                tx.execute(retried_entry(&retry, after, &messages[0], now))
-                    .await?;
-            }
-        }
         B::commit(tx).await?;
-        Ok(SessionCommit::Written(views))
+        Ok(SessionCommit::Written(Deliveries::new()))
     }
 
     async fn cancel_session(

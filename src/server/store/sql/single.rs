@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::audit::{About, entry};
-use super::sends::{Outgoing, Sent, Target, refusal_plan, write_send};
+use super::sends::{Outgoing, STALE_RETRIES, Target, plan_send, refusal_plan, too_much_contention};
 use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::Refusal;
@@ -50,9 +50,8 @@ impl<B: Backend> SingleRequestStore for B {
     async fn create_single_request(
         &self,
         new: &NewSingleRequest<'_>,
-    ) -> StoreResult<Result<i64, Refusal>> {
+    ) -> StoreResult<Result<(), Refusal>> {
         let now = new.created_at;
-        let mut tx = self.begin().await?;
         let told = events::request_started(new, now);
         let send = Outgoing {
             tenant_id: new.tenant_id,
@@ -63,18 +62,18 @@ impl<B: Backend> SingleRequestStore for B {
             policy: new.limits,
             events: &told,
         };
-        match write_send::<B>(&mut tx, Target::Request(new), &send).await? {
-            Sent::Stored { owner_id, .. } => {
-                B::commit(tx).await?;
-                Ok(Ok(owner_id))
-            }
-            Sent::Refused(record) => {
-                drop(tx);
+        for _ in 0..STALE_RETRIES {
+            let mut plan = Plan::new();
+            if let Err(record) = plan_send(self, &mut plan, Target::Request(new), &send).await? {
                 self.write(refusal_plan(new.tenant_id, &record, now))
                     .await?;
-                Ok(Err(record.refusal))
+                return Ok(Err(record.refusal));
+            }
+            if self.write(plan).await? {
+                return Ok(Ok(()));
             }
         }
+        Err(too_much_contention())
     }
 
     async fn load_single_request(

@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, SqliteConnection};
 
 use crate::server::store::StoreResult;
-use crate::server::store::sql::{Arg, Plan, Query};
+use crate::server::store::sql::{Arg, Plan, Query, StepKind};
 
 /// Statements to run together, their arguments in order, and how many guards they hold.
 #[derive(Debug, Default)]
@@ -27,7 +27,7 @@ impl From<Plan> for Batch {
     fn from(plan: Plan) -> Batch {
         let mut batch = Batch::default();
         for step in plan.into_steps() {
-            batch.push(&step.query, step.guard);
+            batch.push(&step.query, step.kind);
         }
         batch
     }
@@ -38,12 +38,17 @@ impl Batch {
         Batch::default()
     }
 
-    /// Appends a statement (without its `;`), a guard when `guard`.
-    pub(super) fn push(&mut self, query: &Query, guard: bool) -> &mut Batch {
+    /// Appends a statement (without its `;`). A guard returns its row when its condition held;
+    /// a check (a `SELECT`) answers a row when its condition holds.
+    pub(super) fn push(&mut self, query: &Query, kind: StepKind) -> &mut Batch {
         positional(query.sql(), query.args(), &mut self.sql, &mut self.values);
-        if guard {
-            self.guards += 1;
-            self.sql.push_str(" RETURNING 1");
+        match kind {
+            StepKind::Write => {}
+            StepKind::Guard => {
+                self.guards += 1;
+                self.sql.push_str(" RETURNING 1");
+            }
+            StepKind::Check => self.guards += 1,
         }
         self.sql.push_str(";\n");
         self
@@ -150,9 +155,10 @@ mod tests {
             .bind(10)
             .bind("x");
         let mut batch = Batch::new();
-        batch
-            .push(&query, true)
-            .push(&Query::new("DELETE FROM u WHERE v = $1").bind(3), false);
+        batch.push(&query, StepKind::Guard).push(
+            &Query::new("DELETE FROM u WHERE v = $1").bind(3),
+            StepKind::Write,
+        );
         assert_eq!(
             batch.sql,
             "UPDATE t SET a = ?, b = ?, c = '$1' WHERE id = ? RETURNING 1;\nDELETE FROM u WHERE v = ?;\n"

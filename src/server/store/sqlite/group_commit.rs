@@ -336,4 +336,36 @@ mod tests {
         assert!(!group.commit(set(1, 0, 5)).await.unwrap());
         assert_eq!(values(&pool).await, vec![1, 0, 0]);
     }
+
+    /// Sets row `id` to `to`, checked first: row `watched` must still be `at`.
+    fn set_if(id: i64, to: i64, watched: i64, at: i64) -> Batch {
+        let mut plan = Plan::new();
+        plan.check(
+            Query::new("SELECT 1 WHERE (SELECT v FROM t WHERE id = $1) = $2")
+                .bind(watched)
+                .bind(at),
+        );
+        plan.push(
+            Query::new("UPDATE t SET v = $1 WHERE id = $2")
+                .bind(to)
+                .bind(id),
+        );
+        Batch::from(plan)
+    }
+
+    #[tokio::test]
+    async fn a_check_holds_the_decision_only_while_what_it_reads_stands() {
+        let pool = database().await;
+        let group = GroupCommit::start(pool.clone(), WriterSuspect::default());
+        // In one batch, in order: the second's check sees the first's write.
+        let (first, stale, other) = tokio::join!(
+            group.commit(set_if(3, 5, 3, 0)),
+            group.commit(set_if(1, 7, 3, 0)),
+            group.commit(set_if(2, 2, 2, 0)),
+        );
+        assert!(first.unwrap());
+        assert!(!stale.unwrap(), "row 3 was no longer 0 when it was checked");
+        assert!(other.unwrap());
+        assert_eq!(values(&pool).await, vec![0, 2, 5]);
+    }
 }

@@ -213,7 +213,6 @@ impl Backend for SqliteStore {
     type Reader = deadpool::unmanaged::Object<SqliteConnection>;
     type Writer = SqliteWriter;
 
-    const COUNTS_LIMITS_LAST: bool = false;
     const LOCK_ROWS: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
 
