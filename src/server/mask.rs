@@ -14,8 +14,8 @@ pub fn mask_email(address: &str) -> String {
 
 /// `+1 •••• ••0100`: the country code and the last four digits.
 pub fn mask_phone(number: &str) -> String {
-    let country = phonenumber::parse(None, number)
-        .map(|n| n.code().value().to_string())
+    let country = crate::server::phone::country_code(number)
+        .map(|code| code.to_string())
         .unwrap_or_default();
     let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
     let last: String = digits[digits.len().saturating_sub(4)..].iter().collect();

@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod mask;
 pub mod metrics;
+pub mod phone;
 pub mod service;
 pub mod state;
 pub mod store;

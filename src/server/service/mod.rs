@@ -90,12 +90,7 @@ struct Letter<'a> {
     policy: &'a LimitPolicy,
 }
 
-/// A phone number's country calling code, when it parses as one.
-pub fn country_code(number: &str) -> Option<u16> {
-    phonenumber::parse(None, number)
-        .ok()
-        .map(|n| n.code().value())
-}
+pub use crate::server::phone::country_code;
 
 /// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
 /// it is, an address compared without case (whatever the channel).

@@ -132,15 +132,18 @@ impl Backend for PgStore {
         }
         let mut tx = self.begin().await?;
         // A check reads what others write without locking it: the subjects it counts are
-        // locked first, so that it sees every write of a transaction that held them before.
-        let (locks, plan) = plan.into_parts();
+        // locked before it, so that it sees every write of a transaction that held them
+        // before. Under READ COMMITTED a guard waits for a concurrent writer of its row, then
+        // re-checks its condition against what that one committed: at most one of two racing
+        // decisions holds. One that does not is rolled back whole (dropping the transaction).
+        let (before, locks, after) = plan.split_at_lock();
+        if !tx.run(before).await? {
+            return Ok(false);
+        }
         if let Some(locks) = locks {
             Self::lock_subjects(&mut tx, locks.tenant_id, locks.subjects, locks.now).await?;
         }
-        // Under READ COMMITTED a guard waits for a concurrent writer of its row, then re-checks
-        // its condition against what that one committed: at most one of two racing decisions
-        // holds. One that does not is rolled back whole (dropping the transaction).
-        if !tx.run(plan).await? {
+        if !tx.run(after).await? {
             return Ok(false);
         }
         Self::commit(tx).await?;

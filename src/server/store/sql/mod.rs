@@ -169,18 +169,21 @@ pub(super) enum StepKind {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Plan {
     steps: Vec<Step>,
-    /// The limit subjects its checks read: `Backend::write` locks them first where the
-    /// database needs it (`Backend::lock_subjects`).
+    /// The limit subjects its checks read: `Backend::write` locks them before the checks where
+    /// the database needs it (`Backend::lock_subjects`).
     locks: Option<Locks>,
 }
 
-/// Limit subjects of one tenant to lock before a plan runs, and when (PostgreSQL notes it, to
-/// forget locks unused for a day).
+/// Limit subjects of one tenant to lock where a plan's checks begin, and when (PostgreSQL notes
+/// it, to forget locks unused for a day).
 #[derive(Clone, Debug)]
 pub(super) struct Locks {
     pub(super) tenant_id: i64,
     pub(super) subjects: Vec<Subject>,
     pub(super) now: i64,
+    /// How many steps run before the lock is taken: the writes that no check reads (a send's
+    /// rows) run before it, so that the lock is held only by the checks and what they guard.
+    pub(super) after_steps: usize,
 }
 
 impl Plan {
@@ -215,9 +218,10 @@ impl Plan {
         self
     }
 
-    /// Names limit subjects of `tenant_id` that the plan's checks read, so that two plans
-    /// counting one subject are written one after the other (on PostgreSQL, whose concurrent
-    /// transactions would otherwise each check before the other's write).
+    /// Names limit subjects of `tenant_id` that the checks appended next read, so that two
+    /// plans counting one subject are written one after the other (on PostgreSQL, whose
+    /// concurrent transactions would otherwise each check before the other's write). One plan
+    /// locks at one place: later subjects join the first call's.
     pub(super) fn lock(&mut self, tenant_id: i64, subjects: Vec<Subject>, now: i64) -> &mut Plan {
         match &mut self.locks {
             Some(locks) => locks.subjects.extend(subjects),
@@ -226,6 +230,7 @@ impl Plan {
                     tenant_id,
                     subjects,
                     now,
+                    after_steps: self.steps.len(),
                 })
             }
         }
@@ -236,13 +241,13 @@ impl Plan {
         self.steps.is_empty()
     }
 
-    /// The subjects to lock before the steps run, and the steps.
-    pub(super) fn into_parts(self) -> (Option<Locks>, Plan) {
-        let steps = Plan {
-            steps: self.steps,
-            locks: None,
-        };
-        (self.locks, steps)
+    /// The plan in three: the steps before the lock, the subjects to lock, the steps after.
+    pub(super) fn split_at_lock(self) -> (Plan, Option<Locks>, Plan) {
+        let at = self.locks.as_ref().map_or(0, |locks| locks.after_steps);
+        let mut before = self.steps;
+        let after = before.split_off(at);
+        let part = |steps| Plan { steps, locks: None };
+        (part(before), self.locks, part(after))
     }
 
     pub(super) fn into_steps(self) -> Vec<Step> {

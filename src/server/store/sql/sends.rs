@@ -152,7 +152,7 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, send: &Outgoing<'_>) {
 }
 
 /// Counts the send's limits on a read connection and lets the engine decide. Allowed, its
-/// checks and writes are appended to `plan` (after what the caller put there, its own guards),
+/// writes and checks are appended to `plan` (after what the caller put there, its own guards),
 /// and each message as it will stand once the plan is written comes back; refused, the plan is
 /// left alone and the refusal to record comes back instead.
 pub(super) async fn plan_send<B: Backend>(
@@ -181,17 +181,8 @@ pub(super) async fn plan_send<B: Backend>(
         Ok(bounds) => bounds,
         Err(refused) => return Ok(Err(RefusalRecord::of_send(refused, &subjects, client_ip))),
     };
-    limits::send_checks(
-        plan,
-        send.tenant_id,
-        policy,
-        &subjects,
-        &seen,
-        &counts,
-        &bounds,
-        client_ip,
-        send.now,
-    );
+    // The rows no check reads first: on PostgreSQL the checks' subjects are locked only from
+    // the checks to the commit.
     let owner = insert_target(plan, target, send.now);
     target_rows(plan, target, send);
     let views = deliveries::insert_messages(
@@ -206,6 +197,18 @@ pub(super) async fn plan_send<B: Backend>(
     if let Some(query) = events::fan_out(send.tenant_id, send.events, send.now) {
         plan.push(query);
     }
+    // The checks read the counts without this send's own: they come before its record.
+    limits::send_checks(
+        plan,
+        send.tenant_id,
+        policy,
+        &subjects,
+        &seen,
+        &counts,
+        &bounds,
+        client_ip,
+        send.now,
+    );
     limits::record_send(
         plan,
         send.tenant_id,

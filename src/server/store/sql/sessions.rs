@@ -313,10 +313,9 @@ impl<B: Backend> SessionStore for B {
                 if let Some(stored) = idempotent_answer(self, new.tenant_id, record, now).await? {
                     return Ok(SessionCreation::Replayed(stored));
                 }
-                // Two sends with one key: the second's record finds the first's, so it is
-                // not written and, once the first is, reads it as its answer.
-                let subject = vec![("idempotency", record.key.as_bytes().to_vec())];
-                plan.lock(new.tenant_id, subject, now);
+                // Two sends with one key: the second's record finds the first's (on PostgreSQL
+                // once the first commits, the unique key holding it until then), so nothing of
+                // it is written and, decided again, it reads the first's as its answer.
                 plan.guard(idempotency_record(new.tenant_id, record, now));
             }
             let views = match plan_send(self, &mut plan, Target::Session(new), &send).await? {
