@@ -12,6 +12,7 @@ pub mod limits;
 pub mod policy;
 pub mod session;
 pub mod single;
+pub mod sms;
 pub mod webhook;
 
 pub use channel::Channel;
