@@ -5,6 +5,7 @@
 
 pub mod providers;
 pub mod templates;
+pub mod tenant_text;
 pub mod worker;
 
 use std::collections::HashMap;
