@@ -64,10 +64,7 @@ pub fn sms_text(
     webotp_host: Option<&str>,
 ) -> String {
     let text = code_message(language, tenant, code, seconds_left);
-    match webotp_host {
-        Some(host) => format!("{text}\n\n@{host} #{code}"),
-        None => text,
-    }
+    super::tenant_text::sms_with_webotp(&text, code, webotp_host)
 }
 
 /// The host (with a non-default port) of an origin, as the WebOTP line names it.
