@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod code;
 pub mod delivery;
+pub mod fallback;
 pub mod limits;
 pub mod policy;
 pub mod session;
