@@ -122,8 +122,8 @@ pub struct DestinationState {
 }
 
 /// The refusals the limits made, and the destinations their failure streaks lock. (The limits
-/// themselves are counted and recorded inside the transactions of the sends and verifications
-/// they hold: `SessionStore`, `SingleRequestStore`.)
+/// themselves are checked and recorded inside the writes of the sends and verifications they
+/// hold: `SessionStore`, `SingleRequestStore`.)
 #[async_trait]
 pub trait LimitStore: Send + Sync {
     /// Refusals since `since`, by tenant, rule and channel, most frequent first.

@@ -172,9 +172,11 @@ pub(super) fn corrupt(what: impl Into<String>) -> StoreError {
 pub trait SessionStore: Send + Sync {
     /// Stores a session with its messages, or, when `idempotency` names a key this tenant
     /// already used within the window, stores nothing and returns that record, or, when a limit
-    /// refuses the send, stores only the refusal. Checked, counted and written in one
-    /// transaction, so two concurrent sends with the same key create one session, concurrent
-    /// sends never pass a limit together, and no session exists without its messages.
+    /// refuses the send, stores only the refusal. Decided on counts read without the write
+    /// lock and written in one transaction with checks that those counts still allow it (and
+    /// that no record of the key was written meanwhile), decided again when they do not: two
+    /// concurrent sends with the same key create one session, concurrent sends never pass a
+    /// limit together, and no session exists without its messages.
     async fn create_session(
         &self,
         new: &CreateSession<'_>,

@@ -51,9 +51,10 @@ pub struct StoredSingleRequest {
 /// code through twice.
 #[async_trait]
 pub trait SingleRequestStore: Send + Sync {
-    /// Stores a request with its message, counted under its limits, in one transaction: two
-    /// sends at once never pass a limit together. A refused one stores only the refusal's
-    /// record.
+    /// Stores a request with its message, counted under its limits as a session's send is
+    /// (decided on counts read without the lock, written with checks that they still allow
+    /// it): two sends at once never pass a limit together. A refused one stores only the
+    /// refusal's record.
     async fn create_single_request(
         &self,
         new: &NewSingleRequest<'_>,

@@ -1,8 +1,10 @@
 //! The counters behind the limits, for both stores: events in time windows (sends per
 //! destination, prefix and client IP; widget submissions per IP), tenants' budgets per minute,
-//! destinations' runs of failed verifications, prefixes cooling down, and every refusal. They
-//! are read and written inside the transaction of the send or verify they count, after the
-//! store has locked what they count (`Backend::lock_subjects`); the decisions are the engine's.
+//! destinations' runs of failed verifications, prefixes cooling down, and every refusal. A send
+//! reads them without locks, and its write re-checks them (`send_checks`, after the store has
+//! locked what they count where it must: `Backend::lock_subjects`) before recording its own; a
+//! widget submission counts its IP's minute inside its transaction. The decisions are the
+//! engine's.
 
 use async_trait::async_trait;
 
