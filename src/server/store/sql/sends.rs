@@ -10,7 +10,7 @@
 
 use super::deliveries::OwnerRef;
 use super::{Backend, Plan, Query, deliveries, events, limits};
-use crate::engine::limits::send_bounds;
+use crate::engine::limits::{Refusal, send_bounds};
 use crate::server::events::Event;
 use crate::server::store::deliveries::{NewMessage, Owner};
 use crate::server::store::limits::{MessageSubjects, RefusalRecord, SendPolicy};
@@ -151,11 +151,44 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, send: &Outgoing<'_>) {
     }
 }
 
+/// How writing a send ended.
+pub(super) enum Sent {
+    /// Written: each message as it stands.
+    Written(Deliveries),
+    /// A limit refused it: only the refusal's record was written.
+    Refused(Refusal),
+    /// A guard or check no longer held: nothing was written; decide again.
+    Stale,
+}
+
+/// Decides a send and writes it with what `plan` already holds (the caller's own guards and
+/// writes), in one hand-off to the writer; a refused send writes only its refusal's record.
+pub(super) async fn write_send<B: Backend>(
+    store: &B,
+    mut plan: Plan,
+    target: Target<'_>,
+    send: &Outgoing<'_>,
+) -> StoreResult<Sent> {
+    match plan_send(store, &mut plan, target, send).await? {
+        Err(record) => {
+            store
+                .write(refusal_plan(send.tenant_id, &record, send.now))
+                .await?;
+            Ok(Sent::Refused(record.refusal))
+        }
+        Ok(views) => Ok(if store.write(plan).await? {
+            Sent::Written(views)
+        } else {
+            Sent::Stale
+        }),
+    }
+}
+
 /// Counts the send's limits on a read connection and lets the engine decide. Allowed, its
-/// writes and checks are appended to `plan` (after what the caller put there, its own guards),
-/// and each message as it will stand once the plan is written comes back; refused, the plan is
-/// left alone and the refusal to record comes back instead.
-pub(super) async fn plan_send<B: Backend>(
+/// writes and checks are appended to `plan` (after what the caller put there), and each
+/// message as it will stand once the plan is written comes back; refused, the plan is left
+/// alone and the refusal to record comes back instead.
+async fn plan_send<B: Backend>(
     store: &B,
     plan: &mut Plan,
     target: Target<'_>,

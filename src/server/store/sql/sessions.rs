@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 
 use super::audit::{About, entry};
-use super::sends::{Outgoing, STALE_RETRIES, Target, plan_send, refusal_plan, too_much_contention};
+use super::sends::{
+    Outgoing, STALE_RETRIES, Sent, Target, refusal_plan, too_much_contention, write_send,
+};
 use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::limits::Refusal;
 use crate::engine::session::SessionStatus;
@@ -219,23 +221,16 @@ async fn resend<B: Backend>(store: &B, change: &SessionChange<'_>) -> StoreResul
         events: &told,
     };
     let mut plan = decision_plan(before, after, now);
-    let target = Target::Resend {
-        session_id: after.id,
-    };
-    let views = match plan_send(store, &mut plan, target, &send).await? {
-        Ok(views) => views,
-        Err(record) => {
-            store.write(refusal_plan(tenant_id, &record, now)).await?;
-            return Ok(SessionCommit::Refused(record.refusal));
-        }
-    };
     if let Some(retry) = retry {
         plan.push(retried_entry(&retry, after, &messages[0], now));
     }
-    Ok(if store.write(plan).await? {
-        SessionCommit::Written(views)
-    } else {
-        SessionCommit::Stale
+    let target = Target::Resend {
+        session_id: after.id,
+    };
+    Ok(match write_send(store, plan, target, &send).await? {
+        Sent::Written(views) => SessionCommit::Written(views),
+        Sent::Refused(refusal) => SessionCommit::Refused(refusal),
+        Sent::Stale => SessionCommit::Stale,
     })
 }
 
@@ -318,16 +313,10 @@ impl<B: Backend> SessionStore for B {
                 // it is written and, decided again, it reads the first's as its answer.
                 plan.guard(idempotency_record(new.tenant_id, record, now));
             }
-            let views = match plan_send(self, &mut plan, Target::Session(new), &send).await? {
-                Ok(views) => views,
-                Err(record) => {
-                    self.write(refusal_plan(new.tenant_id, &record, now))
-                        .await?;
-                    return Ok(SessionCreation::Refused(record.refusal));
-                }
-            };
-            if self.write(plan).await? {
-                return Ok(SessionCreation::Stored(views));
+            match write_send(self, plan, Target::Session(new), &send).await? {
+                Sent::Written(views) => return Ok(SessionCreation::Stored(views)),
+                Sent::Refused(refusal) => return Ok(SessionCreation::Refused(refusal)),
+                Sent::Stale => {}
             }
         }
         Err(too_much_contention())

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::audit::{About, entry};
-use super::sends::{Outgoing, STALE_RETRIES, Target, plan_send, refusal_plan, too_much_contention};
+use super::sends::{Outgoing, STALE_RETRIES, Sent, Target, too_much_contention, write_send};
 use super::{Backend, Connection, Plan, Query, deliveries, events, inspect, limits, outbox};
 use crate::engine::Channel;
 use crate::engine::limits::Refusal;
@@ -63,14 +63,10 @@ impl<B: Backend> SingleRequestStore for B {
             events: &told,
         };
         for _ in 0..STALE_RETRIES {
-            let mut plan = Plan::new();
-            if let Err(record) = plan_send(self, &mut plan, Target::Request(new), &send).await? {
-                self.write(refusal_plan(new.tenant_id, &record, now))
-                    .await?;
-                return Ok(Err(record.refusal));
-            }
-            if self.write(plan).await? {
-                return Ok(Ok(()));
+            match write_send(self, Plan::new(), Target::Request(new), &send).await? {
+                Sent::Written(_) => return Ok(Ok(())),
+                Sent::Refused(refusal) => return Ok(Err(refusal)),
+                Sent::Stale => {}
             }
         }
         Err(too_much_contention())
