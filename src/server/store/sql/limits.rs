@@ -43,8 +43,17 @@ fn saturated(count: i64) -> u32 {
 }
 
 /// Events of a scope about a subject in a window, up to a count (`count_events`); `$1` … `$5`.
-const EVENT_COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM limit_events
-     WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND at > $4 LIMIT $5) AS window_events";
+/// A macro so that the check wrapping it (`IP_CHECK`) is a text fixed at compile time.
+macro_rules! event_count_sql {
+    () => {
+        "SELECT count(*) FROM (SELECT 1 FROM limit_events
+         WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND at > $4 LIMIT $5) AS window_events"
+    };
+}
+const EVENT_COUNT: &str = event_count_sql!();
+
+/// The client IP's sends still within the most a send was allowed on (`$6`).
+const IP_CHECK: &str = concat!("SELECT 1 WHERE (", event_count_sql!(), ") <= $6");
 
 /// Events of `scope` about `subject` after `since`, counted up to `up_to` only: a decision needs
 /// to know whether the limit is reached, not by how much, so the work stays bounded.
@@ -80,7 +89,10 @@ struct MessageCountRow {
 }
 
 /// Everything one message's rules look at, as one row (see `count_message`); `$1` … `$11`.
-const MESSAGE_COUNTS: &str = "SELECT
+/// A macro so that the check wrapping it (`MESSAGE_CHECK`) is a text fixed at compile time.
+macro_rules! message_counts_sql {
+    () => {
+        "SELECT
                    (SELECT count(*) FROM (SELECT 1 FROM limit_events WHERE tenant_id = $1
                       AND scope = 'destination' AND subject = $2 AND at > $3 LIMIT $4) AS a)
                       AS last_10min,
@@ -95,7 +107,23 @@ const MESSAGE_COUNTS: &str = "SELECT
                       AND scope = 'prefix' AND subject = $7 AND at > $8 AND verified = 0
                       LIMIT $9) AS c) AS prefix_unverified,
                    (SELECT CAST(coalesce(sum(sends), 0) AS BIGINT) FROM limit_buckets
-                      WHERE tenant_id = $1 AND budget = $10 AND minute > $11) AS budget";
+                      WHERE tenant_id = $1 AND budget = $10 AND minute > $11) AS budget"
+    };
+}
+const MESSAGE_COUNTS: &str = message_counts_sql!();
+
+/// One message's counts still within the bounds its send was allowed in: `$12` … `$14` the
+/// most sends to the destination in 10 minutes and a day and on the budget, `$15` the time no
+/// lock or cool-down may outlast, `$16` and `$17` the unverified sends to the prefix.
+const MESSAGE_CHECK: &str = concat!(
+    "SELECT 1 FROM (",
+    message_counts_sql!(),
+    ") AS counted
+     WHERE last_10min <= $12 AND last_day <= $13 AND budget <= $14
+       AND (locked_until IS NULL OR locked_until <= $15)
+       AND (cooling_until IS NULL OR cooling_until <= $15)
+       AND prefix_unverified BETWEEN $16 AND $17"
+);
 
 /// Binds `MESSAGE_COUNTS`' eleven placeholders, in order, to `query` (the statement or one
 /// that wraps it).
@@ -226,15 +254,8 @@ pub(super) fn send_checks(
             }
             None => (0, i64::MAX),
         };
-        let check = Query::text(format!(
-            "SELECT 1 FROM ({MESSAGE_COUNTS}) AS counted
-             WHERE last_10min <= $12 AND last_day <= $13 AND budget <= $14
-               AND (locked_until IS NULL OR locked_until <= $15)
-               AND (cooling_until IS NULL OR cooling_until <= $15)
-               AND prefix_unverified BETWEEN $16 AND $17"
-        ));
         plan.check(
-            message_counts(check, tenant_id, policy, message, now)
+            message_counts(Query::new(MESSAGE_CHECK), tenant_id, policy, message, now)
                 .bind(lowered(
                     bound.destination_last_10min,
                     decided.destination_last_10min,
@@ -257,7 +278,7 @@ pub(super) fn send_checks(
     }
     if let (Some(ip), Some(most)) = (client_ip, bounds.ip_last_10min) {
         plan.check(
-            Query::text(format!("SELECT 1 WHERE ({EVENT_COUNT}) <= $6"))
+            Query::new(IP_CHECK)
                 .bind(tenant_id)
                 .bind("client_ip")
                 .bind(ip)
