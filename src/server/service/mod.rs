@@ -90,8 +90,6 @@ struct Letter<'a> {
     policy: &'a LimitPolicy,
 }
 
-pub use crate::server::phone::country_code;
-
 /// The keyed hash a destination's limits and failure streak are kept under: an E.164 number as
 /// it is, an address compared without case (whatever the channel).
 pub(super) fn destination_subject(
@@ -173,7 +171,7 @@ impl VerificationService {
         policy: &LimitPolicy,
     ) -> MessageSubjects {
         let (destination, country, prefix) = if channel.uses_phone_number() {
-            let country = country_code(recipient);
+            let country = crate::server::phone::country_code(recipient);
             let prefix = country.map(|code| {
                 let prefix = number_prefix(recipient, code, policy.prefix_digits);
                 self.subjects.of("prefix", &prefix)

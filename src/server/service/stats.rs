@@ -135,7 +135,7 @@ fn group_of(group_by: GroupBy, channel: Channel, recipient: &str) -> Option<Stri
     match group_by {
         GroupBy::Channel => Some(channel.as_str().to_owned()),
         GroupBy::Country if channel.uses_phone_number() => Some(
-            super::country_code(recipient)
+            crate::server::phone::country_code(recipient)
                 .map_or_else(|| "unknown".to_owned(), |c| format!("+{c}")),
         ),
         GroupBy::Country => None,
