@@ -4,6 +4,22 @@
 /// The languages otpgate speaks, by primary tag; the first is the fallback.
 pub const SPOKEN: [&str; 2] = ["en", "ar"];
 
+/// The languages a tenant may write its message texts in, by primary tag: English, Arabic,
+/// Spanish, French, German, Portuguese (Brazil), Hindi, Indonesian, Turkish, Russian, Chinese
+/// (Simplified), Persian.
+pub const LANGUAGES: [&str; 12] = [
+    "en", "ar", "es", "fr", "de", "pt", "hi", "id", "tr", "ru", "zh", "fa",
+];
+
+/// The language of `LANGUAGES` a BCP 47 tag (`pt-BR`, `zh_Hans`, `FA`) names, if any.
+pub fn language_of(tag: &str) -> Option<&'static str> {
+    let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
+    LANGUAGES
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(primary))
+        .copied()
+}
+
 /// Picks the language: the session's locale when it names one we speak, otherwise the best
 /// match of an `Accept-Language` header (by q-value, then order), otherwise the fallback.
 pub fn negotiate(locale: Option<&str>, accept_language: Option<&str>) -> &'static str {

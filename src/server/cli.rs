@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: super::cli_webhooks::WebhookCommand,
     },
+    /// Manage what a tenant's messages say: templates per channel and language.
+    Template {
+        #[command(subcommand)]
+        command: super::cli_templates::TemplateCommand,
+    },
     /// Manage the admin listener's tokens.
     AdminToken {
         #[command(subcommand)]
@@ -227,6 +232,16 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 .await
                 .map_err(said)
         }
+        Command::Template { command } => {
+            let admin = if command.sends() {
+                super::open_admin_with_providers(&settings, Arc::new(SystemClock)).await?
+            } else {
+                admin().await?
+            };
+            super::cli_templates::run(&admin, command)
+                .await
+                .map_err(said)
+        }
         Command::AdminToken { command } => {
             admin_token(&admin().await?, command).await.map_err(said)
         }
@@ -274,6 +289,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 fn said(error: ServiceError) -> anyhow::Error {
     match error {
         ServiceError::InvalidRequest(message)
+        | ServiceError::Conflict(message)
         | ServiceError::Store(StoreError::NotFound(message) | StoreError::Conflict(message)) => {
             anyhow::anyhow!(message)
         }
@@ -531,15 +547,22 @@ async fn check_providers(
         .provider(channel)
         .ok_or_else(|| anyhow::anyhow!("no provider is configured for {channel}"))?;
     let code = crate::engine::code::generate_code(&mut rand::rng(), 6);
+    let content = crate::server::delivery::texts::TenantTexts::built_in().content(
+        &crate::server::delivery::texts::Facts {
+            channel,
+            locale: None,
+            tenant: "otpgate test",
+            code: &code,
+            seconds_left: 600,
+            webotp_host: None,
+        },
+    );
     let message = crate::server::delivery::OutgoingMessage {
         delivery_id: 0,
         channel,
         to,
         code,
-        language: crate::server::delivery::templates::Language::English,
-        tenant: "otpgate test".to_owned(),
-        seconds_left: 600,
-        webotp_host: None,
+        content,
         receipt_url: None,
     };
     match provider.send(&message).await {

@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod cli_limits;
+mod cli_templates;
 mod cli_webhooks;
 pub mod clock;
 pub mod config;
@@ -86,6 +87,26 @@ pub async fn open_admin(
         settings.limits.clone(),
         keys,
         events::guard::UrlGuard::new(settings.webhooks_allow_private),
+        None,
+    ))
+}
+
+/// The administration of the database the settings name with the configured providers, for a
+/// command that sends test messages.
+pub async fn open_admin_with_providers(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AdminService> {
+    let delivery = delivery::providers::build(&settings.providers, settings.mode)
+        .context("invalid delivery provider settings")?;
+    let store = open_store(settings).await?;
+    Ok(AdminService::over(
+        store,
+        clock,
+        settings.limits.clone(),
+        None,
+        events::guard::UrlGuard::new(settings.webhooks_allow_private),
+        Some(delivery),
     ))
 }
 

@@ -3,9 +3,11 @@
 //! mode, the channel's provider otherwise), holds the providers behind one object-safe trait,
 //! and runs the worker that hands queued messages to them (`worker.rs`).
 
+pub mod html_check;
 pub mod providers;
 pub mod templates;
 pub mod tenant_text;
+pub mod texts;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -17,7 +19,6 @@ use tokio::sync::Notify;
 use crate::engine::Channel;
 use crate::engine::delivery::DeliveryFailure;
 use crate::server::config::Mode;
-use templates::Language;
 
 /// One message as a provider sends it. `Debug` leaves out the code.
 #[derive(Clone)]
@@ -26,16 +27,41 @@ pub struct OutgoingMessage {
     pub delivery_id: i64,
     pub channel: Channel,
     pub to: String,
+    /// The code (a WhatsApp template's parameter; already in the other channels' texts).
     pub code: String,
-    pub language: Language,
-    pub tenant: String,
-    /// Seconds until the code expires, for the text.
-    pub seconds_left: i64,
-    /// The host of the tenant's origin, for the SMS WebOTP line.
-    pub webotp_host: Option<String>,
+    /// What the message says, rendered for its channel.
+    pub content: texts::Content,
     /// Where the provider should report what happened to the message, when otpgate has a
     /// public URL (the gateway's per-message URL, or the provider's callback endpoint).
     pub receipt_url: Option<String>,
+}
+
+impl OutgoingMessage {
+    /// The SMS text, for an SMS provider.
+    pub fn sms_text(&self) -> Result<&str, ProviderError> {
+        match &self.content {
+            texts::Content::Sms(text) => Ok(text),
+            _ => Err(self.not_for_this_provider()),
+        }
+    }
+
+    /// The email, for an email provider.
+    pub fn email(&self) -> Result<&templates::EmailContent, ProviderError> {
+        match &self.content {
+            texts::Content::Email(email) => Ok(email),
+            _ => Err(self.not_for_this_provider()),
+        }
+    }
+
+    fn not_for_this_provider(&self) -> ProviderError {
+        ProviderError::permanent(
+            DeliveryFailure::ProviderRejected,
+            format!(
+                "a {} message was given to another channel's provider",
+                self.channel
+            ),
+        )
+    }
 }
 
 impl std::fmt::Debug for OutgoingMessage {
@@ -298,10 +324,7 @@ mod tests {
             channel: Channel::Sms,
             to: "+14155550100".into(),
             code: "493817".into(),
-            language: Language::English,
-            tenant: "Acme".into(),
-            seconds_left: 600,
-            webotp_host: None,
+            content: texts::Content::Sms("Your Acme code is 493817.".into()),
             receipt_url: None,
         };
         let printed = format!("{message:?}");

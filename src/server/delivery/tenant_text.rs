@@ -42,12 +42,14 @@ impl Part {
         }
     }
 
-    /// The name the template is compiled under: the HTML body's ends in `.html`, which is what
-    /// turns auto-escaping on.
+    /// The name the template is compiled under, distinct for each part: the HTML body's ends
+    /// in `.html`, which is what turns auto-escaping on.
     fn template_name(self) -> &'static str {
         match self {
+            Part::EmailSubject => "subject.txt",
+            Part::EmailText => "text.txt",
             Part::EmailHtml => "html.html",
-            _ => "text.txt",
+            Part::SmsText => "sms.txt",
         }
     }
 }
@@ -81,7 +83,7 @@ impl std::fmt::Display for TemplateError {
 }
 
 /// The sandbox every template renders in.
-fn environment() -> Environment<'static> {
+pub fn sandbox() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
@@ -96,25 +98,62 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// Renders `source` as `part` with `vars`.
-pub fn render(part: Part, source: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
-    let ctx = context! {
+/// The values a template sees.
+fn values(vars: &Vars<'_>) -> minijinja::Value {
+    context! {
         code => vars.code,
         app_name => vars.app_name,
         expires_in_minutes => vars.expires_in_minutes,
         host => vars.host,
         locale => vars.locale,
-    };
-    environment()
-        .render_named_str(part.template_name(), source, ctx)
-        .map_err(|error| TemplateError {
-            part: part.as_str(),
-            line: error.line(),
-            message: match error.detail() {
-                Some(detail) => format!("{}: {detail}", error.kind()),
-                None => error.kind().to_string(),
-            },
-        })
+    }
+}
+
+fn template_error(part: Part, error: &minijinja::Error) -> TemplateError {
+    TemplateError {
+        part: part.as_str(),
+        line: error.line(),
+        message: match error.detail() {
+            Some(detail) => format!("{}: {detail}", error.kind()),
+            None => error.kind().to_string(),
+        },
+    }
+}
+
+/// Renders `source` as `part` with `vars`.
+pub fn render(part: Part, source: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
+    sandbox()
+        .render_named_str(part.template_name(), source, values(vars))
+        .map_err(|error| template_error(part, &error))
+}
+
+/// The name `part` of the template set `set` is compiled under in a sandbox holding several.
+pub fn compiled_name(set: &str, part: Part) -> String {
+    format!("{set}/{}", part.template_name())
+}
+
+/// Adds `source` to `env` (a [`sandbox`]) as `part` of the set `set`, compiled once to be
+/// rendered many times.
+pub fn compile(
+    env: &mut Environment<'static>,
+    set: &str,
+    part: Part,
+    source: &str,
+) -> Result<(), TemplateError> {
+    env.add_template_owned(compiled_name(set, part), source.to_owned())
+        .map_err(|error| template_error(part, &error))
+}
+
+/// Renders `part` of the set `set`, compiled into `env` by [`compile`].
+pub fn render_compiled(
+    env: &Environment<'static>,
+    set: &str,
+    part: Part,
+    vars: &Vars<'_>,
+) -> Result<String, TemplateError> {
+    env.get_template(&compiled_name(set, part))
+        .and_then(|template| template.render(values(vars)))
+        .map_err(|error| template_error(part, &error))
 }
 
 /// The SMS otpgate sends for a rendered text: the text, then the WebOTP line when the tenant has
@@ -153,6 +192,15 @@ pub fn check(
         return Err(refused(
             "does not show the code: write {{ code }} in it".into(),
         ));
+    }
+    if part == Part::EmailHtml
+        && let Some(problem) = super::html_check::check_html(&rendered)
+    {
+        return Err(TemplateError {
+            part: part.as_str(),
+            line: Some(problem.line),
+            message: problem.message,
+        });
     }
     if part != Part::SmsText {
         return Ok((rendered, None));

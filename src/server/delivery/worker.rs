@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::templates::{Language, webotp_host};
+use super::templates::webotp_host;
+use super::texts::{Facts, TextCache};
 use super::{Delivery, OutgoingMessage, ProviderError};
 use crate::engine::delivery::{DeliveryFailure, expiry_failure, next_try};
 use crate::server::clock::Clock;
@@ -30,6 +31,8 @@ pub struct Worker {
     store: Arc<dyn DeliveryStore>,
     keys: Arc<ServerKeys>,
     delivery: Delivery,
+    /// What each tenant's messages say.
+    texts: Arc<TextCache>,
     clock: Arc<dyn Clock>,
     /// Where providers reach otpgate for receipts (`OTPGATE_PUBLIC_URL`).
     public_url: Option<Url>,
@@ -42,6 +45,7 @@ impl Worker {
         store: Arc<dyn DeliveryStore>,
         keys: Arc<ServerKeys>,
         delivery: Delivery,
+        texts: Arc<TextCache>,
         clock: Arc<dyn Clock>,
         public_url: Option<Url>,
     ) -> Worker {
@@ -49,6 +53,7 @@ impl Worker {
             store,
             keys,
             delivery,
+            texts,
             clock,
             public_url,
             lease_secs: DEFAULT_LEASE_SECS,
@@ -270,15 +275,32 @@ impl Worker {
                 )),
             );
         };
+        let texts = match self.texts.tenant(delivery.tenant_id).await {
+            Ok(texts) => texts,
+            Err(error) => {
+                return (
+                    name,
+                    Err(ProviderError::transient(format!(
+                        "cannot read the tenant's templates ({error})"
+                    ))),
+                );
+            }
+        };
+        let host = delivery.origin.as_deref().and_then(webotp_host);
+        let content = texts.content(&Facts {
+            channel: delivery.channel,
+            locale: delivery.locale.as_deref(),
+            tenant: &delivery.tenant_name,
+            code: &code,
+            seconds_left: delivery.expires_at - now,
+            webotp_host: host.as_deref(),
+        });
         let message = OutgoingMessage {
             delivery_id: delivery.id,
             channel: delivery.channel,
             to: delivery.recipient.clone(),
             code,
-            language: Language::from_locale(delivery.locale.as_deref()),
-            tenant: delivery.tenant_name.clone(),
-            seconds_left: delivery.expires_at - now,
-            webotp_host: delivery.origin.as_deref().and_then(webotp_host),
+            content,
             receipt_url: self.receipt_url(name, delivery.id),
         };
         let answer = match tokio::time::timeout(PROVIDER_TIMEOUT, provider.send(&message)).await {

@@ -10,6 +10,8 @@ use crate::engine::Channel;
 use crate::engine::limits::{LimitOverrides, LimitPolicy};
 use crate::server::clock::Clock;
 use crate::server::crypto::{self, ServerKeys, Subjects};
+use crate::server::delivery::Delivery;
+use crate::server::delivery::texts::TextCache;
 use crate::server::events::guard::UrlGuard;
 use crate::server::store::{
     AdminPrincipal, AdminScope, AdminTokenInfo, AuditEntry, AuditQuery, Caller, DeliveryQuery,
@@ -105,6 +107,10 @@ pub(super) struct AdminParts {
     pub(super) webhook_guard: UrlGuard,
     /// Wakes this process's webhook worker (a test event, a replay).
     pub(super) webhook_wake: Arc<tokio::sync::Notify>,
+    /// This process's compiled templates, forgotten when one is saved or deleted.
+    pub(super) texts: Arc<TextCache>,
+    /// The providers test messages go through, when this process has them.
+    pub(super) delivery: Option<Delivery>,
 }
 
 /// A destination as the admin API looks it up: masked, with its hash's prefix and its failure
@@ -125,6 +131,8 @@ impl AdminService {
         keys: Option<Arc<ServerKeys>>,
         webhook_guard: UrlGuard,
         webhook_wake: Arc<tokio::sync::Notify>,
+        texts: Arc<TextCache>,
+        delivery: Option<Delivery>,
     ) -> AdminService {
         AdminService(Arc::new(AdminParts {
             store,
@@ -135,26 +143,32 @@ impl AdminService {
             keys,
             webhook_guard,
             webhook_wake,
+            texts,
+            delivery,
         }))
     }
 
     /// The administration of a store no verification service in this process uses (the CLI),
-    /// with the server's keys when the command needs them (webhook secrets are sealed).
+    /// with the server's keys when the command needs them (webhook secrets are sealed), and
+    /// its providers when it sends test messages.
     pub fn over(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
         keys: Option<ServerKeys>,
         webhook_guard: UrlGuard,
+        delivery: Option<Delivery>,
     ) -> AdminService {
         AdminService::new(
-            store,
+            store.clone(),
             clock,
             limits,
             Arc::default(),
             keys.map(Arc::new),
             webhook_guard,
             Arc::default(),
+            Arc::new(TextCache::new(store)),
+            delivery,
         )
     }
 

@@ -42,6 +42,10 @@ pub enum ServiceError {
     /// A single-SMS verify that did not succeed (always HTTP 400 in that API).
     #[error("{0}")]
     Single(SingleError),
+    /// What was asked cannot be done in the server's present state (an administrative call:
+    /// no provider for the channel of a test message).
+    #[error("{0}")]
+    Conflict(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }

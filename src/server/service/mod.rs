@@ -15,6 +15,7 @@ mod progressive;
 pub mod queue;
 mod single;
 pub mod stats;
+pub mod templates;
 pub mod timeline;
 pub mod validate;
 mod views;
@@ -27,7 +28,7 @@ use crate::engine::Channel;
 use crate::engine::limits::{LimitPolicy, ip_subject, number_prefix};
 use crate::server::clock::Clock;
 use crate::server::crypto::{self, CodeScope, ServerKeys, Subjects};
-use crate::server::delivery::templates::{Language, code_message};
+use crate::server::delivery::texts::{Facts, TenantTexts, TextCache};
 use crate::server::delivery::worker::Worker;
 use crate::server::delivery::{Delivery, Route};
 use crate::server::events::guard::UrlGuard;
@@ -65,6 +66,8 @@ pub struct ServiceParts {
     webhook_wake: Arc<tokio::sync::Notify>,
     /// The webhook worker's sign of life (readiness asks).
     webhook_beat: Arc<crate::server::delivery::Heartbeat>,
+    /// What each tenant's messages say (its templates, compiled).
+    texts: Arc<TextCache>,
 }
 
 impl std::ops::Deref for VerificationService {
@@ -81,7 +84,10 @@ const DISABLED: &str = "this app is disabled; its operator can enable it again";
 /// What every message of one send or resend shares: whose it is and how it reads.
 struct Letter<'a> {
     is_test: bool,
-    language: Language,
+    /// The session's locale, which the text's language is chosen by.
+    locale: Option<&'a str>,
+    /// The tenant's templates.
+    texts: &'a TenantTexts,
     /// The tenant's name, which the text names.
     tenant: &'a str,
     /// How long the code stays valid, which the text says.
@@ -124,6 +130,7 @@ impl VerificationService {
         webhook_guard: UrlGuard,
     ) -> Self {
         VerificationService(Arc::new(ServiceParts {
+            texts: Arc::new(TextCache::new(store.clone())),
             store,
             subjects: keys.subjects(),
             keys: Arc::new(keys),
@@ -241,6 +248,8 @@ impl VerificationService {
             Some(self.keys.clone()),
             self.webhook_guard.clone(),
             self.webhook_wake.clone(),
+            self.texts.clone(),
+            Some(self.delivery.clone()),
         )
     }
 
@@ -382,7 +391,14 @@ impl VerificationService {
     ) -> ServiceResult<NewMessage> {
         let route = match self.delivery.route(letter.is_test, channel)? {
             Route::Outbox => NewRoute::Outbox {
-                body: code_message(letter.language, letter.tenant, &code, letter.seconds_left),
+                body: letter.texts.outbox_text(&Facts {
+                    channel,
+                    locale: letter.locale,
+                    tenant: letter.tenant,
+                    code: &code,
+                    seconds_left: letter.seconds_left,
+                    webotp_host: None,
+                }),
                 code,
             },
             Route::Provider => NewRoute::Provider {
@@ -403,6 +419,7 @@ impl VerificationService {
             self.store.clone(),
             self.keys.clone(),
             self.delivery.clone(),
+            self.texts.clone(),
             self.clock.clone(),
             public_url,
         )

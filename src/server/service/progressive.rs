@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -10,7 +11,7 @@ use crate::engine::code::generate_code;
 use crate::engine::limits::{DestinationRule, LimitPolicy, Refusal, ip_subject};
 use crate::engine::{Channel, ResendError, Session, SessionError, SessionSpec};
 use crate::server::crypto::{self, CodeScope};
-use crate::server::delivery::templates::Language;
+use crate::server::delivery::texts::TenantTexts;
 use crate::server::store::{
     Caller, CreateSession, DeliveryQuery, IdempotencyRecord, NewChannel, NewMessage, NewRoute,
     QueuedMessage, RefusalRecord, Retry, SessionChange, SessionCommit, SessionCreation, StoreError,
@@ -265,9 +266,11 @@ impl VerificationService {
 
         let now = self.clock.now();
         let session = Session::new(&spec, now);
+        let texts = self.texts.tenant(key.tenant_id).await?;
         let letter = Letter {
             is_test: key.is_test,
-            language: Language::from_locale(locale.as_deref()),
+            locale: locale.as_deref(),
+            texts: &texts,
             tenant: &key.tenant_name,
             seconds_left: spec.expires_in,
             policy: &send.policy,
@@ -589,6 +592,20 @@ impl VerificationService {
     ) -> ServiceResult<ResendReport> {
         let token_hash = token_hash.to_vec();
         let now = self.clock.now();
+        // The tenant's templates, read before deciding (the decision cannot wait on a read):
+        // a resend from the page names no tenant, so its session says which.
+        let tenant_of_session = match tenant_id {
+            Some(id) => Some(id),
+            None => self
+                .store
+                .load_session(None, &token_hash)
+                .await?
+                .map(|stored| stored.tenant_id),
+        };
+        let texts = match tenant_of_session {
+            Some(id) => self.texts.tenant(id).await?,
+            None => Arc::new(TenantTexts::built_in()),
+        };
         let (stored, (resent, queued), _) = self
             .decide_retry(tenant_id, &token_hash, None, retry, now, |stored, policy| {
                 let resent = stored
@@ -621,7 +638,8 @@ impl VerificationService {
                 self.ensure_sendable(stored.is_test, &stored.gate, &channels)?;
                 let letter = Letter {
                     is_test: stored.is_test,
-                    language: Language::from_locale(stored.locale.as_deref()),
+                    locale: stored.locale.as_deref(),
+                    texts: &texts,
                     tenant: &stored.tenant_name,
                     seconds_left: stored.session.expires_at - now,
                     policy,

@@ -8,7 +8,6 @@ use crate::engine::code::generate_code;
 use crate::engine::limits::{DestinationRule, LimitPolicy, Refusal};
 use crate::engine::single::{SingleRequest, SingleSpec};
 use crate::server::crypto::CodeScope;
-use crate::server::delivery::templates::Language;
 use crate::server::store::{
     NewMessage, NewRoute, NewSingleRequest, RefusalRecord, StoredSingleRequest,
 };
@@ -90,13 +89,15 @@ impl VerificationService {
         let scope = CodeScope::SingleRequest {
             request_id: &request_id,
         };
+        let texts = self.texts.tenant(key.tenant_id).await?;
         let (code_hash, message) = {
             let mut rng = rand::rng();
             let code = generate_code(&mut rng, spec.code_length);
             let code_hash = self.keys.code_hash(scope, &code);
             let letter = Letter {
                 is_test: key.is_test,
-                language: Language::English,
+                locale: None,
+                texts: &texts,
                 tenant: &key.tenant_name,
                 seconds_left: spec.expires_in,
                 policy: &send.policy,

@@ -1,5 +1,5 @@
 //! Storage: what the service keeps, as capability traits (sessions, single-SMS requests,
-//! tenants and keys, admin tokens, the audit log, the delivery queue, limit records, the outbox, maintenance), each trait
+//! tenants and keys, their message templates, admin tokens, the audit log, the delivery queue, limit records, the outbox, maintenance), each trait
 //! saying what its methods guarantee under concurrency. The service holds them as one
 //! `Arc<dyn Store>`; the delivery worker only sees the queue. Every decision is the engine's: a
 //! store reads a record, and writes a decision only over the state it was made on, counting
@@ -31,6 +31,7 @@ pub mod sessions;
 pub mod single;
 mod sql;
 pub mod sqlite;
+pub mod templates;
 pub mod tenants;
 pub mod webhooks;
 
@@ -61,6 +62,7 @@ pub use sessions::{
 };
 pub use single::{NewSingleRequest, SingleRequestStore, StoredSingleRequest};
 pub use sqlite::SqliteStore;
+pub use templates::{StoredTemplate, TemplateBody, TemplateStore};
 pub use tenants::{
     AuthenticatedKey, KeyInfo, KeyRef, TenantGate, TenantInfo, TenantPatch, TenantSettings,
     TenantStore,
@@ -251,6 +253,7 @@ pub trait Store:
     + QueueStore
     + StatsStore
     + WebhookStore
+    + TemplateStore
     + Maintenance
 {
 }
@@ -268,6 +271,7 @@ impl<T> Store for T where
         + QueueStore
         + StatsStore
         + WebhookStore
+        + TemplateStore
         + Maintenance
 {
 }

@@ -9,7 +9,6 @@ use url::Url;
 
 use super::{http_error, is_transient, retry_after};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
-use crate::server::delivery::templates::sms_text;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
 
 /// Report types asked for: delivered (1), not delivered (2), queued at the SMSC (4), accepted by
@@ -49,13 +48,7 @@ impl Provider for GatewayProvider {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, ProviderError> {
-        let text = sms_text(
-            message.language,
-            &message.tenant,
-            &message.code,
-            message.seconds_left,
-            message.webotp_host.as_deref(),
-        );
+        let text = message.sms_text()?;
         let mut url = self.url.clone();
         {
             let mut query = url.query_pairs_mut();

@@ -25,7 +25,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::engine::delivery::DeliveryFailure;
-use crate::server::delivery::templates::email;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
 
 /// How the connection to the relay is secured.
@@ -433,19 +432,14 @@ impl Provider for SmtpProvider {
                 "the address is not a mailbox",
             )
         })?;
-        let content = email(
-            message.language,
-            &message.tenant,
-            &message.code,
-            message.seconds_left,
-        );
+        let content = message.email()?;
         let mail = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(content.subject)
+            .subject(content.subject.clone())
             .multipart(MultiPart::alternative_plain_html(
-                content.text,
-                content.html,
+                content.text.clone(),
+                content.html.clone(),
             ))
             .map_err(|e| {
                 ProviderError::permanent(

@@ -14,7 +14,6 @@ use url::Url;
 
 use super::{JsonAnswer, is_transient, json_answer};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
-use crate::server::delivery::templates::sms_text;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
 
 /// Who the messages come from: a number (or alphanumeric ID) or a Messaging Service.
@@ -85,13 +84,7 @@ impl Provider for TwilioProvider {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, ProviderError> {
-        let body = sms_text(
-            message.language,
-            &message.tenant,
-            &message.code,
-            message.seconds_left,
-            message.webotp_host.as_deref(),
-        );
+        let body = message.sms_text()?;
         let mut form: Vec<(&str, &str)> = vec![("To", &message.to), ("Body", &body)];
         match &self.sender {
             Sender::From(from) => form.push(("From", from)),

@@ -15,6 +15,7 @@ use url::Url;
 
 use super::{JsonAnswer, is_transient, json_answer};
 use crate::engine::delivery::{DeliveryFailure, DeliveryStatus};
+use crate::server::delivery::texts::Content;
 use crate::server::delivery::{Accepted, OutgoingMessage, Provider, ProviderError};
 
 pub struct WhatsappProvider {
@@ -106,19 +107,33 @@ impl Provider for WhatsappProvider {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, ProviderError> {
-        let tag = message.language.tag();
-        let language = self
-            .languages
-            .get(tag)
-            .cloned()
-            .unwrap_or_else(|| tag.to_owned());
+        let (template, language) = match &message.content {
+            // The tenant's own approved template, in the language it was approved in.
+            Content::Whatsapp {
+                tenant_template: Some((name, code)),
+                ..
+            } => (name.as_str(), code.clone()),
+            Content::Whatsapp { language, .. } => (
+                self.template.as_str(),
+                self.languages
+                    .get(*language)
+                    .cloned()
+                    .unwrap_or_else(|| (*language).to_owned()),
+            ),
+            _ => {
+                return Err(ProviderError::permanent(
+                    DeliveryFailure::ProviderRejected,
+                    "a message of another channel was given to the WhatsApp provider",
+                ));
+            }
+        };
         let body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": message.to.trim_start_matches('+'),
             "type": "template",
             "template": {
-                "name": self.template,
+                "name": template,
                 "language": {"code": language},
                 "components": [
                     {"type": "body", "parameters": [{"type": "text", "text": message.code}]},

@@ -12,6 +12,7 @@ mod destinations;
 mod keys;
 mod refusals;
 mod stats;
+mod templates;
 mod tenants;
 mod verifications;
 mod webhooks;
@@ -60,6 +61,7 @@ pub use auth::Admin;
         (name = "stats", description = "Figures of a time window"),
         (name = "audit", description = "Who changed what, when, from where"),
         (name = "webhooks", description = "Endpoints that receive the tenant's events, signed the Standard Webhooks way"),
+        (name = "templates", description = "What the tenant's messages say, per channel and language"),
     )
 )]
 struct AdminDoc;
@@ -100,6 +102,9 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::resend))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(templates::read, templates::save, templates::delete))
+        .routes(routes!(templates::preview))
+        .routes(routes!(templates::test))
 }
 
 /// The admin OpenAPI document, made from the same list as the routes, with the error-body

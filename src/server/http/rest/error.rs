@@ -164,6 +164,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::Single(e) => ApiError::Single(e),
             ServiceError::IdempotencyReused(message) => ApiError::Unprocessable(message),
+            ServiceError::Conflict(message) => ApiError::Conflict(message),
             ServiceError::IdempotencyInFlight => {
                 ApiError::Conflict(ServiceError::IdempotencyInFlight.to_string())
             }

@@ -24,6 +24,7 @@ mod outbox;
 mod sends;
 mod sessions;
 mod single;
+mod templates;
 mod tenants;
 mod webhooks;
 
