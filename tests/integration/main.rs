@@ -33,6 +33,7 @@ mod readiness;
 mod single_sms;
 mod smoke;
 mod smtp;
+mod templates;
 mod trace_leaks;
 mod webhook_instances;
 mod webhooks;

@@ -122,28 +122,34 @@ pub struct DestinationReport {
     pub tenants: Vec<DestinationState>,
 }
 
+/// What the administration shares with the verification service of its process (for the CLI,
+/// its own): the caches a change must empty, and the webhook worker it wakes.
+pub(super) struct Sharing {
+    pub(super) keys_seen: Arc<KeyCache>,
+    pub(super) webhook_wake: Arc<tokio::sync::Notify>,
+    pub(super) texts: Arc<TextCache>,
+}
+
 impl AdminService {
     pub(super) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         limits: LimitPolicy,
-        keys_seen: Arc<KeyCache>,
         keys: Option<Arc<ServerKeys>>,
         webhook_guard: UrlGuard,
-        webhook_wake: Arc<tokio::sync::Notify>,
-        texts: Arc<TextCache>,
         delivery: Option<Delivery>,
+        sharing: Sharing,
     ) -> AdminService {
         AdminService(Arc::new(AdminParts {
             store,
             clock,
             limits,
-            keys_seen,
+            keys_seen: sharing.keys_seen,
             subjects: keys.as_ref().map(|keys| keys.subjects()),
             keys,
             webhook_guard,
-            webhook_wake,
-            texts,
+            webhook_wake: sharing.webhook_wake,
+            texts: sharing.texts,
             delivery,
         }))
     }
@@ -159,16 +165,19 @@ impl AdminService {
         webhook_guard: UrlGuard,
         delivery: Option<Delivery>,
     ) -> AdminService {
+        let sharing = Sharing {
+            keys_seen: Arc::default(),
+            webhook_wake: Arc::default(),
+            texts: Arc::new(TextCache::new(store.clone())),
+        };
         AdminService::new(
-            store.clone(),
+            store,
             clock,
             limits,
-            Arc::default(),
             keys.map(Arc::new),
             webhook_guard,
-            Arc::default(),
-            Arc::new(TextCache::new(store)),
             delivery,
+            sharing,
         )
     }
 

@@ -244,12 +244,14 @@ impl VerificationService {
             self.store.clone(),
             self.clock.clone(),
             (*self.limits).clone(),
-            self.keys_seen.clone(),
             Some(self.keys.clone()),
             self.webhook_guard.clone(),
-            self.webhook_wake.clone(),
-            self.texts.clone(),
             Some(self.delivery.clone()),
+            admin::Sharing {
+                keys_seen: self.keys_seen.clone(),
+                webhook_wake: self.webhook_wake.clone(),
+                texts: self.texts.clone(),
+            },
         )
     }
 

@@ -56,7 +56,7 @@ impl Provider for GatewayProvider {
                 .append_pair("username", &self.username)
                 .append_pair("password", self.password.expose_secret())
                 .append_pair("to", &message.to)
-                .append_pair("text", &text)
+                .append_pair("text", text)
                 .append_pair("charset", "UTF-8");
             if !text.is_ascii() {
                 // UCS-2: Arabic (and anything beyond GSM 7-bit) arrives as written.

@@ -85,7 +85,7 @@ impl Provider for TwilioProvider {
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Accepted, ProviderError> {
         let body = message.sms_text()?;
-        let mut form: Vec<(&str, &str)> = vec![("To", &message.to), ("Body", &body)];
+        let mut form: Vec<(&str, &str)> = vec![("To", &message.to), ("Body", body)];
         match &self.sender {
             Sender::From(from) => form.push(("From", from)),
             Sender::MessagingService(sid) => form.push(("MessagingServiceSid", sid)),
