@@ -4,7 +4,8 @@ A name or an ID drawn at random names nothing, so every look-up would stop at 40
 schema-valid cases, every other one is pointed at something real of the run's tenant: its name
 (path `name`, query `tenant`), an address its sessions went to (`destination`), a session or single-SMS request just made with its test key
 (`session_id`, `request_id`), a webhook endpoint of its own (`id` of the webhook operations,
-pointing at a closed loopback port) and one of its deliveries. The rest of each case is
+pointing at a closed loopback port) and one of its deliveries, a channel and a built-in language
+(`channel`, `locale` of the template operations), and a template that passes its checks. The rest of each case is
 generated as schemathesis chooses, and checked as for every other.
 
 Configured by the environment: OTPGATE_CONFORMANCE_URL (the public listener),
@@ -97,6 +98,18 @@ def _webhook_delivery(endpoint_id):
     return response.json()["delivery"]
 
 
+CHANNELS = ["email", "sms", "whatsapp"]
+LANGUAGES = ["en", "ar", "es", "fr", "de", "pt", "hi", "id", "tr", "ru", "zh", "fa"]
+TEMPLATES = {
+    "email": {
+        "subject": "{{ code }} is your {{ app_name }} code",
+        "text": "Your code: {{ code }}",
+        "html": "<p>Your code: <b>{{ code }}</b></p>",
+    },
+    "sms": {"text": "{{ app_name }}: {{ code }}"},
+    "whatsapp": {"whatsapp_template": "otp_code", "whatsapp_language": "en_US"},
+}
+
 WEBHOOK_OPERATIONS = {
     "read_webhook",
     "change_webhook",
@@ -136,6 +149,11 @@ def map_case(ctx, case):
         path["id"] = str(_endpoint())
         if operation == "resend_webhook_delivery":
             path["delivery"] = str(_webhook_delivery(path["id"]))
+    if "channel" in path and "locale" in path:
+        path["channel"] = CHANNELS[n // 2 % len(CHANNELS)]
+        path["locale"] = LANGUAGES[n // 6 % len(LANGUAGES)]
+        if operation == "save_template":
+            case.body = dict(TEMPLATES[path["channel"]])
     if operation in ("create_webhook", "change_webhook") and isinstance(case.body, dict):
         if "url" in case.body or operation == "create_webhook":
             case.body["url"] = f"{NOWHERE}/{n}"

@@ -33,18 +33,13 @@ use crate::server::store::{StoredTemplate, TemplateBody};
 /// 3 segments with the WebOTP line otpgate appends (`@host #code`, never the template's to
 /// write), HTML with scripts, event handlers, `javascript:` links, frames, forms or anything
 /// fetched from elsewhere (remote images, stylesheets, `url()`).
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateParts {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub whatsapp_template: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub whatsapp_language: Option<String>,
 }
 
@@ -60,13 +55,21 @@ impl TemplateParts {
     }
 }
 
-/// A saved template.
+/// A saved template: its channel, language and parts (those of its channel only).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Template {
     pub channel: String,
     pub locale: String,
-    #[serde(flatten)]
-    pub parts: TemplateParts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp_language: Option<String>,
     pub updated_at: String,
 }
 
@@ -97,7 +100,11 @@ impl From<StoredTemplate> for Template {
         Template {
             channel,
             locale: stored.locale,
-            parts,
+            subject: parts.subject,
+            text: parts.text,
+            html: parts.html,
+            whatsapp_template: parts.whatsapp_template,
+            whatsapp_language: parts.whatsapp_language,
             updated_at: rfc3339(stored.updated_at),
         }
     }
