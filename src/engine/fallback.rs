@@ -6,6 +6,8 @@
 //! time as a row, so a restart or another instance carries the timers on.
 
 use super::UnixSeconds;
+use super::delivery::DeliveryStatus;
+use super::session::{Session, SessionError};
 
 /// The shortest wait before the next channel: a message often takes a few seconds to arrive.
 pub const MIN_AFTER_SECS: i64 = 5;
@@ -104,6 +106,60 @@ pub fn next_action(
             }
         }
     }
+}
+
+/// Each channel's step, from the session (when each channel's code was last sent) and the
+/// status of each channel's latest message (`None`: none was sent).
+pub fn steps_of(session: &Session, latest: &[Option<DeliveryStatus>]) -> Vec<Step> {
+    session
+        .channels
+        .iter()
+        .zip(latest)
+        .map(|(channel, status)| {
+            let sent_at = channel.last_sent_at;
+            match status {
+                None => Step::NotSent,
+                Some(DeliveryStatus::Queued | DeliveryStatus::Sent) => Step::Pending { sent_at },
+                Some(DeliveryStatus::Delivered) => Step::Delivered { sent_at },
+                Some(DeliveryStatus::Failed) => Step::Failed { sent_at },
+            }
+        })
+        .collect()
+}
+
+/// What a fallback session does now: nothing more once it is verified, locked or expired;
+/// otherwise what [`next_action`] says of its steps.
+pub fn decide(
+    policy: FallbackPolicy,
+    session: &Session,
+    latest: &[Option<DeliveryStatus>],
+    now: UnixSeconds,
+) -> FallbackAction {
+    if session.ensure_open(now).is_err() {
+        return FallbackAction::Done;
+    }
+    next_action(
+        policy,
+        &steps_of(session, latest),
+        session.session_verified(),
+        now,
+    )
+}
+
+/// Marks the channel at `position` as sent now (its turn came), refusing a session that is no
+/// longer open. Not a resend: it counts against no resend budget and waits for no cooldown.
+pub fn send_step(
+    session: &mut Session,
+    position: usize,
+    now: UnixSeconds,
+) -> Result<super::Channel, SessionError> {
+    session.ensure_open(now)?;
+    let channel = session
+        .channels
+        .get_mut(position)
+        .ok_or(SessionError::NothingSubmitted)?;
+    channel.last_sent_at = now;
+    Ok(channel.channel)
 }
 
 #[cfg(test)]
@@ -224,5 +280,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn session(now: UnixSeconds) -> Session {
+        use crate::engine::{Channel, SessionSpec, VerificationMode};
+        let spec = SessionSpec::new(
+            vec![Channel::Whatsapp, Channel::Sms, Channel::Email],
+            VerificationMode::Any,
+            Default::default(),
+        )
+        .unwrap();
+        Session::new(&spec, now)
+    }
+
+    #[test]
+    fn a_session_decides_from_its_messages_and_stops_when_it_closes() {
+        use DeliveryStatus::{Delivered as D, Failed as F, Queued as Q, Sent as S};
+        let p = policy();
+        let mut s = session(T0);
+        assert_eq!(
+            decide(p, &s, &[Some(Q), None, None], T0 + 10),
+            WaitUntil(T0 + 30)
+        );
+        assert_eq!(decide(p, &s, &[Some(S), None, None], T0 + 30), Send(1));
+        assert_eq!(decide(p, &s, &[Some(F), None, None], T0 + 1), Send(1));
+        assert_eq!(decide(p, &s, &[Some(D), None, None], T0 + 31), Done);
+        // The second channel's turn: its timer counts from when it was sent.
+        assert_eq!(
+            send_step(&mut s, 1, T0 + 30),
+            Ok(crate::engine::Channel::Sms)
+        );
+        assert_eq!(
+            decide(p, &s, &[Some(S), Some(Q), None], T0 + 40),
+            WaitUntil(T0 + 60)
+        );
+        assert_eq!(decide(p, &s, &[Some(S), Some(S), None], T0 + 60), Send(2));
+        // A verified channel ends it, as does the session's end.
+        s.channels[0].verified_rank = Some(1);
+        assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], T0 + 60), Done);
+        s.channels[0].verified_rank = None;
+        assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], s.expires_at), Done);
+        assert_eq!(
+            send_step(&mut s, 2, s.expires_at),
+            Err(SessionError::Expired)
+        );
+        s.failed_attempts = s.limits.max_attempts;
+        assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], T0 + 61), Done);
     }
 }

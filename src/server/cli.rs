@@ -603,6 +603,7 @@ async fn serve(config: &Path, settings: Settings) -> anyhow::Result<()> {
         .with_lease(settings.delivery_lease_secs)
         .spawn();
     state.service.webhook_worker().spawn();
+    super::spawn_fallback_pass(state.service.clone());
     for (channel, provider) in state.service.delivery().providers() {
         tracing::info!(%channel, provider, "delivery provider ready");
     }

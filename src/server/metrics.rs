@@ -192,6 +192,10 @@ fn describe() {
         "otpgate_messages_total",
         "Messages accepted by a provider, delivered, or failed, by channel and provider"
     );
+    describe_counter!(
+        "otpgate_fallback_steps_total",
+        "Channels sent by a fallback because the one before failed or ran out of time, by the channel sent"
+    );
     describe_histogram!(
         "otpgate_delivery_latency_seconds",
         Unit::Seconds,
@@ -340,6 +344,11 @@ pub fn message(channel: Channel, provider: &'static str, status: MessageStatus) 
         "status" => status.label(),
     )
     .increment(1);
+}
+
+/// A fallback sent the next channel, `channel`.
+pub fn fallback_step(channel: Channel) {
+    counter!("otpgate_fallback_steps_total", "channel" => channel.as_str()).increment(1);
 }
 
 pub fn delivery_latency(channel: Channel, stage: Stage, seconds: f64) {

@@ -110,6 +110,25 @@ pub async fn open_admin_with_providers(
     ))
 }
 
+/// How often the fallback pass looks for sessions whose next channel is due.
+pub const FALLBACK_PASS_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the fallback pass in the background: a fallback session's next channel goes within a
+/// second of its timer (or of its current message failing). Every instance runs it; a step is
+/// written once whichever instance takes it.
+pub fn spawn_fallback_pass(service: service::VerificationService) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(FALLBACK_PASS_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = service.fallback_pass().await {
+                tracing::warn!(%error, "the fallback pass failed; will retry");
+            }
+        }
+    });
+}
+
 /// Deletes long-expired sessions and requests in the background. Expiry itself never depends
 /// on this: every check compares against the stored `expires_at`.
 pub fn spawn_purge_task(admin: AdminService, settings: &Settings) {

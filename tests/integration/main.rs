@@ -18,6 +18,7 @@ mod concurrency;
 mod crash;
 mod delivery;
 mod doors;
+mod fallback;
 mod gateway;
 mod http_errors;
 mod instances;

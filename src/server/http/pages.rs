@@ -97,6 +97,7 @@ pub async fn start_demo(
         limits: Default::default(),
         locale: Some(locale),
         client_ip: client_ip.map(|ip| ip.to_string()),
+        fallback_after_secs: None,
     };
     match state.service.send(&key, input, None).await {
         Ok(created) => Ok(DemoSession {

@@ -8,6 +8,7 @@
 mod admin;
 mod decide;
 mod error;
+mod fallback;
 mod in_flight;
 mod key_cache;
 mod outbox;

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::engine::code::generate_code;
+use crate::engine::fallback::FallbackPolicy;
 use crate::engine::limits::{DestinationRule, LimitPolicy, Refusal, ip_subject};
-use crate::engine::{Channel, ResendError, Session, SessionError, SessionSpec};
+use crate::engine::{Channel, ResendError, Session, SessionError, SessionSpec, VerificationMode};
 use crate::server::crypto::{self, CodeScope};
 use crate::server::delivery::texts::TenantTexts;
 use crate::server::store::{
     Caller, CreateSession, DeliveryQuery, IdempotencyRecord, NewChannel, NewMessage, NewRoute,
     QueuedMessage, RefusalRecord, Retry, SessionChange, SessionCommit, SessionCreation, StoreError,
-    StoredSession,
+    StoredFallback, StoredSession,
 };
 
 use super::decide::{Record, Written, until_fresh};
@@ -199,7 +200,7 @@ impl VerificationService {
     }
 
     /// `decide_on_session`, for a decision that may be an operator's retry.
-    async fn decide_retry<T>(
+    pub(super) async fn decide_retry<T>(
         &self,
         tenant_id: Option<i64>,
         token_hash: &[u8],
@@ -236,7 +237,8 @@ impl VerificationService {
         checked.map_err(|reason| invalid(&field, reason))
     }
 
-    /// Creates a session, one independent code per channel, and sends them.
+    /// Creates a session, one independent code per channel, and sends them (a fallback send:
+    /// the first).
     pub async fn send(
         &self,
         key: &AuthenticatedKey,
@@ -261,6 +263,10 @@ impl VerificationService {
                 .map_err(|e| ServiceError::InvalidRequest(e.to_owned()))?;
         }
         let client = client_ip(input.client_ip.as_deref())?;
+        let fallback = input
+            .fallback_after_secs
+            .map(|after_secs| fallback_policy(after_secs, spec.mode))
+            .transpose()?;
         self.ensure_sendable(key.is_test, &key.gate, &spec.channels)?;
         let send = self.send_policy(key, client);
 
@@ -283,7 +289,9 @@ impl VerificationService {
             let token_hash = crypto::sha256(token.as_bytes());
             let mut channels = Vec::with_capacity(spec.channels.len());
             let mut messages = Vec::with_capacity(spec.channels.len());
-            for (&channel, recipient) in spec.channels.iter().zip(&recipients) {
+            for (position, (&channel, recipient)) in
+                spec.channels.iter().zip(&recipients).enumerate()
+            {
                 let code = generate_code(&mut rng, spec.code_length);
                 let scope = CodeScope::SessionChannel {
                     token_hash: &token_hash,
@@ -292,9 +300,15 @@ impl VerificationService {
                 channels.push(NewChannel {
                     recipient: recipient.clone(),
                     code_hash: self.keys.code_hash(scope, &code),
+                    destination: super::destination_subject(&self.subjects, channel, recipient),
                 });
-                messages
-                    .push(self.new_message(&mut rng, &letter, channel, recipient, scope, code)?);
+                // A fallback sends its first channel only; each later one gets a new code when
+                // its turn comes (this one is never sent).
+                if fallback.is_none() || position == 0 {
+                    messages.push(
+                        self.new_message(&mut rng, &letter, channel, recipient, scope, code)?,
+                    );
+                }
             }
             let created = SessionCreated {
                 session_token: token,
@@ -306,6 +320,7 @@ impl VerificationService {
                     .iter()
                     .map(|m| (m.channel, m.first_view(now)))
                     .collect(),
+                fallback_after_secs: fallback.map(FallbackPolicy::after_secs),
             };
             let context = idempotency
                 .as_ref()
@@ -351,6 +366,10 @@ impl VerificationService {
                     created_at: now,
                     session: &session,
                     channels,
+                    fallback: fallback.map(|policy| StoredFallback {
+                        after_secs: policy.after_secs(),
+                        due_at: Some(now + policy.after_secs()),
+                    }),
                     messages,
                     limits: &send,
                 },
@@ -700,4 +719,17 @@ impl VerificationService {
             Err(ServiceError::NotFound)
         }
     }
+}
+
+/// The fallback a send asks for, checked: `any` sessions only, a wait the engine allows.
+fn fallback_policy(after_secs: i64, mode: VerificationMode) -> ServiceResult<FallbackPolicy> {
+    if mode != VerificationMode::Any {
+        return Err(ServiceError::InvalidRequest(
+            "delivery: the fallback strategy is for `any` sessions (an `all` session needs every \
+             channel's code)"
+                .into(),
+        ));
+    }
+    FallbackPolicy::new(after_secs)
+        .map_err(|reason| ServiceError::InvalidRequest(format!("delivery.after_secs: {reason}")))
 }

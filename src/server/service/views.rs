@@ -28,6 +28,8 @@ pub struct SendInput {
     pub locale: Option<String>,
     /// The end user's IP, as the integrator's backend saw it.
     pub client_ip: Option<String>,
+    /// Sends the channels one after the other, each given this many seconds.
+    pub fallback_after_secs: Option<i64>,
 }
 
 /// An `Idempotency-Key` with the hash of the body it came with.
@@ -49,6 +51,9 @@ pub struct SessionCreated {
     pub verification_mode: VerificationMode,
     /// Each channel's message as it stood when the send was answered.
     pub deliveries: Deliveries,
+    /// A fallback send's wait for each channel.
+    #[serde(default)]
+    pub fallback_after_secs: Option<i64>,
 }
 
 /// What every answer about a session reports.

@@ -58,7 +58,7 @@ pub use outbox::{OutboxMessage, OutboxQuery, OutboxStore};
 pub use postgres::PgStore;
 pub use sessions::{
     CreateSession, Deliveries, IdempotencyRecord, NewChannel, Retry, SessionChange, SessionCommit,
-    SessionCreation, SessionStore, StoredIdempotency, StoredSession,
+    SessionCreation, SessionStore, StoredFallback, StoredIdempotency, StoredSession,
 };
 pub use single::{NewSingleRequest, SingleRequestStore, StoredSingleRequest};
 pub use sqlite::SqliteStore;

@@ -18,11 +18,13 @@ pub type Deliveries = BTreeMap<Channel, DeliveryView>;
 /// How long an `Idempotency-Key` answers with the first response.
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 60 * 60;
 
-/// One channel of a new session: where it goes and the hash of its code.
+/// One channel of a new session: where it goes, the hash of its code, its destination's hash.
 #[derive(Clone, Debug)]
 pub struct NewChannel {
     pub recipient: String,
     pub code_hash: Vec<u8>,
+    /// The keyed hash its destination's failure streak is kept under.
+    pub destination: Vec<u8>,
 }
 
 /// Everything needed to store a new session.
@@ -39,7 +41,10 @@ pub struct CreateSession<'a> {
     pub created_at: i64,
     pub session: &'a Session,
     pub channels: Vec<NewChannel>,
-    /// One message per channel, written in the same transaction.
+    /// A fallback session's timer (its first channel's message is the only one).
+    pub fallback: Option<StoredFallback>,
+    /// One message per channel (the first only, for a fallback session), written in the same
+    /// transaction.
     pub messages: Vec<NewMessage>,
     /// The limits this send is held to.
     pub limits: &'a SendPolicy,
@@ -92,6 +97,7 @@ impl SessionChange<'_> {
     pub fn writes_session(&self) -> bool {
         let (before, after) = (self.before, self.after);
         before.session != after.session
+            || before.fallback != after.fallback
             || before.code_hashes != after.code_hashes
             || before.streaks != after.streaks
             || !self.messages.is_empty()
@@ -162,6 +168,17 @@ pub struct StoredSession {
     pub gate: TenantGate,
     /// Set by a decision that refuses the call under a limit, to be recorded.
     pub refusal: Option<RefusalRecord>,
+    /// When its channels are sent one after the other: the fallback's timer.
+    pub fallback: Option<StoredFallback>,
+}
+
+/// A fallback session's timer, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredFallback {
+    /// How long each channel is given before the next is sent.
+    pub after_secs: i64,
+    /// When the fallback pass looks at the session next; `None` once nothing more will be sent.
+    pub due_at: Option<i64>,
 }
 
 pub(super) fn corrupt(what: impl Into<String>) -> StoreError {
@@ -198,6 +215,10 @@ pub trait SessionStore: Send + Sync {
     /// send limits. A refusal is recorded and nothing else is written.
     async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit>;
 
+    /// The open fallback sessions whose timer is due by `now` (tenant and token hash), the
+    /// longest due first, at most `limit`.
+    async fn due_fallbacks(&self, now: i64, limit: i64) -> StoreResult<Vec<(i64, Vec<u8>)>>;
+
     /// Cancels a live session and erases its codes from the outbox; false when there is no
     /// such session for this tenant.
     async fn cancel_session(
@@ -232,6 +253,8 @@ pub(super) struct SessionChannelRow {
     cancelled_at: Option<i64>,
     pub(super) expires_at: i64,
     version: i64,
+    fallback_after_secs: Option<i64>,
+    fallback_due_at: Option<i64>,
     channel: String,
     recipient: String,
     code_hash: Vec<u8>,
@@ -295,6 +318,10 @@ pub(super) fn session_from_rows(
         limits,
         gate,
         refusal: None,
+        fallback: first.fallback_after_secs.map(|after_secs| StoredFallback {
+            after_secs,
+            due_at: first.fallback_due_at,
+        }),
     };
     for row in rows {
         stored.session.channels.push(ChannelState {

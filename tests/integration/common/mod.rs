@@ -125,6 +125,15 @@ impl TestApp {
             .await
     }
 
+    /// Runs the fallback pass once at the test clock; the channels it sent.
+    pub async fn fallback_pass(&self) -> usize {
+        self.state
+            .service
+            .fallback_pass()
+            .await
+            .expect("fallback pass")
+    }
+
     /// A development-mode app with its settings adjusted first.
     pub async fn with_settings(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         TestApp::build_with(

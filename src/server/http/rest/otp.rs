@@ -147,6 +147,12 @@ pub async fn send(
         },
         locale: request.locale,
         client_ip: request.client_ip,
+        fallback_after_secs: request
+            .delivery
+            .as_ref()
+            .map(|d| d.fallback_after_secs())
+            .transpose()?
+            .flatten(),
     };
     let created = service.send(&key, input, idempotency).await?;
     Ok(Json(created.into()))

@@ -76,6 +76,59 @@ pub struct SendRequest {
     /// The end user's IP address, as your backend saw it (IPv4 or IPv6). When given, sends
     /// from one IP are limited (10 per 10 minutes by default).
     pub client_ip: Option<String>,
+    /// How the channels are sent: every one at once (`parallel`, the default), or one after the
+    /// other (`fallback`).
+    pub delivery: Option<DeliveryRequest>,
+}
+
+/// How a session's channels are sent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"strategy": "fallback", "after_secs": 30}))]
+pub struct DeliveryRequest {
+    pub strategy: DeliveryStrategy,
+    /// `fallback`: seconds each channel is given (5 to 3600, default 30) before the next is
+    /// sent, when it is neither verified nor delivered by then. A failed message moves on at
+    /// once.
+    pub after_secs: Option<i64>,
+}
+
+/// `parallel`: every channel's code at once. `fallback` (`any` sessions only): the first
+/// channel's only; the next channel's when the current one's message fails, or when it is
+/// neither verified nor delivered `after_secs` after it was sent, in the order of `channels`,
+/// until one is verified.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStrategy {
+    Parallel,
+    Fallback,
+}
+
+/// The fallback's default wait for each channel.
+pub const DEFAULT_FALLBACK_AFTER_SECS: i64 = 30;
+
+impl DeliveryRequest {
+    /// Seconds each channel is given, for a fallback; `None` for a parallel send.
+    pub fn fallback_after_secs(&self) -> crate::server::http::rest::error::ApiResult<Option<i64>> {
+        match self.strategy {
+            DeliveryStrategy::Parallel if self.after_secs.is_some() => {
+                Err(crate::server::http::rest::error::ApiError::InvalidRequest(
+                    "delivery.after_secs: only for the `fallback` strategy".into(),
+                ))
+            }
+            DeliveryStrategy::Parallel => Ok(None),
+            DeliveryStrategy::Fallback => {
+                Ok(Some(self.after_secs.unwrap_or(DEFAULT_FALLBACK_AFTER_SECS)))
+            }
+        }
+    }
+}
+
+/// A fallback send, as its answers show it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeliveryInfoOfSession {
+    pub strategy: DeliveryStrategy,
+    pub after_secs: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,7 +154,11 @@ pub struct SendResponse {
     /// Path of the verification page for this session, relative to otpgate's address.
     pub widget_url: String,
     /// Each channel's message: `queued` for a provider, `sent` for test keys (the test outbox).
+    /// A fallback send has the first channel's only.
     pub deliveries: BTreeMap<Channel, DeliveryInfo>,
+    /// Present for a fallback send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryInfoOfSession>,
 }
 
 impl From<SessionCreated> for SendResponse {
@@ -114,6 +171,12 @@ impl From<SessionCreated> for SendResponse {
             expires_at: rfc3339(created.expires_at),
             channels: created.channels,
             verification_mode: created.verification_mode,
+            delivery: created
+                .fallback_after_secs
+                .map(|after_secs| DeliveryInfoOfSession {
+                    strategy: DeliveryStrategy::Fallback,
+                    after_secs,
+                }),
         }
     }
 }

@@ -146,6 +146,18 @@ pub(super) fn replace_channel_messages(session_id: i64, channel: Channel, now: i
     .bind(channel.as_str())
 }
 
+/// A message failed for good: its session's fallback, if it has one waiting, moves on at once
+/// (the fallback pass sends the next channel).
+pub(super) fn fallback_now(delivery_id: i64, now: i64) -> Query {
+    Query::new(
+        "UPDATE sessions SET fallback_due_at = $1
+         WHERE fallback_due_at > $1
+           AND id = (SELECT session_id FROM deliveries WHERE id = $2)",
+    )
+    .bind(now)
+    .bind(delivery_id)
+}
+
 /// The session or request ended (verified, locked, cancelled): messages not yet handed over
 /// are given up, and every sealed code of it is erased.
 pub(super) fn end_messages(owner: Owner, now: i64) -> Query {
@@ -347,6 +359,9 @@ impl<B: Backend> DeliveryStore for B {
             .bind(now)
             .bind(delivery.id),
         });
+        if matches!(result, TryResult::Failed { .. }) {
+            plan.push(fallback_now(delivery.id, now));
+        }
         self.write(plan).await?;
         Ok(())
     }
@@ -402,6 +417,9 @@ impl<B: Backend> DeliveryStore for B {
                 .bind(target.id),
         )
         .await?;
+        if status == DeliveryStatus::Failed {
+            tx.execute(fallback_now(target.id, now)).await?;
+        }
         // A final receipt tells of itself, also one held while its message is being handed
         // over (the acceptance then tells only of the send: events are not ordered).
         let kind = match status {

@@ -64,8 +64,8 @@ fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<
                 Query::new(
                     "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length,
                          max_attempts, max_attempts_per_channel, failed_attempts, locale,
-                         created_at, expires_at, public_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         created_at, expires_at, public_id, fallback_after_secs, fallback_due_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(new.tenant_id)
                 .bind(new.token_hash)
@@ -78,7 +78,9 @@ fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<
                 .bind(new.locale)
                 .bind(now)
                 .bind(session.expires_at)
-                .bind(new.public_id),
+                .bind(new.public_id)
+                .bind(new.fallback.map(|f| f.after_secs))
+                .bind(new.fallback.and_then(|f| f.due_at)),
             );
             OwnerRef::NewSession {
                 token_hash: new.token_hash,
@@ -114,13 +116,9 @@ fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<
 fn target_rows(plan: &mut Plan, target: Target<'_>, send: &Outgoing<'_>) {
     match target {
         Target::Session(new) => {
-            let rows = new
-                .session
-                .channels
-                .iter()
-                .zip(&new.channels)
-                .zip(send.messages);
-            for (position, ((state, channel), message)) in rows.enumerate() {
+            // Every channel has its row, also those a fallback sends later (without a message).
+            let rows = new.session.channels.iter().zip(&new.channels);
+            for (position, (state, channel)) in rows.enumerate() {
                 plan.push(
                     Query::new(
                         "INSERT INTO session_channels (session_id, position, channel, recipient,
@@ -134,7 +132,7 @@ fn target_rows(plan: &mut Plan, target: Target<'_>, send: &Outgoing<'_>) {
                     .bind(&channel.recipient)
                     .bind(&channel.code_hash)
                     .bind(state.last_sent_at)
-                    .bind(&message.subjects.destination),
+                    .bind(&channel.destination),
                 );
             }
         }

@@ -26,7 +26,7 @@ macro_rules! session_rows {
                 t.disabled_at, s.is_test, s.mode, s.code_length, s.max_attempts,
                 s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash,
                 s.public_id, s.created_at, s.cancelled_at, s.expires_at, s.version,
-                c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
+                s.fallback_after_secs, s.fallback_due_at, c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
                 c.verified_rank, c.verified_at, c.last_sent_at, c.destination,
                 d.failures AS streak_failures, d.locked_until AS streak_locked_until
              FROM sessions s
@@ -66,11 +66,13 @@ fn decision_plan(before: &StoredSession, after: &StoredSession, now: i64) -> Pla
     let mut plan = Plan::new();
     plan.guard(
         Query::new(
-            "UPDATE sessions SET failed_attempts = $1, resends = $2, version = version + 1
-             WHERE id = $3 AND version = $4 AND cancelled_at IS NULL",
+            "UPDATE sessions SET failed_attempts = $1, resends = $2, fallback_due_at = $3,
+                 version = version + 1
+             WHERE id = $4 AND version = $5 AND cancelled_at IS NULL",
         )
         .bind(i64::from(after.session.failed_attempts))
         .bind(i64::from(after.session.resends))
+        .bind(after.fallback.and_then(|f| f.due_at))
         .bind(after.id)
         .bind(before.version),
     );
@@ -333,6 +335,21 @@ impl<B: Backend> SessionStore for B {
             .fetch_all(Query::new(SESSION_ROWS).bind(token_hash).bind(tenant_id))
             .await?;
         session_from_rows(rows)
+    }
+
+    async fn due_fallbacks(&self, now: i64, limit: i64) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        self.reader()
+            .await?
+            .fetch_all(
+                Query::new(
+                    "SELECT tenant_id, token_hash FROM sessions
+                     WHERE fallback_due_at <= $1 AND cancelled_at IS NULL AND expires_at > $1
+                     ORDER BY fallback_due_at LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit),
+            )
+            .await
     }
 
     async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit> {

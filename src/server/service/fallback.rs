@@ -1,0 +1,138 @@
+//! The fallback pass: every session whose fallback timer is due (its current channel's time
+//! ran out, or its message failed) is decided again by the engine's rules — send the next
+//! channel, wait until a later time, or nothing more. A step is written like any decision on a
+//! session: over the version it was made on, with the timer moved in the same write, so when
+//! several instances run the pass at once each step is sent once.
+
+use crate::engine::code::generate_code;
+use crate::engine::delivery::DeliveryStatus;
+use crate::engine::fallback::{self, FallbackAction, FallbackPolicy};
+use crate::server::crypto::CodeScope;
+use crate::server::store::AuthenticatedKey;
+
+use super::{Letter, ServiceError, ServiceResult, VerificationService};
+
+/// Sessions one pass looks at, at most; the rest are the next pass's.
+const PASS_SIZE: i64 = 200;
+
+impl VerificationService {
+    /// One fallback pass at the service's clock; how many channels it sent.
+    pub async fn fallback_pass(&self) -> ServiceResult<usize> {
+        let now = self.clock.now();
+        let due = self.store.due_fallbacks(now, PASS_SIZE).await?;
+        let mut sent = 0;
+        for (tenant_id, token_hash) in due {
+            match self.advance_fallback(tenant_id, &token_hash, now).await {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                // The timer stays due: the next pass tries again.
+                Err(error) => tracing::warn!(%error, tenant_id, "a fallback step failed"),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Decides one due fallback session; whether it sent a channel.
+    async fn advance_fallback(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+    ) -> ServiceResult<bool> {
+        let Some(loaded) = self.store.load_session(Some(tenant_id), token_hash).await? else {
+            return Ok(false);
+        };
+        // Read before deciding (a decision cannot wait on a read). Should a message fail
+        // between this read and the write, its wake-up may be overwritten by the timer: the
+        // next channel then goes when the timer runs out instead of at once.
+        let deliveries = self.store.session_deliveries(loaded.id).await?;
+        let latest: Vec<Option<DeliveryStatus>> = loaded
+            .session
+            .channels
+            .iter()
+            .map(|c| deliveries.get(&c.channel).map(|d| d.status))
+            .collect();
+        let texts = self.texts.tenant(tenant_id).await?;
+        let (stored, sent, _) = self
+            .decide_retry(
+                Some(tenant_id),
+                token_hash,
+                None,
+                None,
+                now,
+                |stored, policy| {
+                    let Some(mut timer) = stored.fallback else {
+                        return Ok((None, Vec::new()));
+                    };
+                    // Another instance took this step since the session was listed.
+                    if timer.due_at.is_none_or(|due| due > now) {
+                        return Ok((None, Vec::new()));
+                    }
+                    let rules = FallbackPolicy::new(timer.after_secs).map_err(|e| {
+                        ServiceError::InvalidRequest(format!("stored fallback: {e}"))
+                    })?;
+                    let action = fallback::decide(rules, &stored.session, &latest, now);
+                    let mut messages = Vec::new();
+                    let mut sent = None;
+                    match action {
+                        FallbackAction::Done => timer.due_at = None,
+                        FallbackAction::WaitUntil(at) => timer.due_at = Some(at),
+                        FallbackAction::Send(position) => {
+                            let channel = fallback::send_step(&mut stored.session, position, now)
+                                .map_err(|_| ServiceError::NotFound)?;
+                            let letter = Letter {
+                                is_test: stored.is_test,
+                                locale: stored.locale.as_deref(),
+                                texts: &texts,
+                                tenant: &stored.tenant_name,
+                                seconds_left: stored.session.expires_at - now,
+                                policy,
+                            };
+                            let mut rng = rand::rng();
+                            let code = generate_code(&mut rng, stored.session.code_length);
+                            let scope = CodeScope::SessionChannel {
+                                token_hash,
+                                channel: channel.as_str(),
+                            };
+                            stored.code_hashes[position] = self.keys.code_hash(scope, &code);
+                            let recipient = stored.recipients[position].clone();
+                            messages.push(self.new_message(
+                                &mut rng, &letter, channel, &recipient, scope, code,
+                            )?);
+                            timer.due_at = Some(now + timer.after_secs);
+                            sent = Some(channel);
+                        }
+                    }
+                    stored.fallback = Some(timer);
+                    Ok((sent, messages))
+                },
+            )
+            .await?;
+        let Some(channel) = sent else {
+            return Ok(false);
+        };
+        let queued = matches!(
+            self.delivery.route(stored.is_test, channel),
+            Ok(crate::server::delivery::Route::Provider)
+        );
+        self.stored(
+            &[channel],
+            queued,
+            &AuthenticatedKey {
+                key_id: None,
+                tenant_id: stored.tenant_id,
+                tenant_name: stored.tenant_name.clone(),
+                is_test: stored.is_test,
+                limits: stored.limits.clone(),
+                gate: stored.gate.clone(),
+            },
+        );
+        crate::server::metrics::fallback_step(channel);
+        tracing::info!(
+            session = %stored.public_id,
+            channel = %channel,
+            "fallback: the next channel was sent"
+        );
+        Ok(true)
+    }
+}
