@@ -401,3 +401,61 @@ async fn a_key_revoked_from_the_command_line_is_refused_by_every_instance_within
         );
     }
 }
+
+/// The test outbox's messages to `to`, read from instance `n`.
+async fn outbox_at(cluster: &Cluster, n: usize, to: &str) -> Vec<Value> {
+    let path = format!("/api/v1/test/messages?to={}", to.replace('+', "%2B"));
+    let (status, messages) = cluster.at(n).get(&path, &cluster.test_key).await;
+    assert_eq!(status, 200, "{messages}");
+    messages.as_array().expect("messages").clone()
+}
+
+/// Waits up to `seconds` for the outbox to hold a message to `to`; what it holds then.
+async fn wait_for_message(cluster: &Cluster, to: &str, seconds: u64) -> Vec<Value> {
+    for _ in 0..seconds * 4 {
+        let messages = outbox_at(cluster, 2, to).await;
+        if !messages.is_empty() {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Vec::new()
+}
+
+async fn fallback_session(cluster: &Cluster, email: &str, sms: &str) {
+    let body = json!({
+        "channels": ["email", "sms"],
+        "recipients": {"email": email, "sms": sms},
+        "delivery": {"strategy": "fallback", "after_secs": 5},
+    });
+    let (status, answer) = cluster.at(0).post(SEND, &cluster.test_key, body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_send_each_fallback_step_once() {
+    let cluster = cluster().await;
+    fallback_session(&cluster, "fallback-3@example.com", "+14155550150").await;
+    assert!(outbox_at(&cluster, 1, "+14155550150").await.is_empty());
+    // Every instance runs the pass each second; the step's write is won by one.
+    let sms = wait_for_message(&cluster, "+14155550150", 15).await;
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(outbox_at(&cluster, 0, "+14155550150").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fallback_step_survives_every_instance_killed_before_it() {
+    let mut cluster = cluster().await;
+    fallback_session(&cluster, "fallback-kill@example.com", "+14155550151").await;
+    for server in cluster.servers.iter_mut() {
+        if let Some(mut child) = server.take() {
+            sigkill(&mut child);
+        }
+    }
+    // Down past the step's time: the timer is a row, and the first instance back takes it.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    cluster.servers[2] = Some(cluster.instances[2].serve().await);
+    let sms = wait_for_message(&cluster, "+14155550151", 10).await;
+    assert_eq!(sms.len(), 1, "{sms:?}");
+}
