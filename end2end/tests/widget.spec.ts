@@ -110,6 +110,21 @@ test('progressive: email now, SMS later, with checkmarks', async ({ page, reques
   expect((await status.json()).verified_channels).toEqual(['email', 'sms']);
 });
 
+test('fallback: SMS only after the email had its time, and the page says so', async ({ page, request }) => {
+  const s = await start(request, { delivery: { strategy: 'fallback', after_secs: 5 } });
+  await open(page, s.token);
+  await expect(card(page, 'email')).toBeVisible();
+  await expect(card(page, 'sms')).toBeHidden();
+  // The server sends the SMS within a second of its time; the page asks every 5 s.
+  await expect(card(page, 'sms')).toBeVisible({ timeout: 20_000 });
+  await expect(card(page, 'sms').locator('.otp-also-sent')).toHaveText('We also sent a code by SMS.');
+  await expectAccessible(page, 'fallback: second channel sent');
+  await page.screenshot({ path: path.join(shots, 'fallback-sms.png') });
+  const smsCode = await codeFor(request, s.phone);
+  await card(page, 'sms').locator('input[name="code"]').fill(smsCode);
+  await expect(page.locator('#otp-success')).toBeVisible();
+});
+
 test('all mode: verified only when every channel is', async ({ page, request }) => {
   const s = await start(request, { verification_mode: 'all' });
   await open(page, s.token);

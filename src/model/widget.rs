@@ -39,6 +39,9 @@ pub struct WidgetSession {
     pub channels: Vec<WidgetChannel>,
     /// Origins allowed to embed the widget; messages go to one of them only.
     pub origins: Vec<String>,
+    /// The channels are sent one after the other: those not sent yet are not shown.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// What one submitted code did.

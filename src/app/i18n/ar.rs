@@ -44,6 +44,7 @@ pub const TEXTS: Texts = Texts {
         )
     },
     resent: |channel| format!("رمز جديد في الطريق عبر {}.", channel_name(channel)),
+    also_sent: |channel| format!("أرسلنا رمزًا عبر {} أيضًا.", channel_name(channel)),
     progress: |done, total| format!("تم التحقق من {done} من {total}"),
     expires_in: |clock| format!("تنتهي صلاحية الرموز خلال {clock}"),
     attempts_left: |n| format!("المحاولات المتبقية: {n}"),

@@ -49,6 +49,7 @@ pub const TEXTS: Texts = Texts {
     delivery_failed: "Could not be delivered — try another channel, or resend the code.",
     resend_in: |seconds| format!("Resend in {}", plural(seconds, "second", "seconds")),
     resent: |channel| format!("A new {} code is on its way.", channel_name(channel)),
+    also_sent: |channel| format!("We also sent a code by {}.", channel_name(channel)),
     progress: |done, total| format!("{done} of {total} verified"),
     expires_in: |clock| format!("Codes expire in {clock}"),
     attempts_left: |n| format!("{} left", plural(n, "attempt", "attempts")),

@@ -40,6 +40,8 @@ pub struct Texts {
     pub delivery_failed: &'static str,
     pub resend_in: fn(seconds: i64) -> String,
     pub resent: fn(Channel) -> String,
+    /// Said on a channel a fallback sent because the one before did not arrive in time.
+    pub also_sent: fn(Channel) -> String,
     pub progress: fn(done: usize, total: usize) -> String,
     pub expires_in: fn(clock: &str) -> String,
     pub attempts_left: fn(u32) -> String,

@@ -282,9 +282,19 @@ pub fn ChannelCard(
         None => "",
     };
     let delivery_state = move || delivery().map(DeliveryStatus::as_str).unwrap_or("none");
+    // A fallback session shows a channel once its turn came, and says so on the later ones.
+    let fallback = move || session.with(|s| s.fallback);
+    let not_sent_yet = move || fallback() && info().is_some_and(|c| c.delivery.is_none());
+    let later_step = move || {
+        fallback() && session.with(|s| s.channels.first().is_some_and(|c| c.channel != channel))
+    };
 
     view! {
-        <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")>
+        <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")
+            hidden=not_sent_yet>
+            {move || (later_step() && !not_sent_yet()).then(|| view! {
+                <p class="otp-also-sent" role="status">{(texts.also_sent)(channel)}</p>
+            })}
             <div class="otp-card-head">
                 <h2 id=format!("title-{id}")>{name}</h2>
                 {move || optional.get().then(|| view! { <span class="otp-optional">{texts.optional}</span> })}

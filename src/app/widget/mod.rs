@@ -149,12 +149,14 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
             browser::start_clock(initial.server_now, now, move || {
                 report_height();
                 ticks.set(ticks.get() + 1);
+                // A fallback's next channel may come too: asked for while any is not sent.
                 let waiting = state.get_untracked() == PageState::Pending
                     && session.with_untracked(|s| {
-                        s.channels.iter().any(|c| {
-                            c.delivery.is_some_and(|d| {
+                        s.channels.iter().any(|c| match c.delivery {
+                            Some(d) => {
                                 matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::Sent)
-                            })
+                            }
+                            None => s.fallback,
                         })
                     });
                 if waiting && ticks.get().is_multiple_of(REFRESH_EVERY_SECS) {

@@ -77,6 +77,7 @@ pub async fn widget_session(
             })
             .collect(),
         origins,
+        fallback: view.fallback.is_some(),
     })
 }
 

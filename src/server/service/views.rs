@@ -77,6 +77,8 @@ pub struct SessionView {
     pub id: i64,
     /// The session's non-secret name (`ses_…`).
     pub session_id: String,
+    /// A fallback session's timer.
+    pub fallback: Option<crate::server::store::StoredFallback>,
 }
 
 impl SessionView {
@@ -97,6 +99,7 @@ impl SessionView {
             deliveries: None,
             id: stored.id,
             session_id: stored.public_id.clone(),
+            fallback: stored.fallback,
         }
     }
 }

@@ -275,8 +275,22 @@ pub struct StatusResponse {
     pub verification_mode: VerificationMode,
     #[serde(flatten)]
     pub session: SessionFields,
-    /// Each channel's latest message (a resend replaces the channel's entry).
+    /// Each channel's latest message (a resend replaces the channel's entry). A fallback
+    /// session's channels not yet sent have none.
     pub deliveries: BTreeMap<Channel, DeliveryInfo>,
+    /// Present for a fallback send: when the next channel is sent unless the current one is
+    /// delivered or verified first (`null` once nothing more will be sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<FallbackStatus>,
+}
+
+/// Where a fallback send stands.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FallbackStatus {
+    pub strategy: DeliveryStrategy,
+    pub after_secs: i64,
+    /// RFC 3339; `null` when nothing more will be sent.
+    pub next_step_at: Option<String>,
 }
 
 impl From<&SessionView> for StatusResponse {
@@ -288,6 +302,11 @@ impl From<&SessionView> for StatusResponse {
             verification_mode: view.mode,
             session: SessionFields::from(view),
             deliveries: view.deliveries.as_ref().map(deliveries).unwrap_or_default(),
+            delivery: view.fallback.map(|timer| FallbackStatus {
+                strategy: DeliveryStrategy::Fallback,
+                after_secs: timer.after_secs,
+                next_step_at: timer.due_at.map(rfc3339),
+            }),
         }
     }
 }
