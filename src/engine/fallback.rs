@@ -319,11 +319,9 @@ mod tests {
         s.channels[0].verified_rank = Some(1);
         assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], T0 + 60), Done);
         s.channels[0].verified_rank = None;
-        assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], s.expires_at), Done);
-        assert_eq!(
-            send_step(&mut s, 2, s.expires_at),
-            Err(SessionError::Expired)
-        );
+        let end = s.expires_at;
+        assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], end), Done);
+        assert_eq!(send_step(&mut s, 2, end), Err(SessionError::Expired));
         s.failed_attempts = s.limits.max_attempts;
         assert_eq!(decide(p, &s, &[Some(S), Some(Q), None], T0 + 61), Done);
     }
