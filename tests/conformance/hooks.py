@@ -1,6 +1,6 @@
 """schemathesis hooks for otpgate's conformance run (scripts/conformance).
 
-Two things a schema cannot teach a generator:
+Three things a schema cannot teach a generator:
 
 - the `e164` string format: a phone number that exists in its country's numbering plan. The
   document says so in words and gives the E.164 pattern; here the generator draws from numbers
@@ -10,6 +10,9 @@ Two things a schema cannot teach a generator:
   with one from a real send (or initiate) and, every other time, the codes with the real ones
   read from the test outbox, so the run reaches verification itself: right codes, wrong codes,
   resends, cancellations.
+- rules across fields: the `fallback` delivery strategy is for `any` sessions, and only it
+  takes `after_secs` (otherwise 400, which the Rust tests cover), so a schema-valid fallback
+  send asks for `any` and a parallel one gives no wait.
 
 Configured by the environment: OTPGATE_CONFORMANCE_URL (the server) and OTPGATE_CONFORMANCE_KEY
 (a test key of the tenant the run uses).
@@ -73,19 +76,35 @@ def _real_request(n):
     return started["request_id"], _newest_code(phone)
 
 
+def _consistent_delivery(case):
+    """A fallback send asks for `any`; a parallel one gives no wait."""
+    delivery = case.body.get("delivery")
+    if isinstance(delivery, dict):
+        if delivery.get("strategy") == "fallback":
+            case.body["verification_mode"] = "any"
+        else:
+            delivery.pop("after_secs", None)
+
+
 @schemathesis.hook
 def map_case(ctx, case):
     meta = case.meta
+    operation = case.operation.definition.raw.get("operationId")
+    # Every case meant to be valid (the examples phase's too, which may carry no metadata).
+    negative = meta is not None and meta.generation.mode == GenerationMode.NEGATIVE
+    if operation == "send_codes" and not negative and isinstance(case.body, dict):
+        _consistent_delivery(case)
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
-    operation = case.operation.definition.raw.get("operationId")
     n = next(counter)
     headers = case.headers or {}
     if "Idempotency-Key" in headers:
         # An integrator uses one key per intended send; reusing a key with another body is
         # refused by contract (422), which the Rust tests cover.
         headers["Idempotency-Key"] = f"conformance-{n}"
-    if meta.phase.name == "stateful" or not isinstance(case.body, dict):
+    if not isinstance(case.body, dict):
+        return case
+    if meta.phase.name == "stateful":
         # Stateful runs carry real tokens already, from the links of the document.
         return case
     if operation in SESSION_OPERATIONS and isinstance(case.body.get("session_token"), str):

@@ -77,14 +77,14 @@ pub struct SendRequest {
     /// from one IP are limited (10 per 10 minutes by default).
     pub client_ip: Option<String>,
     /// How the channels are sent: every one at once (`parallel`, the default), or one after the
-    /// other (`fallback`).
+    /// other (`fallback`, with `after_secs`: `{"strategy": "fallback", "after_secs": 30}`).
+    #[schema(example = json!({"strategy": "parallel"}))]
     pub delivery: Option<DeliveryRequest>,
 }
 
 /// How a session's channels are sent.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"strategy": "fallback", "after_secs": 30}))]
 pub struct DeliveryRequest {
     pub strategy: DeliveryStrategy,
     /// `fallback`: seconds each channel is given (5 to 3600, default 30) before the next is

@@ -202,6 +202,18 @@ fn request_bounds(schemas: &mut Map<String, Value>) {
     }
     replace(
         schemas,
+        "DeliveryRequest",
+        "after_secs",
+        optional(
+            "integer",
+            json!({
+                "minimum": crate::engine::fallback::MIN_AFTER_SECS,
+                "maximum": crate::engine::fallback::MAX_AFTER_SECS
+            }),
+        ),
+    );
+    replace(
+        schemas,
         "SendRequest",
         "locale",
         optional(
