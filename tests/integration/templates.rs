@@ -8,6 +8,7 @@ use otpgate::server::service::{AdminScope, AuditQuery};
 use serde_json::{Value, json};
 
 use crate::common::servers::SmtpSink;
+use crate::common::standins;
 use crate::common::{TestApp, assert_error};
 
 const SMS_FR: &str = "/admin/v1/tenants/Acme/templates/sms/fr";
@@ -497,4 +498,66 @@ async fn a_test_message_needs_a_provider_for_its_channel() {
     )
     .await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_message_uses_the_tenant_template_in_its_language() {
+    let whatsapp = standins::whatsapp().await;
+    let app = TestApp::served(&[
+        ("whatsapp_base_url", whatsapp.base_url.clone()),
+        (
+            "whatsapp_phone_number_id",
+            standins::WHATSAPP_PHONE_ID.into(),
+        ),
+        ("whatsapp_token", standins::WHATSAPP_TOKEN.into()),
+        ("whatsapp_app_secret", standins::WHATSAPP_APP_SECRET.into()),
+        (
+            "whatsapp_verify_token",
+            standins::WHATSAPP_VERIFY_TOKEN.into(),
+        ),
+        ("whatsapp_template", standins::WHATSAPP_TEMPLATE.into()),
+    ])
+    .await;
+    let token = writer(&app).await;
+    let path = "/admin/v1/tenants/Acme/templates/whatsapp/pt";
+    let saved = call(
+        &app,
+        &token,
+        Method::PUT,
+        path,
+        Some(json!({
+            "whatsapp_template": standins::WHATSAPP_TENANT_TEMPLATE.0,
+            "whatsapp_language": standins::WHATSAPP_TENANT_TEMPLATE.1,
+        })),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    let preview = call(&app, &token, Method::POST, &format!("{path}/preview"), None).await;
+    assert_eq!(preview.body["whatsapp_template"], "acme_codigo");
+    assert_eq!(preview.body["whatsapp_language"], "pt_BR");
+
+    for (number, locale) in [("+14155550170", "pt-BR"), ("+14155550171", "en")] {
+        let sent = app
+            .post(
+                "/api/v1/otp/send",
+                &app.live_key,
+                json!({"channels": ["whatsapp"], "recipients": {"whatsapp": number}, "locale": locale}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    }
+    assert_eq!(app.deliver().await, 2);
+    let accepted = whatsapp.accepted();
+    let template_of = |to: &str| {
+        let message = accepted
+            .iter()
+            .find(|m| m.to.trim_start_matches('+') == to.trim_start_matches('+'))
+            .expect("a message");
+        message.fields["template"].clone()
+    };
+    let portuguese = template_of("+14155550170");
+    assert_eq!(portuguese["name"], "acme_codigo");
+    assert_eq!(portuguese["language"]["code"], "pt_BR");
+    let english = template_of("+14155550171");
+    assert_eq!(english["name"], standins::WHATSAPP_TEMPLATE);
 }

@@ -948,3 +948,26 @@ async fn a_delivery_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_ou
     let claimed_ids: BTreeSet<&str> = claimed.iter().map(|c| c.event_id.as_str()).collect();
     assert_eq!(ids, claimed_ids, "the same events, under their own IDs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fallback_step_tells_of_its_message() {
+    let hooked = hooked().await;
+    let app = &hooked.app;
+    app.send(json!({
+        "channels": ["email", "sms"],
+        "recipients": {"email": "fallback-events@example.com", "sms": "+14155550160"},
+        "delivery": {"strategy": "fallback", "after_secs": 5},
+    }))
+    .await;
+    let received = post_until(&hooked, 2).await;
+    assert_eq!(types(&received), ["verification.started", "message.sent"]);
+    assert_eq!(story(&received)[1].1["channel"], "email");
+    app.clock.advance(5);
+    assert_eq!(app.fallback_pass().await, 1);
+    let received = post_until(&hooked, 3).await;
+    let story = story(&received);
+    assert_eq!(story.len(), 3, "{story:?}");
+    assert_eq!(story[2].0, "message.sent");
+    assert_eq!(story[2].1["channel"], "sms");
+    all_verified_with(&received, &[0]);
+}

@@ -340,6 +340,8 @@ pub const WHATSAPP_TOKEN: &str = "EAAstand-in-access-token";
 pub const WHATSAPP_APP_SECRET: &str = "stand-in-app-secret";
 pub const WHATSAPP_VERIFY_TOKEN: &str = "stand-in-verify-token";
 pub const WHATSAPP_TEMPLATE: &str = "otp_code";
+/// A tenant's own authentication template, approved in Brazilian Portuguese only.
+pub const WHATSAPP_TENANT_TEMPLATE: (&str, &str) = ("acme_codigo", "pt_BR");
 /// A number that is not on WhatsApp (error 131026, message undeliverable).
 pub const WHATSAPP_UNDELIVERABLE: &str = "+15005550009";
 
@@ -394,9 +396,20 @@ async fn whatsapp_messages(
         .find(|c| c["type"] == "button" && c["sub_type"] == "url" && c["index"] == "0")
         .and_then(|c| c["parameters"][0]["text"].as_str())
         .map(str::to_owned);
+    let (name, language) = (
+        template["name"].as_str().unwrap_or_default(),
+        template["language"]["code"].as_str().unwrap_or_default(),
+    );
+    let approved = name == WHATSAPP_TEMPLATE || (name, language) == WHATSAPP_TENANT_TEMPLATE;
+    if message["type"] == "template" && !approved {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            132001,
+            "(#132001) Template name does not exist in the translation",
+        );
+    }
     let well_formed = message["messaging_product"] == "whatsapp"
         && message["type"] == "template"
-        && template["name"] == WHATSAPP_TEMPLATE
         && template["language"]["code"].is_string()
         && body_code.is_some()
         && body_code == button_code;
