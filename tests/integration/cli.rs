@@ -561,3 +561,103 @@ fn the_servers_limits_come_from_the_settings_file_and_the_environment() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("prefix_digits"), "{}", stderr(&bad));
 }
+
+#[test]
+fn templates_are_saved_previewed_shown_and_deleted_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "Acme",
+            "--origin",
+            "https://app.acme.test",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let html = dir.path().join("body.html");
+    std::fs::write(&html, "<p>Votre code : <b>{{ code }}</b></p>").unwrap();
+    let which = ["--tenant", "Acme", "--channel", "email", "--locale", "fr"];
+    let mut set = vec!["template", "set"];
+    set.extend(which);
+    set.extend([
+        "--subject",
+        "{{ code }} — {{ app_name }}",
+        "--text",
+        "Votre code : {{ code }}",
+        "--html-file",
+        html.to_str().unwrap(),
+    ]);
+    let saved = otpgate(dir.path(), &set);
+    assert!(saved.status.success(), "{}", stderr(&saved));
+
+    let mut preview = vec!["template", "preview"];
+    preview.extend(which);
+    preview.extend(["--code", "246810"]);
+    let shown = otpgate(dir.path(), &preview);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let out = stdout(&shown);
+    assert!(out.contains("246810 — Acme"), "{out}");
+    assert!(out.contains("<p>Votre code : <b>246810</b></p>"), "{out}");
+    assert!(out.contains("(saved text)"), "{out}");
+
+    // An SMS preview of a text not saved, with its segments; a refusal names the part.
+    let sms = otpgate(
+        dir.path(),
+        &[
+            "template",
+            "preview",
+            "--tenant",
+            "Acme",
+            "--channel",
+            "sms",
+            "--locale",
+            "ar",
+            "--text",
+            "رمزك {{ code }}",
+        ],
+    );
+    assert!(sms.status.success(), "{}", stderr(&sms));
+    assert!(
+        stdout(&sms).contains("1 segment(s), UCS-2"),
+        "{}",
+        stdout(&sms)
+    );
+    let refused = otpgate(
+        dir.path(),
+        &[
+            "template",
+            "set",
+            "--tenant",
+            "Acme",
+            "--channel",
+            "sms",
+            "--locale",
+            "ar",
+            "--text",
+            "no code here",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("does not show the code"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let mut show = vec!["template", "show"];
+    show.extend(which);
+    assert!(stdout(&otpgate(dir.path(), &show)).contains("{{ code }} — {{ app_name }}"));
+    let mut delete = vec!["template", "delete"];
+    delete.extend(which);
+    let deleted = otpgate(dir.path(), &delete);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let gone = otpgate(dir.path(), &show);
+    assert!(!gone.status.success());
+    assert!(
+        stderr(&gone).contains("built-in text is sent"),
+        "{}",
+        stderr(&gone)
+    );
+}
