@@ -259,3 +259,46 @@ async fn providers_check_validates_and_sends_a_test_message() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_mail_speaks_each_of_the_twelve_languages() {
+    let sink = SmtpSink::start(&[]);
+    let app = app_for(&sink, sink.url()).await;
+    let languages = [
+        ("en", "is your Acme code", "ltr"),
+        ("ar", "هو رمز Acme الخاص بك", "rtl"),
+        ("es", "es tu código de Acme", "ltr"),
+        ("fr", "est votre code Acme", "ltr"),
+        ("de", "ist Ihr Acme-Code", "ltr"),
+        ("pt-BR", "é seu código do Acme", "ltr"),
+        ("hi", "आपका Acme कोड है", "ltr"),
+        ("id", "adalah kode Acme Anda", "ltr"),
+        ("tr", ": Acme kodunuz", "ltr"),
+        ("ru", "— ваш код Acme", "ltr"),
+        ("zh-CN", "是您的Acme验证码", "ltr"),
+        ("fa", "کد Acme شماست", "rtl"),
+    ];
+    for (n, (locale, _, _)) in languages.iter().enumerate() {
+        send_email(
+            &app,
+            &format!("lang{n}@example.com"),
+            json!({"locale": locale}),
+        )
+        .await;
+    }
+    assert_eq!(app.deliver().await, languages.len());
+    for (n, (locale, subject, dir)) in languages.iter().enumerate() {
+        let mail = sink
+            .wait_for(&format!("lang{n}@example.com"), 0, 10)
+            .await
+            .expect("the mail arrives");
+        let got = mail["subject"].as_str().unwrap();
+        assert!(got.contains(subject), "{locale}: {got}");
+        let html = mail["html"].as_str().unwrap();
+        let tag = locale.split('-').next().unwrap();
+        assert!(
+            html.contains(&format!(r#"<html lang="{tag}" dir="{dir}">"#)),
+            "{locale}: {html}"
+        );
+    }
+}

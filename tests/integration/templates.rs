@@ -337,7 +337,7 @@ async fn a_tenant_text_reaches_its_own_messages_only_and_scoped_tokens_see_their
         "{body}"
     );
 
-    // Globex's French session: Acme's text never reaches it.
+    // Globex's French session: Acme's text never reaches it (the built-in French one does).
     let globex = app
         .post(
             "/api/v1/otp/send",
@@ -356,7 +356,7 @@ async fn a_tenant_text_reaches_its_own_messages_only_and_scoped_tokens_see_their
         .as_str()
         .expect("body")
         .to_owned();
-    assert!(body.starts_with("Your Globex code is"), "{body}");
+    assert!(body.starts_with("Votre code Globex est"), "{body}");
 
     // A token scoped to Globex does not see Acme's templates, nor may it change them.
     let globex_token = app.admin_token(AdminScope::Write, Some("Globex")).await;

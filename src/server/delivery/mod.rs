@@ -4,6 +4,7 @@
 //! and runs the worker that hands queued messages to them (`worker.rs`).
 
 pub mod html_check;
+pub mod languages;
 pub mod providers;
 pub mod templates;
 pub mod tenant_text;

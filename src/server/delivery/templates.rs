@@ -1,56 +1,77 @@
-//! What a code message says, per channel and language (English, Arabic): the SMS and outbox
-//! text (with the WebOTP line when the tenant has an origin), the email's subject and its text
-//! and HTML parts, and the language tag a WhatsApp template is chosen by.
+//! What a code message says in otpgate's own words, per channel and language (the twelve of
+//! `languages.rs`): the SMS and outbox text (with the WebOTP line when the tenant has an
+//! origin), the email's subject and its text and HTML parts, and the language tag a WhatsApp
+//! template is chosen by. A tenant's own templates replace these (`texts.rs`).
 
-use crate::model::arabic_count;
+use super::languages::{self, Words};
 
 /// Languages a message can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
     English,
     Arabic,
+    Spanish,
+    French,
+    German,
+    Portuguese,
+    Hindi,
+    Indonesian,
+    Turkish,
+    Russian,
+    Chinese,
+    Persian,
 }
 
 impl Language {
+    /// Every language, in the order of `model::LANGUAGES`.
+    pub const ALL: [Language; 12] = [
+        Language::English,
+        Language::Arabic,
+        Language::Spanish,
+        Language::French,
+        Language::German,
+        Language::Portuguese,
+        Language::Hindi,
+        Language::Indonesian,
+        Language::Turkish,
+        Language::Russian,
+        Language::Chinese,
+        Language::Persian,
+    ];
+
+    /// Its words.
+    pub fn words(self) -> &'static Words {
+        languages::ALL[self as usize]
+    }
+
     /// The BCP 47 primary tag.
     pub fn tag(self) -> &'static str {
-        match self {
-            Language::English => "en",
-            Language::Arabic => "ar",
-        }
+        self.words().tag
     }
 
     fn dir(self) -> &'static str {
-        match self {
-            Language::English => "ltr",
-            Language::Arabic => "rtl",
-        }
+        if self.words().rtl { "rtl" } else { "ltr" }
     }
 
-    /// The language for a BCP 47 tag (`ar`, `ar-LY`, `en-GB`, ...); English when unsupported.
+    /// The language for a BCP 47 tag (`ar`, `pt-BR`, `zh_Hans`, ...); English when it is none
+    /// of the twelve.
     pub fn from_locale(locale: Option<&str>) -> Language {
-        let primary = locale
-            .and_then(|l| l.split(['-', '_']).next())
-            .map(str::to_ascii_lowercase);
-        match primary.as_deref() {
-            Some("ar") => Language::Arabic,
-            _ => Language::English,
-        }
+        locale
+            .and_then(crate::model::language_of)
+            .and_then(|tag| Language::ALL.into_iter().find(|l| l.tag() == tag))
+            .unwrap_or(Language::English)
     }
 }
 
 /// "Your Acme code is 123456. It expires in 10 minutes."
 pub fn code_message(language: Language, tenant: &str, code: &str, seconds_left: i64) -> String {
-    match language {
-        Language::English => format!(
-            "Your {tenant} code is {code}. It expires in {}.",
-            english_duration(seconds_left)
-        ),
-        Language::Arabic => format!(
-            "رمز {tenant} الخاص بك هو {code}. تنتهي صلاحيته خلال {}.",
-            arabic_duration(seconds_left)
-        ),
-    }
+    let words = language.words();
+    languages::fill(
+        words.message,
+        tenant,
+        code,
+        &languages::duration(words, seconds_left),
+    )
 }
 
 /// The SMS text: the message, and when the tenant has an origin the WebOTP line
@@ -89,18 +110,10 @@ pub struct EmailContent {
 /// mails), a text part, and an HTML part that is accessible (language and direction set, the
 /// code as text, not an image) and readable without its styles.
 pub fn email(language: Language, tenant: &str, code: &str, seconds_left: i64) -> EmailContent {
-    let (subject, heading, ignore) = match language {
-        Language::English => (
-            format!("{code} is your {tenant} code"),
-            format!("Your {tenant} code"),
-            "If you did not ask for this code, you can ignore this email.",
-        ),
-        Language::Arabic => (
-            format!("{code} هو رمز {tenant} الخاص بك"),
-            format!("رمز {tenant} الخاص بك"),
-            "إذا لم تطلب هذا الرمز فيمكنك تجاهل هذه الرسالة.",
-        ),
-    };
+    let words = language.words();
+    let subject = languages::fill(words.subject, tenant, code, "");
+    let heading = languages::fill(words.heading, tenant, code, "");
+    let ignore = words.ignore;
     let line = code_message(language, tenant, code, seconds_left);
     let text = format!("{line}\n\n{ignore}\n");
     let html = format!(
@@ -140,36 +153,6 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-/// Whole minutes, rounded down so the message never promises more time than there is; seconds
-/// under a minute.
-fn split_duration(seconds: i64) -> (i64, bool) {
-    let seconds = seconds.max(1);
-    if seconds >= 60 {
-        (seconds / 60, true)
-    } else {
-        (seconds, false)
-    }
-}
-
-fn english_duration(seconds: i64) -> String {
-    let (n, minutes) = split_duration(seconds);
-    let unit = if minutes { "minute" } else { "second" };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
-}
-
-fn arabic_duration(seconds: i64) -> String {
-    let (n, minutes) = split_duration(seconds);
-    if minutes {
-        arabic_count(n, "دقيقة واحدة", "دقيقتين", "دقائق", "دقيقة")
-    } else {
-        arabic_count(n, "ثانية واحدة", "ثانيتين", "ثوانٍ", "ثانية")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,10 +167,14 @@ mod tests {
             code_message(Language::English, "Acme", "1234", 60),
             "Your Acme code is 1234. It expires in 1 minute."
         );
-        assert_eq!(english_duration(119), "1 minute");
-        assert_eq!(english_duration(45), "45 seconds");
-        assert_eq!(english_duration(1), "1 second");
-        assert_eq!(english_duration(0), "1 second");
+        assert_eq!(
+            code_message(Language::English, "Acme", "1234", 119),
+            "Your Acme code is 1234. It expires in 1 minute."
+        );
+        assert_eq!(
+            code_message(Language::English, "Acme", "1234", 45),
+            "Your Acme code is 1234. It expires in 45 seconds."
+        );
     }
 
     #[test]
@@ -196,11 +183,10 @@ mod tests {
             code_message(Language::Arabic, "Acme", "123456", 600),
             "رمز Acme الخاص بك هو 123456. تنتهي صلاحيته خلال 10 دقائق."
         );
-        assert_eq!(arabic_duration(60), "دقيقة واحدة");
-        assert_eq!(arabic_duration(120), "دقيقتين");
-        assert_eq!(arabic_duration(300), "5 دقائق");
-        assert_eq!(arabic_duration(45), "45 ثانية");
-        assert_eq!(arabic_duration(5), "5 ثوانٍ");
+        assert_eq!(
+            code_message(Language::Arabic, "Acme", "1", 120),
+            "رمز Acme الخاص بك هو 1. تنتهي صلاحيته خلال دقيقتين."
+        );
     }
 
     #[test]
@@ -248,11 +234,39 @@ mod tests {
     }
 
     #[test]
+    fn every_language_writes_its_email_in_its_direction() {
+        for language in Language::ALL {
+            let mail = email(language, "Acme", "123456", 600);
+            assert!(mail.subject.contains("123456") && mail.subject.contains("Acme"));
+            let rtl = matches!(language, Language::Arabic | Language::Persian);
+            let dir = if rtl { "rtl" } else { "ltr" };
+            assert!(
+                mail.html
+                    .contains(&format!(r#"<html lang="{}" dir="{dir}">"#, language.tag())),
+                "{}",
+                mail.html
+            );
+            assert!(
+                mail.text
+                    .starts_with(&code_message(language, "Acme", "123456", 600))
+            );
+        }
+        let russian = email(Language::Russian, "Acme", "123456", 21 * 60);
+        assert!(russian.text.contains("через 21 минуту"), "{}", russian.text);
+    }
+
+    #[test]
     fn languages_from_locales() {
         assert_eq!(Language::from_locale(Some("ar")), Language::Arabic);
         assert_eq!(Language::from_locale(Some("AR-ly")), Language::Arabic);
         assert_eq!(Language::from_locale(Some("en-GB")), Language::English);
-        assert_eq!(Language::from_locale(Some("fr")), Language::English);
+        assert_eq!(Language::from_locale(Some("fr-CA")), Language::French);
+        assert_eq!(Language::from_locale(Some("pt-PT")), Language::Portuguese);
+        assert_eq!(Language::from_locale(Some("zh_Hans")), Language::Chinese);
+        assert_eq!(Language::from_locale(Some("it")), Language::English);
+        for language in Language::ALL {
+            assert_eq!(Language::from_locale(Some(language.tag())), language);
+        }
         assert_eq!(Language::from_locale(None), Language::English);
     }
 }

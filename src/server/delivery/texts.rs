@@ -361,7 +361,7 @@ mod tests {
         let Content::Sms(text) = texts.content(&facts(Channel::Sms, Some("de"))) else {
             panic!("an SMS");
         };
-        assert!(text.starts_with("Your Acme code is 123456."), "{text}");
+        assert!(text.starts_with("Ihr Acme-Code lautet 123456."), "{text}");
         let Content::Sms(text) = texts.content(&facts(Channel::Sms, Some("ar"))) else {
             panic!("an SMS");
         };
@@ -370,8 +370,8 @@ mod tests {
 
     #[test]
     fn an_email_template_serves_the_built_in_language_it_replaces() {
-        // German has no built-in text yet: English is sent, and the tenant wrote English.
-        let Content::Email(mail) = texts().content(&facts(Channel::Email, Some("de"))) else {
+        // Italian is none of the twelve: English is sent, and the tenant wrote English.
+        let Content::Email(mail) = texts().content(&facts(Channel::Email, Some("it"))) else {
             panic!("an email");
         };
         assert_eq!(mail.subject, "123456 for Acme");
@@ -412,7 +412,7 @@ mod tests {
         );
         assert_eq!(
             texts.outbox_text(&facts(Channel::Whatsapp, Some("fr"))),
-            "Your Acme code is 123456. It expires in 10 minutes."
+            "Votre code Acme est 123456. Il expire dans 10 minutes."
         );
     }
 

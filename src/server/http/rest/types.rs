@@ -71,7 +71,10 @@ pub struct SendRequest {
     /// Optional tighter limit per channel (1 to `max_attempts`); a channel that reaches it stops
     /// accepting codes while the others continue.
     pub max_attempts_per_channel: Option<i64>,
-    /// Language of the messages and the page: `en` (default) or `ar`; other tags fall back to English.
+    /// Language of the messages and the page (a BCP 47 tag, its region ignored: `pt-BR` is `pt`).
+    /// Messages: `en` (default), `ar`, `es`, `fr`, `de`, `pt`, `hi`, `id`, `tr`, `ru`, `zh`,
+    /// `fa`, or the tenant's own template in that language; the page: `en` or `ar` (else the
+    /// browser's `Accept-Language`). Other tags fall back to English.
     pub locale: Option<String>,
     /// The end user's IP address, as your backend saw it (IPv4 or IPv6). When given, sends
     /// from one IP are limited (10 per 10 minutes by default).
