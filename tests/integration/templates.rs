@@ -63,6 +63,31 @@ async fn a_template_is_saved_read_previewed_and_deleted_with_an_audit_entry_each
     let read = call(&app, &token, Method::GET, SMS_FR, None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text);
     assert_eq!(read.body["text"], text);
+    let listed = call(
+        &app,
+        &token,
+        Method::GET,
+        "/admin/v1/tenants/Acme/templates",
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert_eq!(
+        listed.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+    assert_eq!(listed.body[0]["locale"], "fr");
+    let none = call(
+        &app,
+        &token,
+        Method::GET,
+        "/admin/v1/tenants/Globex/templates",
+        None,
+    )
+    .await;
+    assert_eq!(none.body, json!([]));
 
     let preview = call(
         &app,
@@ -364,6 +389,15 @@ async fn a_tenant_text_reaches_its_own_messages_only_and_scoped_tokens_see_their
         let answer = call(&app, &globex_token, method, SMS_FR, None).await;
         assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
     }
+    let answer = call(
+        &app,
+        &globex_token,
+        Method::GET,
+        "/admin/v1/tenants/Acme/templates",
+        None,
+    )
+    .await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
     let answer = call(
         &app,
         &globex_token,

@@ -269,6 +269,11 @@ impl AdminService {
         })
     }
 
+    /// Every template `tenant` saved, by channel then language.
+    pub async fn templates(&self, tenant: &str) -> ServiceResult<Vec<StoredTemplate>> {
+        Ok(self.parts().store.templates_of(tenant).await?)
+    }
+
     /// `tenant`'s saved template for `channel` in `locale`.
     pub async fn template(
         &self,

@@ -70,6 +70,10 @@ pub trait TemplateStore: Send + Sync {
     /// Every template of the tenant with this ID (what its messages are rendered from).
     async fn tenant_templates(&self, tenant_id: i64) -> StoreResult<Vec<StoredTemplate>>;
 
+    /// Every template of `tenant`, by channel then language. `NotFound` when there is no such
+    /// tenant.
+    async fn templates_of(&self, tenant: &str) -> StoreResult<Vec<StoredTemplate>>;
+
     /// Deletes `tenant`'s template for `channel` in `locale`; whether there was one.
     async fn delete_template(
         &self,

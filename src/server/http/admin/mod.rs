@@ -102,6 +102,7 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::resend))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(templates::list))
         .routes(routes!(templates::read, templates::save, templates::delete))
         .routes(routes!(templates::preview))
         .routes(routes!(templates::test))

@@ -241,6 +241,15 @@ fn bad_path() -> Answer {
 }
 
 error_answers!(
+    /// What listing a tenant's templates answers besides its success.
+    ListErrors => with_key(vec![Answer::new(
+        vec![ApiError::UnknownResource(String::new())],
+        "`not_found`: no such tenant, or one this token does not see.",
+        Body::Error,
+    )])
+);
+
+error_answers!(
     /// What reading a template answers besides its success.
     ReadErrors => with_key(vec![bad_path(), not_found()])
 );
@@ -277,6 +286,25 @@ fn seen(admin: &Admin, name: &str) -> ApiResult<()> {
     } else {
         Err(unknown_tenant(name))
     }
+}
+
+/// Every template a tenant saved (the channels and languages not listed send the built-in
+/// text).
+#[utoipa::path(
+    get, path = "/admin/v1/tenants/{name}/templates",
+    operation_id = "list_templates", tag = "templates",
+    params(("name" = String, Path, description = "The tenant's name")),
+    responses((status = 200, description = "Its templates, by channel then language", body = Vec<Template>), ListErrors),
+    security(("admin_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Template>>> {
+    seen(&admin, &name)?;
+    let saved = state.admin.templates(&name).await?;
+    Ok(Json(saved.into_iter().map(Template::from).collect()))
 }
 
 /// A tenant's template for a channel and language.

@@ -109,6 +109,15 @@ fn select_one(tenant_id: i64, channel: Channel, locale: &str, lock: &str) -> Que
     .bind(locale)
 }
 
+/// Every template of a tenant (by ID), by channel then language.
+fn select_all(tenant_id: i64) -> Query {
+    Query::text(format!(
+        "SELECT {TEMPLATE_COLUMNS} FROM tenant_templates WHERE tenant_id = $1
+         ORDER BY channel, locale"
+    ))
+    .bind(tenant_id)
+}
+
 async fn tenant_id<C: Connection + ?Sized>(
     connection: &mut C,
     tenant: &str,
@@ -195,14 +204,15 @@ impl<B: Backend> TemplateStore for B {
         let rows: Vec<TemplateRow> = self
             .reader()
             .await?
-            .fetch_all(
-                Query::text(format!(
-                    "SELECT {TEMPLATE_COLUMNS} FROM tenant_templates WHERE tenant_id = $1
-                     ORDER BY channel, locale"
-                ))
-                .bind(tenant_id),
-            )
+            .fetch_all(select_all(tenant_id))
             .await?;
+        rows.into_iter().map(TemplateRow::into_template).collect()
+    }
+
+    async fn templates_of(&self, tenant: &str) -> StoreResult<Vec<StoredTemplate>> {
+        let mut reader = self.reader().await?;
+        let tenant_id = tenant_id(&mut *reader, tenant, "").await?;
+        let rows: Vec<TemplateRow> = reader.fetch_all(select_all(tenant_id)).await?;
         rows.into_iter().map(TemplateRow::into_template).collect()
     }
 
