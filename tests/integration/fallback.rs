@@ -230,3 +230,94 @@ async fn a_whatsapp_message_without_receipt_or_verification_sends_the_sms_after_
     assert_eq!(twilio.accepted().len(), 1);
     assert_eq!(twilio.accepted()[0].to, number);
 }
+
+#[tokio::test]
+async fn a_step_the_tenant_no_longer_allows_ends_the_fallback_instead_of_retrying() {
+    let app = TestApp::new().await;
+    let sent = app
+        .send(fallback_send(
+            json!(["email", "sms"]),
+            json!({"email": "disabled-step@example.com", "sms": "+14155550145"}),
+            5,
+        ))
+        .await;
+    let token = app
+        .admin_token(otpgate::server::service::AdminScope::Write, None)
+        .await;
+    let changed = app
+        .admin_call(
+            axum::http::Method::PATCH,
+            "/admin/v1/tenants/Acme",
+            Some(&token),
+            Some(json!({"enabled_channels": ["email"]})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    app.clock.advance(5);
+    assert_eq!(app.fallback_pass().await, 0);
+    assert!(app.outbox("+14155550145").await.is_empty());
+    let status = app.status(sent["session_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status.body["delivery"]["next_step_at"],
+        Value::Null,
+        "{}",
+        status.text
+    );
+    // Not tried again: the session is no longer due.
+    app.clock.advance(5);
+    assert_eq!(app.fallback_pass().await, 0);
+}
+
+#[tokio::test]
+async fn a_step_a_limit_refuses_waits_as_long_as_the_limit_says() {
+    let app = TestApp::new().await;
+    let number = "+14155550146";
+    // Initech keeps the server's limits: five codes to one number in ten minutes.
+    for _ in 0..5 {
+        let answer = app
+            .post(
+                "/api/v1/otp/send",
+                &app.limited_test_key,
+                json!({"channels": ["sms"], "recipients": {"sms": number}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    let sent = app
+        .post(
+            "/api/v1/otp/send",
+            &app.limited_test_key,
+            fallback_send(
+                json!(["email", "sms"]),
+                json!({"email": "limited-step@example.com", "sms": number}),
+                5,
+            ),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    app.clock.advance(5);
+    assert_eq!(
+        app.fallback_pass().await,
+        0,
+        "the sixth code to the number is refused"
+    );
+    let status = app
+        .post(
+            "/api/v1/otp/status",
+            &app.limited_test_key,
+            json!({"session_token": sent.body["session_token"]}),
+        )
+        .await;
+    let next = status.body["delivery"]["next_step_at"]
+        .as_str()
+        .expect("a later step");
+    let now = otpgate::server::clock::rfc3339(crate::common::START + 5);
+    assert!(next > now.as_str(), "{next} is after {now}");
+    // Not tried again every second meanwhile: the session is no longer due.
+    let store = app.open_store().await;
+    let due = store
+        .due_fallbacks(crate::common::START + 6, 10)
+        .await
+        .expect("due fallbacks");
+    assert!(due.is_empty(), "{due:?}");
+}

@@ -22,11 +22,32 @@ impl VerificationService {
         let due = self.store.due_fallbacks(now, PASS_SIZE).await?;
         let mut sent = 0;
         for (tenant_id, token_hash) in due {
-            match self.advance_fallback(tenant_id, &token_hash, now).await {
-                Ok(true) => sent += 1,
-                Ok(false) => {}
-                // The timer stays due: the next pass tries again.
-                Err(error) => tracing::warn!(%error, tenant_id, "a fallback step failed"),
+            let error = match self.advance_fallback(tenant_id, &token_hash, now).await {
+                Ok(true) => {
+                    sent += 1;
+                    continue;
+                }
+                Ok(false) => continue,
+                Err(error) => error,
+            };
+            // A step a limit refused waits as long as the limit says; one the tenant's
+            // settings refuse (a channel disabled, no provider) ends the fallback. Anything
+            // else (the database) leaves the timer due for the next pass.
+            let next = match &error {
+                ServiceError::RateLimited { retry_after, .. } => Some(now + (*retry_after).max(1)),
+                ServiceError::Forbidden(_) => None,
+                _ => {
+                    tracing::warn!(%error, tenant_id, "a fallback step failed; the next pass tries again");
+                    continue;
+                }
+            };
+            tracing::info!(%error, tenant_id, ?next, "a fallback step was refused");
+            if let Err(error) = self
+                .store
+                .postpone_fallback(tenant_id, &token_hash, now, next)
+                .await
+            {
+                tracing::warn!(%error, tenant_id, "cannot move a refused fallback step's timer");
             }
         }
         Ok(sent)
@@ -80,6 +101,7 @@ impl VerificationService {
                         FallbackAction::Send(position) => {
                             let channel = fallback::send_step(&mut stored.session, position, now)
                                 .map_err(|_| ServiceError::NotFound)?;
+                            self.ensure_sendable(stored.is_test, &stored.gate, &[channel])?;
                             let letter = Letter {
                                 is_test: stored.is_test,
                                 locale: stored.locale.as_deref(),

@@ -219,6 +219,17 @@ pub trait SessionStore: Send + Sync {
     /// longest due first, at most `limit`.
     async fn due_fallbacks(&self, now: i64, limit: i64) -> StoreResult<Vec<(i64, Vec<u8>)>>;
 
+    /// Moves a fallback timer that is still due at `now` to `due_at` (`None`: nothing more
+    /// will be sent), outside any decision: for a step the limits or the tenant's settings
+    /// refused.
+    async fn postpone_fallback(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+        due_at: Option<i64>,
+    ) -> StoreResult<()>;
+
     /// Cancels a live session and erases its codes from the outbox; false when there is no
     /// such session for this tenant.
     async fn cancel_session(

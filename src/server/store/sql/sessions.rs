@@ -352,6 +352,28 @@ impl<B: Backend> SessionStore for B {
             .await
     }
 
+    async fn postpone_fallback(
+        &self,
+        tenant_id: i64,
+        token_hash: &[u8],
+        now: i64,
+        due_at: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            Query::new(
+                "UPDATE sessions SET fallback_due_at = $1
+                 WHERE tenant_id = $2 AND token_hash = $3 AND fallback_due_at <= $4",
+            )
+            .bind(due_at)
+            .bind(tenant_id)
+            .bind(token_hash)
+            .bind(now),
+        )
+        .await?;
+        B::commit(tx).await
+    }
+
     async fn commit_session(&self, change: &SessionChange<'_>) -> StoreResult<SessionCommit> {
         let SessionChange {
             before,
