@@ -281,7 +281,8 @@ impl Session {
         }
     }
 
-    fn position(&self, channel: Channel) -> Result<usize, SessionError> {
+    /// Where `channel` is among the session's channels.
+    pub fn position(&self, channel: Channel) -> Result<usize, SessionError> {
         self.channels
             .iter()
             .position(|c| c.channel == channel)

@@ -4,13 +4,12 @@
 //! session: over the version it was made on, with the timer moved in the same write, so when
 //! several instances run the pass at once each step is sent once.
 
-use crate::engine::code::generate_code;
 use crate::engine::delivery::DeliveryStatus;
 use crate::engine::fallback::{self, FallbackAction, FallbackPolicy};
-use crate::server::crypto::CodeScope;
-use crate::server::store::AuthenticatedKey;
+use crate::server::store::NewRoute;
 
-use super::{Letter, ServiceError, ServiceResult, VerificationService};
+use super::progressive::key_of;
+use super::{ServiceError, ServiceResult, VerificationService};
 
 /// Sessions one pass looks at, at most; the rest are the next pass's.
 const PASS_SIZE: i64 = 200;
@@ -102,53 +101,23 @@ impl VerificationService {
                             let channel = fallback::send_step(&mut stored.session, position, now)
                                 .map_err(|_| ServiceError::NotFound)?;
                             self.ensure_sendable(stored.is_test, &stored.gate, &[channel])?;
-                            let letter = Letter {
-                                is_test: stored.is_test,
-                                locale: stored.locale.as_deref(),
-                                texts: &texts,
-                                tenant: &stored.tenant_name,
-                                seconds_left: stored.session.expires_at - now,
-                                policy,
-                            };
-                            let mut rng = rand::rng();
-                            let code = generate_code(&mut rng, stored.session.code_length);
-                            let scope = CodeScope::SessionChannel {
-                                token_hash,
-                                channel: channel.as_str(),
-                            };
-                            stored.code_hashes[position] = self.keys.code_hash(scope, &code);
-                            let recipient = stored.recipients[position].clone();
-                            messages.push(self.new_message(
-                                &mut rng, &letter, channel, &recipient, scope, code,
-                            )?);
+                            messages = self.new_codes(stored, &[position], &texts, policy, now)?;
                             timer.due_at = Some(now + timer.after_secs);
                             sent = Some(channel);
                         }
                     }
                     stored.fallback = Some(timer);
-                    Ok((sent, messages))
+                    let queued = messages
+                        .iter()
+                        .any(|m| matches!(m.route, NewRoute::Provider { .. }));
+                    Ok((sent.map(|channel| (channel, queued)), messages))
                 },
             )
             .await?;
-        let Some(channel) = sent else {
+        let Some((channel, queued)) = sent else {
             return Ok(false);
         };
-        let queued = matches!(
-            self.delivery.route(stored.is_test, channel),
-            Ok(crate::server::delivery::Route::Provider)
-        );
-        self.stored(
-            &[channel],
-            queued,
-            &AuthenticatedKey {
-                key_id: None,
-                tenant_id: stored.tenant_id,
-                tenant_name: stored.tenant_name.clone(),
-                is_test: stored.is_test,
-                limits: stored.limits.clone(),
-                gate: stored.gate.clone(),
-            },
-        );
+        self.stored(&[channel], queued, &key_of(&stored));
         crate::server::metrics::fallback_step(channel);
         tracing::info!(
             session = %stored.public_id,

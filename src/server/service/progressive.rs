@@ -655,52 +655,19 @@ impl VerificationService {
                     }
                 })?;
                 self.ensure_sendable(stored.is_test, &stored.gate, &channels)?;
-                let letter = Letter {
-                    is_test: stored.is_test,
-                    locale: stored.locale.as_deref(),
-                    texts: &texts,
-                    tenant: &stored.tenant_name,
-                    seconds_left: stored.session.expires_at - now,
-                    policy,
-                };
-                let mut messages = Vec::with_capacity(channels.len());
-                let mut rng = rand::rng();
-                for &channel in &channels {
-                    let index = stored
-                        .session
-                        .channels
-                        .iter()
-                        .position(|c| c.channel == channel)
-                        .ok_or(ServiceError::NotFound)?;
-                    let code = generate_code(&mut rng, stored.session.code_length);
-                    let scope = CodeScope::SessionChannel {
-                        token_hash: &token_hash,
-                        channel: channel.as_str(),
-                    };
-                    stored.code_hashes[index] = self.keys.code_hash(scope, &code);
-                    let recipient = &stored.recipients[index];
-                    messages.push(self.new_message(
-                        &mut rng, &letter, channel, recipient, scope, code,
-                    )?);
-                }
+                let positions = channels
+                    .iter()
+                    .map(|&channel| stored.session.position(channel))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| ServiceError::NotFound)?;
+                let messages = self.new_codes(stored, &positions, &texts, policy, now)?;
                 let queued = messages
                     .iter()
                     .any(|m| matches!(m.route, NewRoute::Provider { .. }));
                 Ok(((channels, queued), messages))
             })
             .await?;
-        self.stored(
-            &resent,
-            queued,
-            &AuthenticatedKey {
-                key_id: None,
-                tenant_id: stored.tenant_id,
-                tenant_name: stored.tenant_name.clone(),
-                is_test: stored.is_test,
-                limits: stored.limits.clone(),
-                gate: stored.gate.clone(),
-            },
-        );
+        self.stored(&resent, queued, &key_of(&stored));
         let mut view = SessionView::of(&stored, now);
         view.deliveries = Some(self.store.session_deliveries(stored.id).await?);
         Ok(ResendReport { resent, view })
@@ -718,6 +685,54 @@ impl VerificationService {
         } else {
             Err(ServiceError::NotFound)
         }
+    }
+}
+
+/// The session's tenant as a key would name it, for what is logged and counted of its sends.
+pub(super) fn key_of(stored: &StoredSession) -> AuthenticatedKey {
+    AuthenticatedKey {
+        key_id: None,
+        tenant_id: stored.tenant_id,
+        tenant_name: stored.tenant_name.clone(),
+        is_test: stored.is_test,
+        limits: stored.limits.clone(),
+        gate: stored.gate.clone(),
+    }
+}
+
+impl VerificationService {
+    /// A new code for each channel of the session at `positions` (a resend, a fallback step):
+    /// its hash replaces the channel's in `stored`, and its message is returned to be written.
+    pub(super) fn new_codes(
+        &self,
+        stored: &mut StoredSession,
+        positions: &[usize],
+        texts: &TenantTexts,
+        policy: &LimitPolicy,
+        now: i64,
+    ) -> ServiceResult<Vec<NewMessage>> {
+        let letter = Letter {
+            is_test: stored.is_test,
+            locale: stored.locale.as_deref(),
+            texts,
+            tenant: &stored.tenant_name,
+            seconds_left: stored.session.expires_at - now,
+            policy,
+        };
+        let mut messages = Vec::with_capacity(positions.len());
+        let mut rng = rand::rng();
+        for &position in positions {
+            let channel = stored.session.channels[position].channel;
+            let code = generate_code(&mut rng, stored.session.code_length);
+            let scope = CodeScope::SessionChannel {
+                token_hash: &stored.token_hash,
+                channel: channel.as_str(),
+            };
+            stored.code_hashes[position] = self.keys.code_hash(scope, &code);
+            let recipient = &stored.recipients[position];
+            messages.push(self.new_message(&mut rng, &letter, channel, recipient, scope, code)?);
+        }
+        Ok(messages)
     }
 }
 
