@@ -12,7 +12,7 @@ mod widget;
 
 pub use codec::{JsonText, JsonTextEncoding};
 pub use demo::DemoSession;
-pub use language::{LANGUAGES, SPOKEN, arabic_count, language_of, negotiate};
+pub use language::{Forms, LANGUAGES, PluralRule, fill, language_of, negotiate};
 pub use outbox::OutboxItem;
 pub use page::{DevelopmentMode, PageError, ServiceInfo};
 pub use reference::{EndpointDoc, FieldDoc, ResponseDoc};

@@ -22,6 +22,7 @@ mod fallback;
 mod gateway;
 mod http_errors;
 mod instances;
+mod languages;
 mod leaks;
 mod limits;
 mod logs;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::PageState;
-use crate::app::i18n::Texts;
+use crate::app::i18n::{Count, Say, Texts, Word};
 use crate::engine::code::{CodeFormatError, display_digits, normalize_code};
 use crate::engine::delivery::DeliveryStatus;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
@@ -63,19 +63,20 @@ fn card_message(
         return String::new();
     }
     if channel_locked {
-        return texts.channel_locked.to_owned();
+        return texts.word(Word::ChannelLocked).to_owned();
     }
-    match card {
-        CardState::Checking => texts.checking.to_owned(),
-        CardState::Wrong => texts.wrong_code.to_owned(),
-        CardState::Malformed => (texts.not_a_code)(code_length),
-        CardState::NotDigits => texts.digits_only.to_owned(),
-        CardState::Resent => (texts.resent)(channel),
-        CardState::Throttled => texts.slow_down.to_owned(),
-        CardState::NoMoreCodes => texts.no_more_codes.to_owned(),
-        CardState::Failed => texts.try_again.to_owned(),
-        CardState::Waiting | CardState::ChannelLocked => String::new(),
-    }
+    let word = match card {
+        CardState::Malformed => return texts.count(Count::NotACode, code_length),
+        CardState::Resent => return texts.about(Word::Resent, channel),
+        CardState::Waiting | CardState::ChannelLocked => return String::new(),
+        CardState::Checking => Word::Checking,
+        CardState::Wrong => Word::WrongCode,
+        CardState::NotDigits => Word::DigitsOnly,
+        CardState::Throttled => Word::SlowDown,
+        CardState::NoMoreCodes => Word::NoMoreCodes,
+        CardState::Failed => Word::TryAgain,
+    };
+    texts.word(word).to_owned()
 }
 
 #[component]
@@ -86,14 +87,14 @@ pub fn ChannelCard(
     state: Memo<PageState>,
     now: RwSignal<i64>,
     announcement: RwSignal<String>,
-    texts: &'static Texts,
+    say: Say,
     form_action: String,
     notice: Option<String>,
 ) -> impl IntoView {
     let token = StoredValue::new(token);
     let card = RwSignal::new(CardState::from_notice(notice.as_deref()));
     let input = NodeRef::<leptos::html::Input>::new();
-    let name = (texts.channel_name)(channel);
+    let name = say.channel(channel);
     let id = channel.as_str();
 
     let info = move || session.with(|s| s.channel(channel).cloned());
@@ -133,7 +134,7 @@ pub fn ChannelCard(
                     match answer.result {
                         Some(CodeResult::Accepted) => {
                             card.set(CardState::Waiting);
-                            announcement.set((texts.announce_verified)(channel));
+                            announcement.set(say.about(Word::AnnounceVerified, channel));
                         }
                         Some(CodeResult::Wrong) => {
                             card.set(CardState::Wrong);
@@ -144,15 +145,15 @@ pub fn ChannelCard(
                             if status == SessionStatus::Locked {
                                 announcement.set(format!(
                                     "{} {}",
-                                    texts.locked_title,
-                                    (texts.locked_body)(&tenant)
+                                    say.word(Word::LockedTitle),
+                                    say.fill(Word::LockedBody, &[("tenant", &tenant)])
                                 ));
                             } else {
                                 clear_and_focus();
                                 announcement.set(format!(
                                     "{} {}",
-                                    texts.wrong_code,
-                                    (texts.attempts_left)(left)
+                                    say.word(Word::WrongCode),
+                                    say.count(Count::AttemptsLeft, left)
                                 ));
                             }
                         }
@@ -160,18 +161,18 @@ pub fn ChannelCard(
                         Some(CodeResult::Malformed) => {
                             card.set(CardState::Malformed);
                             let length = session.with_untracked(|s| s.code_length);
-                            announcement.set((texts.not_a_code)(length));
+                            announcement.set(say.count(Count::NotACode, length));
                         }
                         Some(CodeResult::Throttled(_)) => {
                             card.set(CardState::Throttled);
-                            announcement.set(texts.slow_down.to_owned());
+                            announcement.set(say.word(Word::SlowDown));
                         }
                         None => card.set(CardState::Waiting),
                     }
                 }
                 Err(_) => {
                     card.set(CardState::Failed);
-                    announcement.set(texts.try_again.to_owned());
+                    announcement.set(say.word(Word::TryAgain));
                 }
             }
         });
@@ -210,12 +211,12 @@ pub fn ChannelCard(
                     session.set(updated);
                     card.set(CardState::Resent);
                     clear_and_focus();
-                    announcement.set((texts.resent)(channel));
+                    announcement.set(say.about(Word::Resent, channel));
                 }
                 Ok(ResendAnswer::CoolingDown(_)) => {}
                 Ok(ResendAnswer::Refused) => {
                     card.set(CardState::NoMoreCodes);
-                    announcement.set(texts.no_more_codes.to_owned());
+                    announcement.set(say.word(Word::NoMoreCodes));
                 }
                 Ok(ResendAnswer::Closed(updated)) => session.set(updated),
                 Err(_) => card.set(CardState::Failed),
@@ -246,22 +247,16 @@ pub fn ChannelCard(
         }
     };
     let message = move || {
-        card_message(
-            texts,
-            state.get(),
-            channel,
-            verified(),
-            channel_locked(),
-            card.get(),
-            code_length(),
-        )
+        let (page, verified, locked) = (state.get(), verified(), channel_locked());
+        let (card, length) = (card.get(), code_length());
+        say.with(|texts| card_message(texts, page, channel, verified, locked, card, length))
     };
     let resend_label = move || {
         let seconds = wait();
         if seconds > 0 {
-            (texts.resend_in)(seconds)
+            say.count(Count::ResendIn, seconds)
         } else {
-            texts.resend.to_owned()
+            say.word(Word::Resend)
         }
     };
     let recipient = move || info().map(|c| c.recipient).unwrap_or_default();
@@ -274,12 +269,15 @@ pub fn ChannelCard(
             .filter(|_| shown)
             .map(|d| d.status)
     };
-    let delivery_text = move || match delivery() {
-        Some(DeliveryStatus::Queued) => texts.delivery_queued,
-        Some(DeliveryStatus::Sent) => texts.delivery_sent,
-        Some(DeliveryStatus::Delivered) => texts.delivery_delivered,
-        Some(DeliveryStatus::Failed) => texts.delivery_failed,
-        None => "",
+    let delivery_text = move || {
+        delivery().map(|status| {
+            say.word(match status {
+                DeliveryStatus::Queued => Word::DeliveryQueued,
+                DeliveryStatus::Sent => Word::DeliverySent,
+                DeliveryStatus::Delivered => Word::DeliveryDelivered,
+                DeliveryStatus::Failed => Word::DeliveryFailed,
+            })
+        })
     };
     let delivery_state = move || delivery().map(DeliveryStatus::as_str).unwrap_or("none");
     // A fallback session shows a channel once its turn came, and says so on the later ones.
@@ -293,15 +291,15 @@ pub fn ChannelCard(
         <section class="otp-card" data-channel=id data-state=data_state aria-labelledby=format!("title-{id}")
             hidden=not_sent_yet>
             {move || (later_step() && !not_sent_yet()).then(|| view! {
-                <p class="otp-also-sent" role="status">{(texts.also_sent)(channel)}</p>
+                <p class="otp-also-sent" role="status">{say.about(Word::AlsoSent, channel)}</p>
             })}
             <div class="otp-card-head">
                 <h2 id=format!("title-{id}")>{name}</h2>
-                {move || optional.get().then(|| view! { <span class="otp-optional">{texts.optional}</span> })}
+                {move || optional.get().then(|| view! { <span class="otp-optional">{say.word(Word::Optional)}</span> })}
                 {move || shown_verified.get().then(|| view! {
                     <span class="otp-verified" id=format!("verified-{id}")>
                         <span class="otp-check" aria-hidden="true">"✓"</span>
-                        {texts.verified}
+                        {say.word(Word::Verified)}
                     </span>
                 })}
             </div>
@@ -313,7 +311,7 @@ pub fn ChannelCard(
             {move || open.get().then(|| view! {
                 <form method="post" action=form_action.clone() on:submit=on_submit>
                     <input type="hidden" name="channel" value=id/>
-                    <label for=format!("code-{id}")>{(texts.code_label)(channel)}</label>
+                    <label for=format!("code-{id}")>{say.about(Word::CodeLabel, channel)}</label>
                     <div class="otp-entry">
                         <input
                             node_ref=input
@@ -331,9 +329,9 @@ pub fn ChannelCard(
                             readonly=move || card.get() == CardState::Checking
                             on:input=on_input
                         />
-                        <button type="submit" name="intent" value="verify" class="otp-verify">{texts.verify}</button>
+                        <button type="submit" name="intent" value="verify" class="otp-verify">{say.word(Word::Verify)}</button>
                     </div>
-                    <p class="otp-hint" id=format!("hint-{id}")>{move || (texts.code_hint)(code_length())}</p>
+                    <p class="otp-hint" id=format!("hint-{id}")>{move || say.count(Count::CodeHint, code_length())}</p>
                     <button
                         type="submit"
                         name="intent"
@@ -365,7 +363,8 @@ mod tests {
 
     #[test]
     fn locked_and_expired_pages_invite_no_attempt_on_any_card() {
-        for texts in crate::app::i18n::LANGUAGES {
+        for words in crate::app::i18n::ALL {
+            let texts = &words.texts();
             for page in [PageState::Locked, PageState::Expired] {
                 for card in [
                     CardState::Wrong,
@@ -378,7 +377,7 @@ mod tests {
                     CardState::Waiting,
                 ] {
                     let message = card_message(texts, page, Channel::Email, false, false, card, 6);
-                    assert_eq!(message, "", "{} {page:?} {card:?}", texts.tag);
+                    assert_eq!(message, "", "{} {page:?} {card:?}", texts.tag());
                 }
             }
             let pending = card_message(
@@ -390,7 +389,7 @@ mod tests {
                 CardState::Wrong,
                 6,
             );
-            assert_eq!(pending, texts.wrong_code);
+            assert_eq!(pending, texts.word(Word::WrongCode));
         }
     }
 

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::{Html, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::i18n::{self, Texts};
+use super::i18n::{self, Count, Say, Texts, Word};
 use super::page_data::page_data;
 use crate::engine::delivery::DeliveryStatus;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
@@ -65,34 +65,40 @@ pub fn VerifyPage() -> impl IntoView {
             .zip(q.get("channel").and_then(|c| Channel::parse(&c))),
     });
     let preloaded = page_data::<Preloaded>().unwrap_or(Preloaded(Err(PageError::Unavailable)));
-    match preloaded.0 {
-        Ok(initial) => {
-            let texts = i18n::texts(&initial.lang);
-            let theme = options.theme.clone();
-            view! {
-                <Html attr:lang=texts.tag attr:dir=texts.dir attr:data-theme=theme/>
-                <Title text=texts.title/>
-                <Widget token initial options/>
-            }
-            .into_any()
-        }
-        Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed/> }.into_any(),
-        Err(error) => view! {
-            <main class="otp-widget"><p role="alert">{error.to_string()}</p></main>
+    // The language the server chose for this request (the session's, else the browser's),
+    // also for a link that leads nowhere.
+    let texts = page_data::<Texts>().unwrap_or_default();
+    let (lang, dir) = (texts.tag().to_owned(), texts.dir().to_owned());
+    let theme = options.theme.clone();
+    let shell = view! { <Html attr:lang=lang attr:dir=dir attr:data-theme=theme/> };
+    let page = match preloaded.0 {
+        Ok(initial) => view! {
+            <Title text=texts.word(Word::Title).to_owned()/>
+            <Widget token initial options texts/>
         }
         .into_any(),
-    }
+        Err(PageError::NotFound) => view! { <InvalidLink embed=options.embed texts/> }.into_any(),
+        // Logged by the server where it happened; the person can only try again.
+        Err(_) => view! {
+            <Title text=texts.word(Word::TryAgain).to_owned()/>
+            <main class="otp-widget" lang=texts.tag().to_owned() dir=texts.dir().to_owned()>
+                <p role="alert">{texts.word(Word::TryAgain).to_owned()}</p>
+            </main>
+        }
+        .into_any(),
+    };
+    view! { {shell} {page} }
 }
 
 #[component]
-fn InvalidLink(embed: bool) -> impl IntoView {
+fn InvalidLink(embed: bool, texts: Texts) -> impl IntoView {
     super::mark_not_found();
-    let texts = i18n::texts("en");
+    let title = texts.word(Word::NotFoundTitle).to_owned();
     view! {
-        <Title text=texts.not_found_title/>
-        <main class="otp-widget" class:embed=embed data-state="invalid">
-            <h1>{texts.not_found_title}</h1>
-            <p>{texts.not_found_body}</p>
+        <Title text=title.clone()/>
+        <main class="otp-widget" class:embed=embed data-state="invalid" lang=texts.tag().to_owned() dir=texts.dir().to_owned()>
+            <h1>{title}</h1>
+            <p>{texts.word(Word::NotFoundBody).to_owned()}</p>
         </main>
     }
 }
@@ -111,9 +117,15 @@ fn event(kind: &str, session: &WidgetSession) -> browser::Message {
 
 /// The interactive widget: an island, hydrated on its own from its serialised props.
 #[island]
-fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl IntoView {
+fn Widget(
+    token: String,
+    initial: WidgetSession,
+    options: PageOptions,
+    texts: Texts,
+) -> impl IntoView {
     super::mark_hydrated();
-    let texts: &'static Texts = i18n::texts(&initial.lang);
+    let (lang, dir) = (texts.tag().to_owned(), texts.dir().to_owned());
+    let say = Say::new(texts);
     let session = RwSignal::new(initial.clone());
     let now = RwSignal::new(initial.server_now);
     let announcement = RwSignal::new(String::new());
@@ -191,10 +203,18 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
 
     let total = initial.channels.len();
     let tenant = initial.tenant.clone();
-    let progress = move || (texts.progress)(session.with(|s| s.verified_channels.len()), total);
-    let countdown =
-        move || (texts.expires_in)(&i18n::clock(session.with(|s| s.expires_at) - now.get()));
-    let attempts = move || (texts.attempts_left)(session.with(|s| s.attempts_remaining));
+    let progress = move || {
+        let done = session.with(|s| s.verified_channels.len()).to_string();
+        say.fill(
+            Word::Progress,
+            &[("done", &done), ("total", &total.to_string())],
+        )
+    };
+    let countdown = move || {
+        let clock = i18n::clock(session.with(|s| s.expires_at) - now.get());
+        say.fill(Word::ExpiresIn, &[("clock", &clock)])
+    };
+    let attempts = move || say.count(Count::AttemptsLeft, session.with(|s| s.attempts_remaining));
     let counting =
         Memo::new(move |_| matches!(state.get(), PageState::Pending | PageState::Verified));
     let theme = options.theme.clone();
@@ -210,7 +230,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
                     state
                     now
                     announcement
-                    texts
+                    say
                     form_action=format!("/verify/{token}{}", options.query())
                     notice=options.notice.clone().filter(|(_, ch)| *ch == c.channel).map(|(n, _)| n)
                 />
@@ -222,13 +242,13 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
         <main
             class="otp-widget"
             class:embed=embed
-            lang=texts.tag
-            dir=texts.dir
+            lang=lang
+            dir=dir
             data-theme=theme
             data-state=move || state.get().as_str()
         >
-            <h1>{texts.title}</h1>
-            <p class="otp-intro">{(texts.intro)(&tenant)}</p>
+            <h1>{say.word(Word::Title)}</h1>
+            <p class="otp-intro">{say.fill(Word::Intro, &[("tenant", &tenant)])}</p>
             <div class="otp-status">
                 <p id="otp-progress">{progress}</p>
                 {move || counting.get().then(|| view! {
@@ -236,7 +256,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
                     <p id="otp-attempts">{attempts}</p>
                 })}
             </div>
-            <EndState state session texts tenant=tenant_for_end/>
+            <EndState state session say tenant=tenant_for_end/>
             <div class="otp-cards">{cards}</div>
             <div id="otp-live" class="visually-hidden" role="status" aria-live="polite">
                 {move || announcement.get()}
@@ -250,7 +270,7 @@ fn Widget(token: String, initial: WidgetSession, options: PageOptions) -> impl I
 fn EndState(
     state: Memo<PageState>,
     session: RwSignal<WidgetSession>,
-    texts: &'static Texts,
+    say: Say,
     tenant: String,
 ) -> impl IntoView {
     move || {
@@ -262,21 +282,21 @@ fn EndState(
                 <div class="otp-banner otp-success" id="otp-success">
                     <span class="otp-check-large" aria-hidden="true">"✓"</span>
                     <div>
-                        <h2>{texts.success_title}</h2>
-                        <p>{if all || mode == VerificationMode::All { texts.success_all } else { texts.success_any }}</p>
+                        <h2>{say.word(Word::SuccessTitle)}</h2>
+                        <p>{say.word(if all || mode == VerificationMode::All { Word::SuccessAll } else { Word::SuccessAny })}</p>
                     </div>
                 </div>
             }),
             PageState::Expired => EitherOf4::C(view! {
                 <div class="otp-banner otp-expired" id="otp-expired" role="alert">
-                    <h2>{texts.expired_title}</h2>
-                    <p>{(texts.expired_body)(&tenant)}</p>
+                    <h2>{say.word(Word::ExpiredTitle)}</h2>
+                    <p>{say.fill(Word::ExpiredBody, &[("tenant", &tenant)])}</p>
                 </div>
             }),
             PageState::Locked => EitherOf4::D(view! {
                 <div class="otp-banner otp-locked" id="otp-locked" role="alert">
-                    <h2>{texts.locked_title}</h2>
-                    <p>{(texts.locked_body)(&tenant)}</p>
+                    <h2>{say.word(Word::LockedTitle)}</h2>
+                    <p>{say.fill(Word::LockedBody, &[("tenant", &tenant)])}</p>
                 </div>
             }),
         }

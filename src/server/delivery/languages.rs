@@ -6,55 +6,7 @@
 use icu_locale_core::Locale;
 use icu_plurals::{PluralCategory, PluralRules};
 
-/// A unit's forms by plural category, `{n}` standing for the number. A category a language
-/// does not use is never asked for; `other` is the form of last resort.
-#[derive(Clone, Copy, Debug)]
-pub struct Forms {
-    pub zero: Option<&'static str>,
-    pub one: Option<&'static str>,
-    pub two: Option<&'static str>,
-    pub few: Option<&'static str>,
-    pub many: Option<&'static str>,
-    pub other: &'static str,
-}
-
-impl Forms {
-    /// A unit with one form for one and another for the rest.
-    const fn one_other(one: &'static str, other: &'static str) -> Forms {
-        Forms {
-            zero: None,
-            one: Some(one),
-            two: None,
-            few: None,
-            many: None,
-            other,
-        }
-    }
-
-    /// A unit that takes the same form after every number.
-    const fn invariable(other: &'static str) -> Forms {
-        Forms {
-            zero: None,
-            one: None,
-            two: None,
-            few: None,
-            many: None,
-            other,
-        }
-    }
-
-    fn form(&self, category: PluralCategory) -> &'static str {
-        let chosen = match category {
-            PluralCategory::Zero => self.zero,
-            PluralCategory::One => self.one,
-            PluralCategory::Two => self.two,
-            PluralCategory::Few => self.few,
-            PluralCategory::Many => self.many,
-            PluralCategory::Other => None,
-        };
-        chosen.unwrap_or(self.other)
-    }
-}
+pub use crate::model::Forms;
 
 /// One language's words for a code message. `{app}`, `{code}` and `{duration}` are filled in.
 #[derive(Clone, Copy, Debug)]
@@ -258,7 +210,7 @@ pub fn count(language: &Words, n: i64, forms: &Forms) -> String {
         .and_then(|locale| PluralRules::try_new(locale.into(), Default::default()).ok())
         .map(|rules| rules.category_for(n.unsigned_abs() as usize))
         .unwrap_or(PluralCategory::Other);
-    forms.form(category).replace("{n}", &n.to_string())
+    fill_count(forms.in_order()[category_index(category)], n)
 }
 
 /// Whole minutes (rounded down, so the message never promises more time than there is), or
@@ -275,20 +227,26 @@ pub fn duration(language: &Words, seconds: i64) -> String {
 /// A text with its `{app}`, `{code}` and `{duration}` filled in, in one pass (a tenant's name
 /// that looks like a placeholder stays as it is).
 pub fn fill(text: &str, app: &str, code: &str, duration: &str) -> String {
-    let mut out = String::with_capacity(text.len() + app.len() + code.len() + duration.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        let (value, length) = [("{app}", app), ("{code}", code), ("{duration}", duration)]
-            .into_iter()
-            .find(|(name, _)| after.starts_with(name))
-            .map_or(("{", 1), |(name, value)| (value, name.len()));
-        out.push_str(value);
-        rest = &after[length..];
+    crate::model::fill(
+        text,
+        &[("app", app), ("code", code), ("duration", duration)],
+    )
+}
+
+fn fill_count(form: &str, n: i64) -> String {
+    crate::model::fill(form, &[("n", &n.to_string())])
+}
+
+/// A CLDR category's index in `Forms::in_order`.
+pub fn category_index(category: PluralCategory) -> usize {
+    match category {
+        PluralCategory::Zero => 0,
+        PluralCategory::One => 1,
+        PluralCategory::Two => 2,
+        PluralCategory::Few => 3,
+        PluralCategory::Many => 4,
+        PluralCategory::Other => 5,
     }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

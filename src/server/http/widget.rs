@@ -49,7 +49,7 @@ pub async fn widget_session(
     let session = &view.session;
     Ok(WidgetSession {
         tenant: view.tenant_name.clone(),
-        lang: negotiate(view.locale.as_deref(), accept_language).to_owned(),
+        lang: negotiate(view.locale.as_deref(), accept_language, None).to_owned(),
         mode: view.mode,
         status: view.summary.status,
         code_length: view.code_length,
@@ -291,7 +291,14 @@ pub async fn page_context(
         Ok(session) => session.origins.clone(),
         Err(_) => Vec::new(),
     };
+    let lang = match &loaded {
+        Ok(session) => session.lang.clone(),
+        Err(_) => negotiate(None, language.as_deref(), None).to_owned(),
+    };
     request.extensions_mut().insert(Preloaded(loaded));
+    request
+        .extensions_mut()
+        .insert(crate::app::i18n::texts(&lang));
     let ancestors = if origins.is_empty() {
         "'none'".to_owned()
     } else {

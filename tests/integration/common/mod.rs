@@ -601,3 +601,24 @@ pub fn run_alone(name: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// What a person reads on an HTML page: its text outside tags and scripts (the widget's data,
+/// which travels in an attribute, is not shown).
+pub fn visible_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let end = if tag.starts_with("<script") {
+            tag.find("</script>")
+                .map_or(tag.len(), |e| e + "</script>".len())
+        } else {
+            tag.find('>').map_or(tag.len(), |e| e + 1)
+        };
+        text.push(' ');
+        rest = &tag[end..];
+    }
+    text.push_str(rest);
+    text
+}
