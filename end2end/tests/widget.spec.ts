@@ -472,6 +472,57 @@ test('demo: start a session, read the codes beside the widget, verify two channe
 test.describe('on a phone (390 × 844)', () => {
   test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
 
+  // Persian and Hindi beside Arabic and English: the texts arrive with the page, the widget
+  // counts in each language's forms once hydrated, and each direction stays accessible.
+  const speakers: [string, 'ltr' | 'rtl', string, string][] = [
+    ['en', 'ltr', 'Confirm it’s you', 'That code is not right'],
+    ['ar', 'rtl', 'تأكيد هويتك', 'الرمز غير صحيح'],
+    ['fa', 'rtl', 'تأیید کنید که خودتان هستید', 'این کد درست نیست'],
+    ['hi', 'ltr', 'पुष्टि करें कि यह आप ही हैं', 'यह कोड सही नहीं है'],
+  ];
+  for (const [locale, dir, title, wrongText] of speakers) {
+    test(`${locale} at phone width: pending, wrong code, verified`, async ({ page, request }) => {
+      const s = await start(request, { locale });
+      await open(page, s.token);
+      await expect(page.locator('html')).toHaveAttribute('lang', locale);
+      await expect(page.locator('html')).toHaveAttribute('dir', dir);
+      await expect(page.locator('h1')).toHaveText(title);
+      // The resend countdown is the widget's own counting, in the page's language.
+      const resend = card(page, 'email').locator('.otp-resend');
+      const first = await resend.textContent();
+      await expect(resend).not.toHaveText(first ?? '', { timeout: 5_000 });
+      if (locale !== 'en') await expect(resend).not.toContainText('Resend');
+      await expectAccessible(page, `pending (${locale})`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      await page.screenshot({ path: path.join(shots, `phone-pending-${locale}.png`), fullPage: true });
+
+      const code = await codeFor(request, s.email);
+      const input = card(page, 'email').locator('input[name="code"]');
+      await input.fill(wrong(code));
+      await expect(card(page, 'email').locator('.otp-message')).toContainText(wrongText);
+      await expect(page.locator('#otp-live')).toContainText(wrongText);
+      if (locale !== 'en') await expect(page.locator('#otp-attempts')).not.toContainText('attempt');
+      await expectAccessible(page, `wrong code (${locale})`);
+      await page.screenshot({ path: path.join(shots, `phone-wrong-${locale}.png`), fullPage: true });
+      await input.fill(code);
+      await expect(page.locator('#otp-success')).toBeVisible();
+      await expectAccessible(page, `verified (${locale})`);
+    });
+  }
+
+  test('every language: its own tag, direction and heading, accessible', async ({ page, request }) => {
+    const english = 'Confirm it’s you';
+    for (const locale of ['en', 'ar', 'es', 'fr', 'de', 'pt', 'hi', 'id', 'tr', 'ru', 'zh', 'fa']) {
+      const s = await start(request, { locale });
+      await open(page, s.token);
+      await expect(page.locator('html')).toHaveAttribute('lang', locale);
+      await expect(page.locator('html')).toHaveAttribute('dir', ['ar', 'fa'].includes(locale) ? 'rtl' : 'ltr');
+      if (locale !== 'en') await expect(page.locator('h1')).not.toHaveText(english);
+      await expectAccessible(page, `pending (${locale})`);
+    }
+  });
+
   test('locked: one message, nothing invites another attempt', async ({ page, request }) => {
     for (const [locale, wrongText, lockedText] of [
       ['en', 'That code is not right', 'Too many attempts'],

@@ -212,3 +212,89 @@ async fn a_page_carries_only_its_own_language() {
         "the forms travel with the page"
     );
 }
+
+/// A tenant's language speaks when nothing else does: after the session's locale and the
+/// browser's languages for the page, after the session's locale for the messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_language_speaks_when_nothing_else_says_which() {
+    use axum::http::Method;
+    use otpgate::server::service::AdminScope;
+
+    let app = TestApp::new().await;
+    let admin = app.admin_token(AdminScope::Write, None).await;
+    let set = |language: serde_json::Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.admin_call(
+                Method::PATCH,
+                "/admin/v1/tenants/Acme",
+                Some(&admin),
+                Some(json!({ "language": language })),
+            )
+            .await
+        }
+    };
+    let refused = set(json!("xx")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("language"), "{}", refused.text);
+    let changed = set(json!("fr-CA")).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.body["language"], "fr", "stored as the language");
+
+    let french = i18n::texts("fr").word(Word::Title).to_owned();
+    let german = i18n::texts("de").word(Word::Title).to_owned();
+    let arabic = i18n::texts("ar").word(Word::Title).to_owned();
+    let token = app
+        .send(json!({"channels": ["sms"], "recipients": {"sms": "+14155550161"}}))
+        .await["session_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let path = format!("/verify/{token}");
+    // Nothing the browser asks for is spoken: the tenant's language.
+    let (_, html) = page(&app, &path, "ja, ko").await;
+    shows(&html, &french, "the tenant's language");
+    // The browser's language before the tenant's.
+    let (_, html) = page(&app, &path, "de-AT, fr;q=0.5").await;
+    shows(&html, &german, "the browser's language");
+    // The session's locale before both.
+    let arabic_session = app
+        .send(json!({"channels": ["sms"], "recipients": {"sms": "+14155550162"}, "locale": "ar"}))
+        .await["session_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_, html) = page(&app, &format!("/verify/{arabic_session}"), "de").await;
+    shows(&html, &arabic, "the session's language");
+
+    // Messages: the session's locale, else the tenant's language.
+    let message = &app.outbox("+14155550161").await[0];
+    let code = message["code"].as_str().expect("code");
+    let body = message["body"].as_str().expect("body");
+    assert!(
+        body.starts_with(&format!("Votre code Acme est {code}")),
+        "{body}"
+    );
+    let message = &app.outbox("+14155550162").await[0];
+    assert!(message["body"].as_str().unwrap().starts_with("رمز Acme"));
+
+    // Back to English, recorded in the audit log like every change.
+    let cleared = set(json!(null)).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert_eq!(cleared.body["language"], json!(null));
+    let (_, html) = page(&app, &path, "ja").await;
+    shows(&html, i18n::texts("en").word(Word::Title), "English again");
+    let audit = app
+        .admin_call(
+            Method::GET,
+            "/admin/v1/audit?tenant=Acme&action=tenant.updated",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let entries = audit.body["entries"].as_array().expect("entries").clone();
+    assert!(entries.len() >= 2, "{entries:?}");
+    assert_eq!(entries[1]["before"], json!({"language": null}));
+    assert_eq!(entries[1]["after"], json!({"language": "fr"}));
+    assert_eq!(entries[0]["after"], json!({"language": null}));
+}

@@ -15,7 +15,7 @@ use super::templates::{self, EmailContent, Language};
 use super::tenant_text::{self, Part, TemplateError, Vars};
 use crate::engine::Channel;
 use crate::model::language_of;
-use crate::server::store::{StoreResult, StoredTemplate, TemplateBody, TemplateStore};
+use crate::server::store::{Store, StoreResult, StoredTemplate, TemplateBody};
 
 /// How long a tenant's templates are believed without reading them again: a change through
 /// this process applies at once; through another (the CLI, another instance) within this.
@@ -64,6 +64,8 @@ enum Set {
 pub struct TenantTexts {
     env: Environment<'static>,
     sets: HashMap<(Channel, &'static str), Set>,
+    /// The tenant's language, for sessions that name none otpgate speaks.
+    default_language: Option<&'static str>,
 }
 
 fn set_name(channel: Channel, language: &str) -> String {
@@ -76,7 +78,20 @@ impl TenantTexts {
         TenantTexts {
             env: tenant_text::sandbox(),
             sets: HashMap::new(),
+            default_language: None,
         }
+    }
+
+    /// These texts for a tenant whose people are spoken to in `language` when their session
+    /// names none otpgate speaks.
+    pub fn speaking(mut self, language: Option<&str>) -> TenantTexts {
+        self.default_language = language.and_then(language_of);
+        self
+    }
+
+    /// The tenant's language, if it chose one.
+    pub fn default_language(&self) -> Option<&'static str> {
+        self.default_language
     }
 
     /// Compiles a tenant's stored templates. One that does not compile (they are checked before
@@ -123,13 +138,16 @@ impl TenantTexts {
         texts
     }
 
-    /// The language a message on `channel` is written in: the session's when the tenant wrote
-    /// this channel's text in it, else the built-in language for the session's locale.
-    pub fn language(&self, channel: Channel, locale: Option<&str>) -> &'static str {
-        match locale.and_then(language_of) {
-            Some(language) if self.sets.contains_key(&(channel, language)) => language,
-            _ => Language::from_locale(locale).tag(),
-        }
+    /// The language a message is written in: the session's when otpgate speaks it, else the
+    /// tenant's, else English. (The tenant's own text in it when it wrote one for the channel,
+    /// else the built-in text.)
+    pub fn language(&self, locale: Option<&str>) -> &'static str {
+        self.built_in_language(locale).tag()
+    }
+
+    /// The built-in language of a message for a session's locale (see [`Self::language`]).
+    fn built_in_language(&self, locale: Option<&str>) -> Language {
+        Language::from_locale(locale.and_then(language_of).or(self.default_language))
     }
 
     fn vars<'a>(facts: &Facts<'a>, language: &'a str) -> Vars<'a> {
@@ -148,7 +166,7 @@ impl TenantTexts {
         facts: &Facts<'_>,
         parts: [Part; N],
     ) -> Result<Option<[String; N]>, TemplateError> {
-        let language = self.language(facts.channel, facts.locale);
+        let language = self.language(facts.locale);
         let Some(Set::Compiled) = self.sets.get(&(facts.channel, language)) else {
             return Ok(None);
         };
@@ -177,7 +195,7 @@ impl TenantTexts {
 
     /// The message for `facts`, or why the tenant's template did not render.
     pub fn try_content(&self, facts: &Facts<'_>) -> Result<Content, TemplateError> {
-        let built_in = Language::from_locale(facts.locale);
+        let built_in = self.built_in_language(facts.locale);
         Ok(match facts.channel {
             Channel::Sms => Content::Sms(match self.render(facts, [Part::SmsText])? {
                 Some([text]) => tenant_text::sms_with_webotp(&text, facts.code, facts.webotp_host),
@@ -206,7 +224,7 @@ impl TenantTexts {
                 },
             ),
             Channel::Whatsapp => {
-                let language = self.language(Channel::Whatsapp, facts.locale);
+                let language = self.language(facts.locale);
                 let tenant_template = match self.sets.get(&(Channel::Whatsapp, language)) {
                     Some(Set::Whatsapp(name, code)) => Some((name.clone(), code.clone())),
                     _ => None,
@@ -239,7 +257,7 @@ impl TenantTexts {
 
     fn built_in_line(&self, facts: &Facts<'_>) -> String {
         templates::code_message(
-            Language::from_locale(facts.locale),
+            self.built_in_language(facts.locale),
             facts.tenant,
             facts.code,
             facts.seconds_left,
@@ -249,12 +267,12 @@ impl TenantTexts {
 
 /// Each tenant's compiled templates, read from the store at most every [`TEXTS_TTL`].
 pub struct TextCache {
-    store: Arc<dyn TemplateStore>,
+    store: Arc<dyn Store>,
     entries: RwLock<HashMap<i64, (Instant, Arc<TenantTexts>)>>,
 }
 
 impl TextCache {
-    pub fn new(store: Arc<dyn TemplateStore>) -> TextCache {
+    pub fn new(store: Arc<dyn Store>) -> TextCache {
         TextCache {
             store,
             entries: RwLock::default(),
@@ -273,11 +291,13 @@ impl TextCache {
             }
         }
         let stored = self.store.tenant_templates(tenant_id).await?;
-        let texts = Arc::new(if stored.is_empty() {
+        let language = self.store.tenant_language(tenant_id).await?;
+        let texts = if stored.is_empty() {
             TenantTexts::built_in()
         } else {
             TenantTexts::new(stored)
-        });
+        };
+        let texts = Arc::new(texts.speaking(language.as_deref()));
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY {
             entries.clear();

@@ -46,10 +46,14 @@ pub async fn widget_session(
         .await
         .map_err(page_error)?;
     let deliveries = service.deliveries(view).await.map_err(page_error)?;
+    let tenant_language = service
+        .tenant_language(view.tenant_id)
+        .await
+        .map_err(page_error)?;
     let session = &view.session;
     Ok(WidgetSession {
         tenant: view.tenant_name.clone(),
-        lang: negotiate(view.locale.as_deref(), accept_language, None).to_owned(),
+        lang: negotiate(view.locale.as_deref(), accept_language, tenant_language).to_owned(),
         mode: view.mode,
         status: view.summary.status,
         code_length: view.code_length,

@@ -503,6 +503,15 @@ impl AdminService {
                     .into(),
             ));
         }
+        if let Some(Some(language)) = &patch.language {
+            let known = crate::model::language_of(language).ok_or_else(|| {
+                ServiceError::InvalidRequest(format!(
+                    "language: one of {} (null for English)",
+                    crate::model::LANGUAGES.join(", ")
+                ))
+            })?;
+            patch.language = Some(Some(known.to_owned()));
+        }
         let now = self.0.clock.now();
         let current = self.tenant(name).await?;
         // Each limit is checked on its own, so checking over what is stored now holds for
@@ -517,6 +526,7 @@ impl AdminService {
             .map_err(|problem| ServiceError::InvalidRequest(problem.to_string()))?;
         self.0.store.update_tenant(name, &patch, now, by).await?;
         self.0.keys_seen.clear();
+        self.0.texts.forget();
         self.tenant(name).await
     }
 

@@ -357,6 +357,12 @@ impl VerificationService {
         Ok(self.store.tenant_origins(tenant_id).await?)
     }
 
+    /// The language a tenant chose for its people, when it chose one (kept with its texts,
+    /// a few seconds at most behind a change through another instance).
+    pub async fn tenant_language(&self, tenant_id: i64) -> ServiceResult<Option<&'static str>> {
+        Ok(self.texts.tenant(tenant_id).await?.default_language())
+    }
+
     /// After messages are stored: wakes the worker for queued ones, and says so in the log
     /// (never with a code).
     fn stored(&self, channels: &[Channel], queued: bool, key: &AuthenticatedKey) {

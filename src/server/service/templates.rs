@@ -471,7 +471,7 @@ fn render_content(
         }]),
         None => TenantTexts::built_in(),
     };
-    let language = texts.language(facts.channel, facts.locale);
+    let language = texts.language(facts.locale);
     let content = texts
         .try_content(facts)
         .map_err(|error| invalid(error.to_string()))?;

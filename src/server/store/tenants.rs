@@ -29,6 +29,9 @@ pub struct TenantInfo {
     pub keys: Vec<KeyInfo>,
     pub limits: LimitOverrides,
     pub gate: TenantGate,
+    /// The language its people are spoken to in when nothing else says which (a tag of
+    /// `model::LANGUAGES`); `None` for English.
+    pub language: Option<String>,
 }
 
 impl TenantInfo {
@@ -38,6 +41,7 @@ impl TenantInfo {
             origins: self.origins.clone(),
             limits: self.limits.clone(),
             gate: self.gate.clone(),
+            language: self.language.clone(),
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct TenantPatch {
     /// `Some(None)`: every channel again.
     pub enabled_channels: Option<Option<Vec<Channel>>>,
     pub disabled: Option<bool>,
+    /// `Some(None)`: English again. A tag of `model::LANGUAGES` (validated by the caller).
+    pub language: Option<Option<String>>,
 }
 
 impl TenantPatch {
@@ -120,6 +126,7 @@ impl TenantPatch {
             && !self.reset_limits
             && self.enabled_channels.is_none()
             && self.disabled.is_none()
+            && self.language.is_none()
     }
 }
 
@@ -130,6 +137,7 @@ pub struct TenantSettings {
     pub origins: Vec<String>,
     pub limits: LimitOverrides,
     pub gate: TenantGate,
+    pub language: Option<String>,
 }
 
 impl TenantSettings {
@@ -154,6 +162,9 @@ impl TenantSettings {
                 channels.dedup();
                 channels
             });
+        }
+        if let Some(language) = &patch.language {
+            next.language = language.clone();
         }
         match patch.disabled {
             Some(true) if next.gate.disabled_at.is_none() => next.gate.disabled_at = Some(now),
@@ -184,6 +195,7 @@ impl TenantSettings {
             "limits": self.limits,
             "enabled_channels": self.gate.enabled_channels,
             "disabled": self.gate.disabled(),
+            "language": self.language,
         }) else {
             unreachable!("a JSON object literal")
         };
@@ -270,6 +282,9 @@ pub trait TenantStore: Send + Sync {
 
     /// The origins a tenant allows to embed its widget, sorted.
     async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>>;
+
+    /// The language a tenant's people are spoken to in when nothing else says which.
+    async fn tenant_language(&self, tenant_id: i64) -> StoreResult<Option<String>>;
 
     /// Stores a new key of tenant `tenant_name` (`NotFound` when there is none); its ID. The
     /// caller made the key and keeps it.

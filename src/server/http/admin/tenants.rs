@@ -41,6 +41,10 @@ pub struct Tenant {
     /// A disabled tenant's keys are refused (`403`) and nothing is sent for it.
     pub disabled: bool,
     pub disabled_at: Option<String>,
+    /// The language its people are spoken to in when their session names none otpgate speaks
+    /// (and, on the page, their browser asks for none): `en`, `ar`, `es`, `fr`, `de`, `pt`,
+    /// `hi`, `id`, `tr`, `ru`, `zh`, `fa`; `null` for English.
+    pub language: Option<String>,
     pub created_at: String,
 }
 
@@ -58,6 +62,7 @@ impl Tenant {
             enabled_channels: tenant.gate.enabled_channels.clone(),
             disabled: tenant.gate.disabled(),
             disabled_at: tenant.gate.disabled_at.map(rfc3339),
+            language: tenant.language,
             created_at: rfc3339(tenant.created_at),
         }
     }
@@ -65,7 +70,7 @@ impl Tenant {
 
 /// A change to a tenant: what is left out stays as it is. `limits`, `allowed_countries` and
 /// `disabled` protect the server and the tenant's budget, so only a token over every tenant
-/// changes them; a tenant's own `write` token changes its origins and enabled channels.
+/// changes them; a tenant's own `write` token changes its origins, enabled channels and language.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantChange {
@@ -88,6 +93,13 @@ pub struct TenantChange {
     pub enabled_channels: Option<Option<Vec<Channel>>>,
     /// `true` refuses its keys and sends nothing for it; `false` enables it again.
     pub disabled: Option<bool>,
+    /// The language its people are spoken to in when their session names none otpgate speaks
+    /// (and, on the page, their browser asks for none): one of `en`, `ar`, `es`, `fr`, `de`,
+    /// `pt`, `hi`, `id`, `tr`, `ru`, `zh`, `fa` (a region is dropped: `pt-BR` is `pt`);
+    /// `null` for English.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "fr")]
+    pub language: Option<Option<String>>,
 }
 
 impl TenantChange {
@@ -120,6 +132,7 @@ impl TenantChange {
             reset_limits,
             enabled_channels: self.enabled_channels,
             disabled: self.disabled,
+            language: self.language,
         })
     }
 }

@@ -71,10 +71,11 @@ pub struct SendRequest {
     /// Optional tighter limit per channel (1 to `max_attempts`); a channel that reaches it stops
     /// accepting codes while the others continue.
     pub max_attempts_per_channel: Option<i64>,
-    /// Language of the messages and the page (a BCP 47 tag, its region ignored: `pt-BR` is `pt`).
-    /// Messages: `en` (default), `ar`, `es`, `fr`, `de`, `pt`, `hi`, `id`, `tr`, `ru`, `zh`,
-    /// `fa`, or the tenant's own template in that language; the page: `en` or `ar` (else the
-    /// browser's `Accept-Language`). Other tags fall back to English.
+    /// Language of the messages and the page (a BCP 47 tag, its region ignored: `pt-BR` is `pt`):
+    /// `en`, `ar`, `es`, `fr`, `de`, `pt`, `hi`, `id`, `tr`, `ru`, `zh`, `fa` (the tenant's own
+    /// template in that language when it has one). Without it, or for another language, the
+    /// page speaks the browser's `Accept-Language`, else the tenant's `language`, and the
+    /// messages the tenant's `language`; English when the tenant has none.
     pub locale: Option<String>,
     /// The end user's IP address, as your backend saw it (IPv4 or IPv6). When given, sends
     /// from one IP are limited (10 per 10 minutes by default).

@@ -29,6 +29,7 @@ struct TenantRow {
     limits: Option<String>,
     enabled_channels: Option<String>,
     disabled_at: Option<i64>,
+    language: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -128,7 +129,7 @@ impl<B: Backend> TenantStore for B {
         let mut conn = self.reader().await?;
         let tenants: Vec<TenantRow> = conn
             .fetch_all(Query::new(
-                "SELECT id, name, created_at, limits, enabled_channels, disabled_at
+                "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language
                  FROM tenants ORDER BY name",
             ))
             .await?;
@@ -163,6 +164,7 @@ impl<B: Backend> TenantStore for B {
                     tenant.enabled_channels.as_deref(),
                     tenant.disabled_at,
                 )?,
+                language: tenant.language,
             });
         }
         Ok(out)
@@ -170,6 +172,15 @@ impl<B: Backend> TenantStore for B {
 
     async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>> {
         origins_of(&mut *self.reader().await?, tenant_id).await
+    }
+
+    async fn tenant_language(&self, tenant_id: i64) -> StoreResult<Option<String>> {
+        let language: Option<Option<String>> = self
+            .reader()
+            .await?
+            .fetch_value(Query::new("SELECT language FROM tenants WHERE id = $1").bind(tenant_id))
+            .await?;
+        Ok(language.flatten())
     }
 
     async fn create_key(
@@ -277,7 +288,7 @@ impl<B: Backend> TenantStore for B {
         let stored: Option<TenantRow> = tx
             .fetch_optional(
                 Query::text(format!(
-                    "SELECT id, name, created_at, limits, enabled_channels, disabled_at
+                    "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language
                      FROM tenants WHERE name = $1{}",
                     B::LOCK_ROWS
                 ))
@@ -289,6 +300,7 @@ impl<B: Backend> TenantStore for B {
             origins: origins_of(&mut *tx, stored.id).await?,
             limits: parse_limits(stored.limits)?,
             gate: TenantGate::from_columns(stored.enabled_channels.as_deref(), stored.disabled_at)?,
+            language: stored.language,
         };
         let after = before.patched(patch, now).map_err(StoreError::Constraint)?;
         if after == before {
@@ -296,12 +308,14 @@ impl<B: Backend> TenantStore for B {
         }
         tx.execute(
             Query::new(
-                "UPDATE tenants SET limits = $1, enabled_channels = $2, disabled_at = $3
-                 WHERE id = $4",
+                "UPDATE tenants SET limits = $1, enabled_channels = $2, disabled_at = $3,
+                    language = $4
+                 WHERE id = $5",
             )
             .bind(stored_limits(&after.limits)?.as_deref())
             .bind(after.gate.channels_column().as_deref())
             .bind(after.gate.disabled_at)
+            .bind(after.language.as_deref())
             .bind(stored.id),
         )
         .await?;
