@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::Admin;
 use super::tenants::unknown_tenant;
@@ -290,6 +290,18 @@ fn seen(admin: &Admin, name: &str) -> ApiResult<()> {
 
 /// Every template a tenant saved (the channels and languages not listed send the built-in
 /// text).
+/// The template a path names.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TemplatePath {
+    /// The tenant's name.
+    name: String,
+    /// `email`, `sms` or `whatsapp`.
+    channel: String,
+    /// A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa.
+    locale: String,
+}
+
 #[utoipa::path(
     get, path = "/admin/v1/tenants/{name}/templates",
     operation_id = "list_templates", tag = "templates",
@@ -311,18 +323,18 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/admin/v1/tenants/{name}/templates/{channel}/{locale}",
     operation_id = "read_template", tag = "templates",
-    params(
-        ("name" = String, Path, description = "The tenant's name"),
-        ("channel" = String, Path, description = "`email`, `sms` or `whatsapp`"),
-        ("locale" = String, Path, description = "A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa"),
-    ),
+    params(TemplatePath),
     responses((status = 200, description = "The template", body = Template), ReadErrors),
     security(("admin_token" = []))
 )]
 pub async fn read(
     State(state): State<AppState>,
     admin: Admin,
-    Path((name, channel, locale)): Path<(String, String, String)>,
+    Path(TemplatePath {
+        name,
+        channel,
+        locale,
+    }): Path<TemplatePath>,
 ) -> ApiResult<Json<Template>> {
     seen(&admin, &name)?;
     let channel = template_channel(&channel)?;
@@ -335,11 +347,7 @@ pub async fn read(
 #[utoipa::path(
     put, path = "/admin/v1/tenants/{name}/templates/{channel}/{locale}",
     operation_id = "save_template", tag = "templates",
-    params(
-        ("name" = String, Path, description = "The tenant's name"),
-        ("channel" = String, Path, description = "`email`, `sms` or `whatsapp`"),
-        ("locale" = String, Path, description = "A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa"),
-    ),
+    params(TemplatePath),
     request_body = TemplateParts,
     responses((status = 200, description = "Saved", body = Template), SaveErrors),
     security(("admin_token" = []))
@@ -347,7 +355,11 @@ pub async fn read(
 pub async fn save(
     State(state): State<AppState>,
     admin: Admin,
-    Path((name, channel, locale)): Path<(String, String, String)>,
+    Path(TemplatePath {
+        name,
+        channel,
+        locale,
+    }): Path<TemplatePath>,
     body: ApiJson<TemplateParts>,
 ) -> ApiResult<Json<Template>> {
     admin.may_write()?;
@@ -364,18 +376,18 @@ pub async fn save(
 #[utoipa::path(
     delete, path = "/admin/v1/tenants/{name}/templates/{channel}/{locale}",
     operation_id = "delete_template", tag = "templates",
-    params(
-        ("name" = String, Path, description = "The tenant's name"),
-        ("channel" = String, Path, description = "`email`, `sms` or `whatsapp`"),
-        ("locale" = String, Path, description = "A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa"),
-    ),
+    params(TemplatePath),
     responses((status = 204, description = "Deleted"), DeleteErrors),
     security(("admin_token" = []))
 )]
 pub async fn delete(
     State(state): State<AppState>,
     admin: Admin,
-    Path((name, channel, locale)): Path<(String, String, String)>,
+    Path(TemplatePath {
+        name,
+        channel,
+        locale,
+    }): Path<TemplatePath>,
 ) -> ApiResult<StatusCode> {
     admin.may_write()?;
     seen(&admin, &name)?;
@@ -393,11 +405,7 @@ pub async fn delete(
 #[utoipa::path(
     post, path = "/admin/v1/tenants/{name}/templates/{channel}/{locale}/preview",
     operation_id = "preview_template", tag = "templates",
-    params(
-        ("name" = String, Path, description = "The tenant's name"),
-        ("channel" = String, Path, description = "`email`, `sms` or `whatsapp`"),
-        ("locale" = String, Path, description = "A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa"),
-    ),
+    params(TemplatePath),
     request_body(content = PreviewRequest, description = "Optional: sample values, a template"),
     responses((status = 200, description = "The message", body = TemplatePreview), SaveErrors),
     security(("admin_token" = []))
@@ -405,7 +413,11 @@ pub async fn delete(
 pub async fn preview(
     State(state): State<AppState>,
     admin: Admin,
-    Path((name, channel, locale)): Path<(String, String, String)>,
+    Path(TemplatePath {
+        name,
+        channel,
+        locale,
+    }): Path<TemplatePath>,
     body: Option<ApiJson<PreviewRequest>>,
 ) -> ApiResult<Json<TemplatePreview>> {
     seen(&admin, &name)?;
@@ -431,11 +443,7 @@ pub async fn preview(
 #[utoipa::path(
     post, path = "/admin/v1/tenants/{name}/templates/{channel}/{locale}/test",
     operation_id = "test_template", tag = "templates",
-    params(
-        ("name" = String, Path, description = "The tenant's name"),
-        ("channel" = String, Path, description = "`email`, `sms` or `whatsapp`"),
-        ("locale" = String, Path, description = "A built-in language: en, ar, es, fr, de, pt, hi, id, tr, ru, zh, fa"),
-    ),
+    params(TemplatePath),
     request_body = TestMessage,
     responses((status = 200, description = "What the provider answered", body = TestSent), TestErrors),
     security(("admin_token" = []))
@@ -443,7 +451,11 @@ pub async fn preview(
 pub async fn test(
     State(state): State<AppState>,
     admin: Admin,
-    Path((name, channel, locale)): Path<(String, String, String)>,
+    Path(TemplatePath {
+        name,
+        channel,
+        locale,
+    }): Path<TemplatePath>,
     body: ApiJson<TestMessage>,
 ) -> ApiResult<Json<TestSent>> {
     admin.may_write()?;
