@@ -120,6 +120,9 @@ enum TenantCommand {
     },
     /// List tenants with their origins, keys and own limits.
     List,
+    /// A tenant's settings as JSON, as `GET /admin/v1/tenants/{name}` answers them (its
+    /// account SID among them).
+    Show { name: String },
     /// Set some of a tenant's own limits (the server's apply to the others).
     Set {
         name: String,
@@ -323,6 +326,15 @@ async fn tenant(admin: &AdminService, command: TenantCommand) -> Result<(), Serv
                     cli_limits::describe_overrides(&tenant.limits)
                 );
             }
+        }
+        TenantCommand::Show { name } => {
+            let tenant = admin.tenant(&name).await?;
+            let shown =
+                crate::server::http::admin::tenants::Tenant::of(tenant, admin.server_limits());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).unwrap_or_default()
+            );
         }
         TenantCommand::Set { name, limits } => {
             cli_limits::set_tenant(admin, &name, &limits).await?

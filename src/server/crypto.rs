@@ -301,6 +301,24 @@ pub fn looks_like_session_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A new Twilio-style SID: a two-letter `prefix` (`AC` an account, `VA` a service, `VE` a
+/// verification, `VL` a send attempt) and 16 random bytes in lower-case hex: 34 characters.
+pub fn new_sid(rng: &mut impl RngCore, prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// Whether `sid` has the shape of a SID with `prefix` as otpgate makes them (checked before
+/// any look-up; anything else names nothing).
+pub fn looks_like_sid(sid: &str, prefix: &str) -> bool {
+    sid.len() == prefix.len() + 32
+        && sid.starts_with(prefix)
+        && sid[prefix.len()..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A new API key and its public prefix (`sk_test_Ab12Cd34`).
 pub fn new_api_key(rng: &mut impl RngCore, test: bool) -> (String, String) {
     let kind = if test { "sk_test_" } else { "sk_live_" };

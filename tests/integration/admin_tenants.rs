@@ -324,3 +324,33 @@ async fn bodies_that_do_not_say_a_valid_change_are_refused_naming_what_is_wrong(
         "only the test app's own change"
     );
 }
+
+/// Each tenant's account SID (the Twilio-compatible door's user name) is in its settings, its
+/// own, and the same on every read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_has_its_own_account_sid() {
+    let app = TestApp::new().await;
+    let admin = token(&app, AdminScope::Read, None).await;
+    let read = |path: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let answer = app.admin_call(Method::GET, path, Some(&admin), None).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            answer.body["account_sid"]
+                .as_str()
+                .expect("account_sid")
+                .to_owned()
+        }
+    };
+    let acme = read(ACME).await;
+    assert!(
+        acme.len() == 34
+            && acme.starts_with("AC")
+            && acme[2..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "{acme}"
+    );
+    assert_eq!(read(ACME).await, acme);
+    assert_ne!(read("/admin/v1/tenants/Globex").await, acme);
+}

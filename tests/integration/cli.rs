@@ -661,3 +661,32 @@ fn templates_are_saved_previewed_shown_and_deleted_from_the_command_line() {
         stderr(&gone)
     );
 }
+
+/// `tenant show` prints a tenant's settings as the admin API answers them, its account SID
+/// (the Twilio-compatible door's user name) among them; each tenant has its own.
+#[test]
+fn tenant_show_prints_the_settings_with_the_account_sid() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["Acme", "Globex"] {
+        let created = otpgate(dir.path(), &["tenant", "create", name]);
+        assert!(created.status.success(), "{}", stderr(&created));
+    }
+    let show = |name: &str| {
+        let shown = otpgate(dir.path(), &["tenant", "show", name]);
+        assert!(shown.status.success(), "{}", stderr(&shown));
+        serde_json::from_str::<serde_json::Value>(&stdout(&shown)).expect("JSON")
+    };
+    let (acme, globex) = (show("Acme"), show("Globex"));
+    assert_eq!(acme["name"], "Acme");
+    let sid = acme["account_sid"].as_str().expect("account_sid");
+    assert!(
+        sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{sid}"
+    );
+    assert_ne!(acme["account_sid"], globex["account_sid"]);
+    assert_eq!(show("Acme")["account_sid"], sid, "it stays");
+    assert!(acme["effective_limits"].is_object());
+    let unknown = otpgate(dir.path(), &["tenant", "show", "Nobody"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("Nobody"), "{}", stderr(&unknown));
+}

@@ -255,9 +255,10 @@ impl AdminService {
             .iter()
             .map(|o| validate::origin(o).map_err(ServiceError::InvalidRequest))
             .collect::<ServiceResult<Vec<_>>>()?;
+        let account_sid = crate::server::crypto::new_sid(&mut rand::rng(), "AC");
         let store = &self.0.store;
         store
-            .create_tenant(&name, &origins, self.0.clock.now(), by)
+            .create_tenant(&name, &origins, &account_sid, self.0.clock.now(), by)
             .await?;
         Ok(name)
     }

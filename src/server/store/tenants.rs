@@ -24,6 +24,8 @@ pub struct AuthenticatedKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantInfo {
     pub name: String,
+    /// Its account SID (`AC…`): the user name of the Twilio-compatible door's credentials.
+    pub account_sid: String,
     pub origins: Vec<String>,
     pub created_at: i64,
     pub keys: Vec<KeyInfo>,
@@ -273,6 +275,7 @@ pub trait TenantStore: Send + Sync {
         &self,
         name: &str,
         origins: &[String],
+        account_sid: &str,
         now: i64,
         by: &Caller,
     ) -> StoreResult<i64>;
@@ -285,6 +288,9 @@ pub trait TenantStore: Send + Sync {
 
     /// The language a tenant's people are spoken to in when nothing else says which.
     async fn tenant_language(&self, tenant_id: i64) -> StoreResult<Option<String>>;
+
+    /// The tenant whose account SID this is, if any.
+    async fn tenant_of_account(&self, account_sid: &str) -> StoreResult<Option<i64>>;
 
     /// Stores a new key of tenant `tenant_name` (`NotFound` when there is none); its ID. The
     /// caller made the key and keeps it.

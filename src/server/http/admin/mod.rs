@@ -13,7 +13,7 @@ mod keys;
 mod refusals;
 mod stats;
 mod templates;
-mod tenants;
+pub mod tenants;
 mod verifications;
 mod webhooks;
 

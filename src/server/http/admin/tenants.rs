@@ -24,6 +24,9 @@ use crate::server::state::AppState;
 pub struct Tenant {
     /// Its name, which its messages name.
     pub name: String,
+    /// Its account SID (`AC` and 32 hex digits): the user name of the Twilio Verify-compatible
+    /// door's HTTP Basic credentials, whose password is one of its API keys. Not a secret.
+    pub account_sid: String,
     /// The origins allowed to embed its widget, as browsers send them.
     pub origins: Vec<String>,
     /// Country calling codes its SMS and WhatsApp may reach, as it set them: `null` follows
@@ -49,12 +52,13 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub(super) fn of(tenant: TenantInfo, server: &LimitPolicy) -> Tenant {
+    pub fn of(tenant: TenantInfo, server: &LimitPolicy) -> Tenant {
         let effective = tenant.limits.over(server);
         let mut own = tenant.limits;
         let allowed_countries = own.allowed_countries.take();
         Tenant {
             name: tenant.name,
+            account_sid: tenant.account_sid,
             origins: tenant.origins,
             allowed_countries,
             limits: serde_json::to_value(&own).unwrap_or_default(),

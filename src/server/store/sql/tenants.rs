@@ -30,6 +30,7 @@ struct TenantRow {
     enabled_channels: Option<String>,
     disabled_at: Option<i64>,
     language: Option<String>,
+    account_sid: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -86,6 +87,7 @@ impl<B: Backend> TenantStore for B {
         &self,
         name: &str,
         origins: &[String],
+        account_sid: &str,
         now: i64,
         by: &Caller,
     ) -> StoreResult<i64> {
@@ -95,11 +97,12 @@ impl<B: Backend> TenantStore for B {
         let id: Option<i64> = tx
             .fetch_value(
                 Query::new(
-                    "INSERT INTO tenants (name, created_at) VALUES ($1, $2)
+                    "INSERT INTO tenants (name, created_at, account_sid) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO NOTHING RETURNING id",
                 )
                 .bind(name)
-                .bind(now),
+                .bind(now)
+                .bind(account_sid),
             )
             .await?;
         let id =
@@ -129,7 +132,8 @@ impl<B: Backend> TenantStore for B {
         let mut conn = self.reader().await?;
         let tenants: Vec<TenantRow> = conn
             .fetch_all(Query::new(
-                "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language
+                "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language,
+                    account_sid
                  FROM tenants ORDER BY name",
             ))
             .await?;
@@ -145,6 +149,9 @@ impl<B: Backend> TenantStore for B {
                 )
                 .await?;
             out.push(TenantInfo {
+                account_sid: tenant.account_sid.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tenant `{}` without an account SID", tenant.name))
+                })?,
                 name: tenant.name,
                 origins: origins_of(&mut *conn, tenant.id).await?,
                 created_at: tenant.created_at,
@@ -172,6 +179,15 @@ impl<B: Backend> TenantStore for B {
 
     async fn tenant_origins(&self, tenant_id: i64) -> StoreResult<Vec<String>> {
         origins_of(&mut *self.reader().await?, tenant_id).await
+    }
+
+    async fn tenant_of_account(&self, account_sid: &str) -> StoreResult<Option<i64>> {
+        self.reader()
+            .await?
+            .fetch_value(
+                Query::new("SELECT id FROM tenants WHERE account_sid = $1").bind(account_sid),
+            )
+            .await
     }
 
     async fn tenant_language(&self, tenant_id: i64) -> StoreResult<Option<String>> {
@@ -288,7 +304,8 @@ impl<B: Backend> TenantStore for B {
         let stored: Option<TenantRow> = tx
             .fetch_optional(
                 Query::text(format!(
-                    "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language
+                    "SELECT id, name, created_at, limits, enabled_channels, disabled_at, language,
+                        account_sid
                      FROM tenants WHERE name = $1{}",
                     B::LOCK_ROWS
                 ))
