@@ -37,6 +37,7 @@ mod smoke;
 mod smtp;
 mod templates;
 mod trace_leaks;
+mod twilio;
 mod webhook_instances;
 mod webhooks;
 mod widget;

@@ -10,6 +10,7 @@ pub mod pages;
 pub mod reference;
 pub mod request_id;
 pub mod rest;
+pub mod twilio;
 pub mod widget;
 
 use axum::Router;
@@ -41,6 +42,7 @@ where
         .merge(rest::routes())
         .merge(not_on_the_public_listener())
         .merge(hooks::routes())
+        .merge(twilio::routes())
         .route("/verify/{token}", post(widget::form_post))
         .leptos_routes_with_context(
             &state,

@@ -18,6 +18,25 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+/// Who the audit log says made a change through this request: `actor`, from the request's
+/// client address, under its request ID.
+pub fn caller(
+    actor: crate::server::store::Actor,
+    parts: &axum::http::request::Parts,
+) -> crate::server::store::Caller {
+    crate::server::store::Caller {
+        actor,
+        ip: parts
+            .extensions
+            .get::<super::client_ip::ClientIp>()
+            .and_then(|super::client_ip::ClientIp(ip)| ip.map(|ip| ip.to_string())),
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .map(|RequestId(id)| id.clone()),
+    }
+}
+
 /// A forwarded ID is believed only if it looks like one: 1 to 128 visible ASCII characters.
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())

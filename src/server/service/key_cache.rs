@@ -56,6 +56,7 @@ mod tests {
     fn key() -> AuthenticatedKey {
         AuthenticatedKey {
             key_id: Some(1),
+            key_prefix: Some("sk_test_Ab12Cd34".into()),
             tenant_id: 1,
             tenant_name: "Acme".into(),
             is_test: true,

@@ -18,6 +18,7 @@ mod single;
 pub mod stats;
 pub mod templates;
 pub mod timeline;
+pub mod twilio;
 pub mod validate;
 mod views;
 pub mod webhooks;

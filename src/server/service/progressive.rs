@@ -692,6 +692,7 @@ impl VerificationService {
 pub(super) fn key_of(stored: &StoredSession) -> AuthenticatedKey {
     AuthenticatedKey {
         key_id: None,
+        key_prefix: None,
         tenant_id: stored.tenant_id,
         tenant_name: stored.tenant_name.clone(),
         is_test: stored.is_test,

@@ -33,6 +33,7 @@ mod sql;
 pub mod sqlite;
 pub mod templates;
 pub mod tenants;
+pub mod twilio;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub use tenants::{
     AuthenticatedKey, KeyInfo, KeyRef, TenantGate, TenantInfo, TenantPatch, TenantSettings,
     TenantStore,
 };
+pub use twilio::{PageStart, TwilioService, TwilioServiceChange, TwilioStore};
 pub use webhooks::{
     ClaimedWebhook, EndpointInfo, EndpointPatch, EndpointSecrets, NewEndpoint, WebhookAttempt,
     WebhookDeliveryInfo, WebhookDeliveryQuery, WebhookOutcome, WebhookQueueFigure, WebhookStore,
@@ -254,6 +256,7 @@ pub trait Store:
     + StatsStore
     + WebhookStore
     + TemplateStore
+    + TwilioStore
     + Maintenance
 {
 }
@@ -272,6 +275,7 @@ impl<T> Store for T where
         + StatsStore
         + WebhookStore
         + TemplateStore
+        + TwilioStore
         + Maintenance
 {
 }

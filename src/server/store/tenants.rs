@@ -12,6 +12,8 @@ use crate::engine::limits::{LimitOverrides, LimitPolicy};
 pub struct AuthenticatedKey {
     /// The key's ID (`None` when a tenant acts without a key: the demo page).
     pub key_id: Option<i64>,
+    /// The key's public prefix (`sk_live_Ab12Cd34`), as the audit log names it.
+    pub key_prefix: Option<String>,
     pub tenant_id: i64,
     pub tenant_name: String,
     pub is_test: bool,

@@ -5,8 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::server::http::client_ip::ClientIp;
-use crate::server::http::request_id::RequestId;
+use crate::server::http::request_id::caller;
 use crate::server::http::rest::error::{ApiError, ApiResult};
 use crate::server::service::{Actor, AdminPrincipal, AdminScope, Caller};
 use crate::server::state::AppState;
@@ -33,17 +32,7 @@ impl FromRequestParts<AppState> for Admin {
             .authenticate_admin(token)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        let caller = Caller {
-            actor: Actor::AdminToken(principal.token_id),
-            ip: parts
-                .extensions
-                .get::<ClientIp>()
-                .and_then(|ClientIp(ip)| ip.map(|ip| ip.to_string())),
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|RequestId(id)| id.clone()),
-        };
+        let caller = caller(Actor::AdminToken(principal.token_id), parts);
         Ok(Admin(principal, caller))
     }
 }

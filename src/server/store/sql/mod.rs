@@ -26,6 +26,7 @@ mod sessions;
 mod single;
 mod templates;
 mod tenants;
+mod twilio;
 mod webhooks;
 
 use std::borrow::Cow;

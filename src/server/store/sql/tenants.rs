@@ -36,6 +36,7 @@ struct TenantRow {
 #[derive(sqlx::FromRow)]
 struct KeyTenantRow {
     key_id: Option<i64>,
+    key_prefix: Option<String>,
     tenant_id: i64,
     is_test: i64,
     name: String,
@@ -48,6 +49,7 @@ impl KeyTenantRow {
     fn into_key(self) -> StoreResult<AuthenticatedKey> {
         Ok(AuthenticatedKey {
             key_id: self.key_id,
+            key_prefix: self.key_prefix,
             tenant_id: self.tenant_id,
             tenant_name: self.name,
             is_test: self.is_test == 1,
@@ -281,7 +283,8 @@ impl<B: Backend> TenantStore for B {
             .await?
             .fetch_optional(
                 Query::new(
-                    "SELECT k.id AS key_id, k.tenant_id, k.is_test, t.name, t.limits,
+                    "SELECT k.id AS key_id, k.prefix AS key_prefix, k.tenant_id, k.is_test, t.name,
+                        t.limits,
                         t.enabled_channels, t.disabled_at
                      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
                      WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
@@ -370,7 +373,8 @@ impl<B: Backend> TenantStore for B {
             .await?
             .fetch_optional(
                 Query::new(
-                    "SELECT CAST(NULL AS BIGINT) AS key_id, id AS tenant_id, CAST($2 AS BIGINT) AS is_test,
+                    "SELECT CAST(NULL AS BIGINT) AS key_id, CAST(NULL AS TEXT) AS key_prefix,
+                        id AS tenant_id, CAST($2 AS BIGINT) AS is_test,
                         name, limits,
                         enabled_channels, disabled_at
                      FROM tenants WHERE name = $1",

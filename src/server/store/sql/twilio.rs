@@ -1,0 +1,237 @@
+//! The Twilio-compatible door's services, for both stores: created, changed and deleted with
+//! their audit entry in the same transaction; listed oldest first, a page after a given SID.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::audit::{About, entry};
+use super::{Backend, Connection, Query};
+use crate::server::store::twilio::*;
+use crate::server::store::{Caller, StoreError, StoreResult};
+
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    sid: String,
+    friendly_name: String,
+    code_length: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ServiceRow {
+    fn into_service(self) -> StoreResult<TwilioService> {
+        let code_length = u8::try_from(self.code_length)
+            .map_err(|_| StoreError::Corrupt(format!("service `{}` code length", self.sid)))?;
+        Ok(TwilioService {
+            sid: self.sid,
+            friendly_name: self.friendly_name,
+            code_length,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const SERVICE_COLUMNS: &str = "sid, friendly_name, code_length, created_at, updated_at";
+
+fn select_one(tenant_id: i64, sid: &str, lock: &str) -> Query {
+    Query::text(format!(
+        "SELECT {SERVICE_COLUMNS} FROM twilio_services WHERE tenant_id = $1 AND sid = $2{lock}"
+    ))
+    .bind(tenant_id)
+    .bind(sid)
+}
+
+/// A service as the audit log records it.
+fn audited(service: &TwilioService) -> Value {
+    json!({"friendly_name": service.friendly_name, "code_length": service.code_length})
+}
+
+/// The audit entry of a change to service `sid`: what it was and what it became.
+fn change_entry(
+    by: &Caller,
+    tenant_id: i64,
+    action: &str,
+    sid: &str,
+    before: Option<&TwilioService>,
+    after: Option<&TwilioService>,
+    at: i64,
+) -> Query {
+    entry(
+        by,
+        About::TenantId(tenant_id),
+        action,
+        Some(sid.to_owned()),
+        before.map(audited),
+        after.map(audited),
+        at,
+    )
+}
+
+/// The tenant's service; with `lock`, its row locked until the transaction ends (so two changes apply one
+/// after the other, each audit entry's "before" being what it replaced).
+async fn service_row(
+    tx: &mut impl Connection,
+    tenant_id: i64,
+    sid: &str,
+    lock: &str,
+) -> StoreResult<Option<TwilioService>> {
+    let row: Option<ServiceRow> = tx.fetch_optional(select_one(tenant_id, sid, lock)).await?;
+    row.map(ServiceRow::into_service).transpose()
+}
+
+#[async_trait]
+impl<B: Backend> TwilioStore for B {
+    async fn create_twilio_service(
+        &self,
+        tenant_id: i64,
+        service: &TwilioService,
+        by: &Caller,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO twilio_services
+                     (sid, tenant_id, friendly_name, code_length, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(service.sid.as_str())
+            .bind(tenant_id)
+            .bind(service.friendly_name.as_str())
+            .bind(i64::from(service.code_length))
+            .bind(service.created_at)
+            .bind(service.updated_at),
+        )
+        .await?;
+        tx.execute(change_entry(
+            by,
+            tenant_id,
+            "twilio_service.created",
+            &service.sid,
+            None,
+            Some(service),
+            service.created_at,
+        ))
+        .await?;
+        B::commit(tx).await
+    }
+
+    async fn twilio_service(
+        &self,
+        tenant_id: i64,
+        sid: &str,
+    ) -> StoreResult<Option<TwilioService>> {
+        service_row(&mut *self.reader().await?, tenant_id, sid, "").await
+    }
+
+    async fn twilio_services(
+        &self,
+        tenant_id: i64,
+        start: &PageStart,
+        limit: u32,
+    ) -> StoreResult<Vec<TwilioService>> {
+        let query = match start {
+            // Keyset: after the named service in (created_at, sid) order; a SID the tenant
+            // has not (any more) starts nowhere, so the page is empty.
+            PageStart::After(sid) => Query::text(format!(
+                "SELECT {SERVICE_COLUMNS} FROM twilio_services s
+                 WHERE s.tenant_id = $1 AND EXISTS (
+                     SELECT 1 FROM twilio_services p
+                     WHERE p.tenant_id = $1 AND p.sid = $2
+                       AND (s.created_at > p.created_at
+                            OR (s.created_at = p.created_at AND s.sid > p.sid)))
+                 ORDER BY s.created_at, s.sid LIMIT $3"
+            ))
+            .bind(tenant_id)
+            .bind(sid.as_str())
+            .bind(i64::from(limit)),
+            PageStart::Skip(skip) => Query::text(format!(
+                "SELECT {SERVICE_COLUMNS} FROM twilio_services WHERE tenant_id = $1
+                 ORDER BY created_at, sid LIMIT $2 OFFSET $3"
+            ))
+            .bind(tenant_id)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(*skip).unwrap_or(i64::MAX)),
+        };
+        let rows: Vec<ServiceRow> = self.reader().await?.fetch_all(query).await?;
+        rows.into_iter().map(ServiceRow::into_service).collect()
+    }
+
+    async fn update_twilio_service(
+        &self,
+        tenant_id: i64,
+        sid: &str,
+        change: &TwilioServiceChange,
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<Option<TwilioService>> {
+        let mut tx = self.begin().await?;
+        let Some(before) = service_row(&mut *tx, tenant_id, sid, B::LOCK_ROWS).await? else {
+            return Ok(None);
+        };
+        let after = TwilioService {
+            friendly_name: change
+                .friendly_name
+                .clone()
+                .unwrap_or_else(|| before.friendly_name.clone()),
+            code_length: change.code_length.unwrap_or(before.code_length),
+            updated_at: now,
+            ..before.clone()
+        };
+        tx.execute(
+            Query::new(
+                "UPDATE twilio_services SET friendly_name = $1, code_length = $2, updated_at = $3
+                 WHERE tenant_id = $4 AND sid = $5",
+            )
+            .bind(after.friendly_name.as_str())
+            .bind(i64::from(after.code_length))
+            .bind(now)
+            .bind(tenant_id)
+            .bind(sid),
+        )
+        .await?;
+        tx.execute(change_entry(
+            by,
+            tenant_id,
+            "twilio_service.updated",
+            sid,
+            Some(&before),
+            Some(&after),
+            now,
+        ))
+        .await?;
+        B::commit(tx).await?;
+        Ok(Some(after))
+    }
+
+    async fn delete_twilio_service(
+        &self,
+        tenant_id: i64,
+        sid: &str,
+        now: i64,
+        by: &Caller,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let Some(before) = service_row(&mut *tx, tenant_id, sid, B::LOCK_ROWS).await? else {
+            return Ok(false);
+        };
+        tx.execute(
+            Query::new("DELETE FROM twilio_services WHERE tenant_id = $1 AND sid = $2")
+                .bind(tenant_id)
+                .bind(sid),
+        )
+        .await?;
+        tx.execute(change_entry(
+            by,
+            tenant_id,
+            "twilio_service.deleted",
+            sid,
+            Some(&before),
+            None,
+            now,
+        ))
+        .await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,416 @@
+//! The Twilio Verify-compatible door through the real router: its credentials (the tenant's
+//! account SID and one of its API keys, HTTP Basic), Twilio's error bodies and codes, and
+//! `/v2/Services` with paging as the official SDKs read it.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::common::{Answer, TestApp};
+
+struct Door<'a> {
+    app: &'a TestApp,
+    sid: String,
+    key: String,
+}
+
+impl Door<'_> {
+    async fn of<'a>(app: &'a TestApp, tenant: &str, key: &str) -> Door<'a> {
+        let sid = app
+            .state
+            .admin
+            .tenant(tenant)
+            .await
+            .expect("tenant")
+            .account_sid;
+        Door {
+            app,
+            sid,
+            key: key.to_owned(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> Answer {
+        let credentials = STANDARD.encode(format!("{}:{}", self.sid, self.key));
+        call(
+            self.app,
+            method,
+            path,
+            form,
+            Some(&format!("Basic {credentials}")),
+        )
+        .await
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    form: &[(&str, &str)],
+    authorization: Option<&str>,
+) -> Answer {
+    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let uri = if method == Method::GET && !encoded.is_empty() {
+        format!("{path}?{encoded}")
+    } else {
+        path.to_owned()
+    };
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .header(header::HOST, "otp.example.test");
+    if let Some(authorization) = authorization {
+        request = request.header(header::AUTHORIZATION, authorization);
+    }
+    let body = if method == Method::POST {
+        request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        Body::from(encoded)
+    } else {
+        Body::empty()
+    };
+    app.request(request.body(body).expect("request")).await
+}
+
+/// Asserts a Twilio error body: its code, HTTP status (also in the body) and documentation link.
+fn twilio_error(answer: &Answer, status: StatusCode, code: u64) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.body["code"], code, "{}", answer.text);
+    assert_eq!(answer.body["status"], status.as_u16(), "{}", answer.text);
+    assert_eq!(
+        answer.body["more_info"],
+        format!("https://www.twilio.com/docs/errors/{code}")
+    );
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(answer.body.get("type").is_none() && answer.body.get("title").is_none());
+}
+
+fn is_sid(value: &Value, prefix: &str) -> bool {
+    value.as_str().is_some_and(|sid| {
+        sid.len() == 34
+            && sid.starts_with(prefix)
+            && sid[2..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// `2015-07-30T20:00:00Z` exactly: twilio-python parses no other form.
+fn is_twilio_date(value: &Value) -> bool {
+    value.as_str().is_some_and(|d| {
+        let b = d.as_bytes();
+        d.len() == 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[19] == b'Z'
+            && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+                .into_iter()
+                .all(|r| b[r].iter().all(u8::is_ascii_digit))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_credentials_are_20003() {
+    let app = TestApp::new().await;
+    let acme = Door::of(&app, "Acme", &app.test_key).await;
+    let globex_key_on_acme = Door {
+        key: app.other_key.clone(),
+        ..Door::of(&app, "Acme", &app.test_key).await
+    };
+    let unknown_sid = Door {
+        sid: format!("AC{}", "0".repeat(32)),
+        ..Door::of(&app, "Acme", &app.test_key).await
+    };
+    let wrong_key = Door {
+        key: "sk_test_wrong".into(),
+        ..Door::of(&app, "Acme", &app.test_key).await
+    };
+    for door in [&globex_key_on_acme, &unknown_sid, &wrong_key] {
+        let answer = door.call(Method::GET, "/v2/Services", &[]).await;
+        twilio_error(&answer, StatusCode::UNAUTHORIZED, 20003);
+    }
+    for authorization in [
+        None,
+        Some("Bearer x"),
+        Some("Basic !!!"),
+        Some("Basic QUM="),
+    ] {
+        let answer = call(&app, Method::GET, "/v2/Services", &[], authorization).await;
+        twilio_error(&answer, StatusCode::UNAUTHORIZED, 20003);
+    }
+    let answer = acme.call(Method::GET, "/v2/Services", &[]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_created_read_changed_and_deleted_as_twilio_answers_them() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.live_key).await;
+    let created = door
+        .call(Method::POST, "/v2/Services", &[("FriendlyName", "My App")])
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let service = &created.body;
+    assert!(is_sid(&service["sid"], "VA"), "{service}");
+    assert_eq!(service["account_sid"], door.sid.as_str());
+    assert_eq!(service["friendly_name"], "My App");
+    assert_eq!(service["code_length"], 6);
+    assert_eq!(service["lookup_enabled"], false);
+    assert!(is_twilio_date(&service["date_created"]), "{service}");
+    assert!(is_twilio_date(&service["date_updated"]), "{service}");
+    let sid = service["sid"].as_str().unwrap().to_owned();
+    let path = format!("/v2/Services/{sid}");
+    assert_eq!(service["url"], format!("http://otp.example.test{path}"));
+    assert_eq!(
+        service["links"]["verifications"],
+        format!("http://otp.example.test{path}/Verifications")
+    );
+
+    let fetched = door.call(Method::GET, &path, &[]).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body, created.body);
+
+    let changed = door
+        .call(
+            Method::POST,
+            &path,
+            &[("FriendlyName", "Renamed"), ("CodeLength", "8")],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.body["friendly_name"], "Renamed");
+    assert_eq!(changed.body["code_length"], 8);
+    let untouched = door.call(Method::POST, &path, &[("CodeLength", "4")]).await;
+    assert_eq!(untouched.body["friendly_name"], "Renamed");
+    assert_eq!(untouched.body["code_length"], 4);
+
+    // Another tenant sees nothing, as if it did not exist.
+    let globex = Door::of(&app, "Globex", &app.other_key).await;
+    let answer = globex.call(Method::GET, &path, &[]).await;
+    twilio_error(&answer, StatusCode::NOT_FOUND, 20404);
+    assert_eq!(
+        answer.body["message"],
+        format!("The requested resource /Services/{sid} was not found")
+    );
+    twilio_error(
+        &globex.call(Method::DELETE, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let renamed = globex
+        .call(Method::POST, &path, &[("FriendlyName", "Mine")])
+        .await;
+    twilio_error(&renamed, StatusCode::NOT_FOUND, 20404);
+
+    let deleted = door.call(Method::DELETE, &path, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    twilio_error(
+        &door.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    twilio_error(
+        &door.call(Method::DELETE, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+
+    // Each change is in the audit log, by the key's prefix.
+    let audit = app
+        .state
+        .admin
+        .audit(&otpgate::server::store::AuditQuery {
+            tenant: Some("Acme"),
+            action: None,
+            actor_type: Some("api_key"),
+            since: None,
+            until: None,
+            before_id: None,
+            limit: 100,
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.target.as_deref() == Some(sid.as_str()))
+        .map(|e| e.action.as_str())
+        .collect();
+    let prefix = &app.live_key[..16];
+    assert!(
+        audit.iter().all(|e| e.actor_id.as_deref() == Some(prefix)),
+        "{audit:?}"
+    );
+    assert_eq!(
+        actions,
+        [
+            "twilio_service.deleted",
+            "twilio_service.updated",
+            "twilio_service.updated",
+            "twilio_service.created"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_wrong_or_not_offered_is_60200_naming_the_parameter() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    for (form, named) in [
+        (vec![], "FriendlyName"),
+        (vec![("FriendlyName", "   ")], "FriendlyName"),
+        (vec![("FriendlyName", &*"x".repeat(33))], "FriendlyName"),
+        (vec![("FriendlyName", "a\u{7}b")], "FriendlyName"),
+        (
+            vec![("FriendlyName", "A"), ("CodeLength", "3")],
+            "CodeLength",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("CodeLength", "11")],
+            "CodeLength",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("CodeLength", "six")],
+            "CodeLength",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("LookupEnabled", "true")],
+            "LookupEnabled",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("LookupEnabled", "yes")],
+            "LookupEnabled",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("Psd2Enabled", "true")],
+            "Psd2Enabled",
+        ),
+        (
+            vec![("FriendlyName", "A"), ("Push.IncludeDate", "false")],
+            "Push",
+        ),
+        (vec![("FriendlyName", "A"), ("Totp.Issuer", "Acme")], "Totp"),
+        (
+            vec![("FriendlyName", "A"), ("DefaultTemplateSid", "HJ0")],
+            "DefaultTemplateSid",
+        ),
+    ] {
+        let answer = door.call(Method::POST, "/v2/Services", &form).await;
+        twilio_error(&answer, StatusCode::BAD_REQUEST, 60200);
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("Invalid parameter: {named}")),
+            "{message}"
+        );
+    }
+    // Settings for voice calls otpgate has no use for, and features asked off, are accepted.
+    let accepted = door
+        .call(
+            Method::POST,
+            "/v2/Services",
+            &[
+                ("FriendlyName", "A"),
+                ("LookupEnabled", "false"),
+                ("DtmfInputRequired", "true"),
+                ("TtsName", "alice"),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.text);
+    let listed = door.call(Method::GET, "/v2/Services", &[]).await;
+    assert_eq!(
+        listed.body["services"].as_array().unwrap().len(),
+        1,
+        "nothing else stored"
+    );
+    let bad_size = door
+        .call(Method::GET, "/v2/Services", &[("PageSize", "0")])
+        .await;
+    twilio_error(&bad_size, StatusCode::BAD_REQUEST, 60200);
+    let malformed = door.call(Method::GET, "/v2/Services/VA123", &[]).await;
+    twilio_error(&malformed, StatusCode::NOT_FOUND, 20404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_listed_a_page_at_a_time_through_next_page_url() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let answer = door
+            .call(
+                Method::POST,
+                "/v2/Services",
+                &[("FriendlyName", &*format!("App {n}"))],
+            )
+            .await;
+        created.push(answer.body["sid"].as_str().unwrap().to_owned());
+        app.clock.advance(1);
+    }
+    // Another tenant's services are not listed.
+    Door::of(&app, "Globex", &app.other_key)
+        .await
+        .call(Method::POST, "/v2/Services", &[("FriendlyName", "Theirs")])
+        .await;
+
+    let mut seen = Vec::new();
+    let mut path = "/v2/Services?PageSize=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (route, query) = path.split_once('?').unwrap();
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let page = door.call(Method::GET, route, &form).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let meta = &page.body["meta"];
+        assert_eq!(meta["key"], "services");
+        assert_eq!(meta["page"], pages);
+        assert_eq!(meta["page_size"], 2);
+        assert_eq!(
+            meta["first_page_url"],
+            "http://otp.example.test/v2/Services?PageSize=2&Page=0"
+        );
+        for service in page.body["services"].as_array().unwrap() {
+            seen.push(service["sid"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        match meta["next_page_url"].as_str() {
+            Some(next) => {
+                path = next
+                    .strip_prefix("http://otp.example.test")
+                    .expect("absolute, on this host")
+                    .to_owned()
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created, "each once, oldest first");
+
+    let second = door
+        .call(
+            Method::GET,
+            "/v2/Services",
+            &[("PageSize", "2"), ("Page", "1")],
+        )
+        .await;
+    let sids: Vec<&str> = second.body["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, &created[2..4]);
+}
