@@ -45,7 +45,7 @@ pub trait TwilioStore: Send + Sync {
     async fn twilio_service(&self, tenant_id: i64, sid: &str)
     -> StoreResult<Option<TwilioService>>;
 
-    /// Up to `limit` of the tenant's services, oldest first, from `start`.
+    /// Up to `limit` of the tenant's services in the order they were created, from `start`.
     async fn twilio_services(
         &self,
         tenant_id: i64,

@@ -131,23 +131,20 @@ impl<B: Backend> TwilioStore for B {
         limit: u32,
     ) -> StoreResult<Vec<TwilioService>> {
         let query = match start {
-            // Keyset: after the named service in (created_at, sid) order; a SID the tenant
-            // has not (any more) starts nowhere, so the page is empty.
+            // Keyset: after the named service in creation order; a SID the tenant has not
+            // (any more) starts nowhere, so the page is empty.
             PageStart::After(sid) => Query::text(format!(
-                "SELECT {SERVICE_COLUMNS} FROM twilio_services s
-                 WHERE s.tenant_id = $1 AND EXISTS (
-                     SELECT 1 FROM twilio_services p
-                     WHERE p.tenant_id = $1 AND p.sid = $2
-                       AND (s.created_at > p.created_at
-                            OR (s.created_at = p.created_at AND s.sid > p.sid)))
-                 ORDER BY s.created_at, s.sid LIMIT $3"
+                "SELECT {SERVICE_COLUMNS} FROM twilio_services
+                 WHERE tenant_id = $1
+                   AND id > (SELECT id FROM twilio_services WHERE tenant_id = $1 AND sid = $2)
+                 ORDER BY id LIMIT $3"
             ))
             .bind(tenant_id)
             .bind(sid.as_str())
             .bind(i64::from(limit)),
             PageStart::Skip(skip) => Query::text(format!(
                 "SELECT {SERVICE_COLUMNS} FROM twilio_services WHERE tenant_id = $1
-                 ORDER BY created_at, sid LIMIT $2 OFFSET $3"
+                 ORDER BY id LIMIT $2 OFFSET $3"
             ))
             .bind(tenant_id)
             .bind(i64::from(limit))
