@@ -9,3 +9,5 @@ CREATE TABLE twilio_services (
     updated_at     BIGINT NOT NULL
 );
 CREATE INDEX twilio_services_by_tenant ON twilio_services (tenant_id, id);
+
+ALTER TABLE sessions ADD COLUMN app_name TEXT;

@@ -11,3 +11,7 @@ CREATE TABLE twilio_services (
     updated_at     INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX twilio_services_by_tenant ON twilio_services (tenant_id, id);
+
+-- The app name a session's messages say when it is not its tenant's (a Twilio service's
+-- `FriendlyName`, or a verification's `CustomFriendlyName`); NULL for the tenant's name.
+ALTER TABLE sessions ADD COLUMN app_name TEXT;

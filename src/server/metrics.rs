@@ -18,10 +18,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::engine::Channel;
 
 /// Which API a verification went through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Api {
+    #[default]
     Progressive,
     Single,
+    /// The Twilio Verify-compatible door.
+    Twilio,
 }
 
 impl Api {
@@ -29,6 +32,7 @@ impl Api {
         match self {
             Api::Progressive => "progressive",
             Api::Single => "single",
+            Api::Twilio => "twilio",
         }
     }
 }

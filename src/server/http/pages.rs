@@ -98,6 +98,9 @@ pub async fn start_demo(
         locale: Some(locale),
         client_ip: client_ip.map(|ip| ip.to_string()),
         fallback_after_secs: None,
+        app_name: None,
+        token: None,
+        api: crate::server::metrics::Api::Progressive,
     };
     match state.service.send(&key, input, None).await {
         Ok(created) => Ok(DemoSession {

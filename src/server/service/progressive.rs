@@ -273,18 +273,22 @@ impl VerificationService {
         let now = self.clock.now();
         let session = Session::new(&spec, now);
         let texts = self.texts.tenant(key.tenant_id).await?;
+        let app_name = input.app_name.as_deref();
         let letter = Letter {
             is_test: key.is_test,
             locale: locale.as_deref(),
             texts: &texts,
-            tenant: &key.tenant_name,
+            tenant: app_name.unwrap_or(&key.tenant_name),
             seconds_left: spec.expires_in,
             policy: &send.policy,
         };
         // ThreadRng is not Send: every random draw happens here, before the first await.
         let (created, token_hash, channels, messages, context, sealed) = {
             let mut rng = rand::rng();
-            let token = crypto::new_session_token(&mut rng);
+            let token = input
+                .token
+                .clone()
+                .unwrap_or_else(|| crypto::new_session_token(&mut rng));
             let session_id = crypto::new_session_id(&mut rng);
             let token_hash = crypto::sha256(token.as_bytes());
             let mut channels = Vec::with_capacity(spec.channels.len());
@@ -363,6 +367,7 @@ impl VerificationService {
                     public_id: &created.session_id,
                     is_test: key.is_test,
                     locale: locale.as_deref(),
+                    app_name,
                     created_at: now,
                     session: &session,
                     channels,
@@ -380,7 +385,7 @@ impl VerificationService {
             SessionCreation::Stored(_) => {
                 self.events_written();
                 self.stored(&created.channels, queued, key);
-                metrics::session_started(Api::Progressive);
+                metrics::session_started(input.api);
                 Ok(created)
             }
             SessionCreation::Refused(refusal) => Err(refused(refusal)),
@@ -417,10 +422,23 @@ impl VerificationService {
         submitted: &[(Channel, String)],
         widget_ip: Option<IpAddr>,
     ) -> ServiceResult<VerifyReport> {
+        self.verify_through(Api::Progressive, tenant_id, token, submitted, widget_ip)
+            .await
+    }
+
+    /// [`Self::verify`] through the door `api`, which the metrics count it under.
+    pub async fn verify_through(
+        &self,
+        api: Api,
+        tenant_id: Option<i64>,
+        token: &str,
+        submitted: &[(Channel, String)],
+        widget_ip: Option<IpAddr>,
+    ) -> ServiceResult<VerifyReport> {
         let result = self
             .check_codes(tenant_id, token, submitted, widget_ip)
             .await;
-        count_attempt(Api::Progressive, &result, |report| {
+        count_attempt(api, &result, |report| {
             match report.outcome.verdict() {
                 Verdict::Accepted => AttemptResult::Verified,
                 Verdict::Rejected => AttemptResult::WrongCode,
@@ -716,7 +734,7 @@ impl VerificationService {
             is_test: stored.is_test,
             locale: stored.locale.as_deref(),
             texts,
-            tenant: &stored.tenant_name,
+            tenant: stored.app_name.as_deref().unwrap_or(&stored.tenant_name),
             seconds_left: stored.session.expires_at - now,
             policy,
         };

@@ -30,6 +30,13 @@ pub struct SendInput {
     pub client_ip: Option<String>,
     /// Sends the channels one after the other, each given this many seconds.
     pub fallback_after_secs: Option<i64>,
+    /// The app name the messages say instead of the tenant's (a Twilio service's name).
+    pub app_name: Option<String>,
+    /// The session's token, when the door that starts it names it (the Twilio door derives it
+    /// from its verification's SID); otherwise a new random one.
+    pub token: Option<String>,
+    /// Which door started it, for the metrics.
+    pub api: crate::server::metrics::Api,
 }
 
 /// An `Idempotency-Key` with the hash of the body it came with.

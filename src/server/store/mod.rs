@@ -68,7 +68,10 @@ pub use tenants::{
     AuthenticatedKey, KeyInfo, KeyRef, TenantGate, TenantInfo, TenantPatch, TenantSettings,
     TenantStore,
 };
-pub use twilio::{PageStart, TwilioService, TwilioServiceChange, TwilioStore};
+pub use twilio::{
+    NewTwilioVerification, PageStart, SendAttempt, TwilioService, TwilioServiceChange,
+    TwilioStore, TwilioVerification, TwilioVerificationStore, VerificationRef,
+};
 pub use webhooks::{
     ClaimedWebhook, EndpointInfo, EndpointPatch, EndpointSecrets, NewEndpoint, WebhookAttempt,
     WebhookDeliveryInfo, WebhookDeliveryQuery, WebhookOutcome, WebhookQueueFigure, WebhookStore,
@@ -257,6 +260,7 @@ pub trait Store:
     + WebhookStore
     + TemplateStore
     + TwilioStore
+    + TwilioVerificationStore
     + Maintenance
 {
 }
@@ -276,6 +280,7 @@ impl<T> Store for T where
         + WebhookStore
         + TemplateStore
         + TwilioStore
+        + TwilioVerificationStore
         + Maintenance
 {
 }

@@ -38,6 +38,8 @@ pub struct CreateSession<'a> {
     pub public_id: &'a str,
     pub is_test: bool,
     pub locale: Option<&'a str>,
+    /// The app name its messages say when it is not the tenant's (a Twilio service's).
+    pub app_name: Option<&'a str>,
     pub created_at: i64,
     pub session: &'a Session,
     pub channels: Vec<NewChannel>,
@@ -147,6 +149,8 @@ pub struct StoredSession {
     pub tenant_name: String,
     pub is_test: bool,
     pub locale: Option<String>,
+    /// The app name its messages say when it is not the tenant's (a Twilio service's).
+    pub app_name: Option<String>,
     pub token_hash: Vec<u8>,
     /// The session's non-secret name (`ses_…`), for the admin API and audit entries.
     pub public_id: String,
@@ -258,6 +262,7 @@ pub(super) struct SessionChannelRow {
     failed_attempts: i64,
     resends: i64,
     locale: Option<String>,
+    app_name: Option<String>,
     token_hash: Vec<u8>,
     public_id: String,
     created_at: i64,
@@ -316,6 +321,7 @@ pub(super) fn session_from_rows(
         tenant_name: first.tenant_name.clone(),
         is_test: first.is_test == 1,
         locale: first.locale.clone(),
+        app_name: first.app_name.clone(),
         token_hash: first.token_hash.clone(),
         public_id: first.public_id.clone(),
         created_at: first.created_at,

@@ -1,10 +1,12 @@
 //! What the Twilio Verify-compatible door keeps of its own: a tenant's services (`VA…`), each a
-//! name and a code length its verifications are started with. Every change writes its audit
-//! entry in the same transaction.
+//! name and a code length its verifications are started with (every change audited in the same
+//! transaction), and its verifications (`VE…`): which service and `To` each is for, whether a
+//! create may still find it, and the messages it sent.
 
 use async_trait::async_trait;
 
 use super::{Caller, StoreResult};
+use crate::engine::Channel;
 
 /// A service as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,4 +74,76 @@ pub trait TwilioStore: Send + Sync {
         now: i64,
         by: &Caller,
     ) -> StoreResult<bool>;
+}
+
+/// One message a verification sent (`send_code_attempts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendAttempt {
+    pub sid: String,
+    pub channel: Channel,
+    pub at: i64,
+}
+
+/// A verification as stored: which service and `To` it is for, whether a create may still
+/// find it, and its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwilioVerification {
+    pub id: i64,
+    pub sid: String,
+    pub service_sid: String,
+    pub recipient: String,
+    pub channel: Channel,
+    pub open: bool,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub attempts: Vec<SendAttempt>,
+}
+
+/// Which verification: by SID (whatever its state), or the open one for a `To`.
+#[derive(Clone, Copy, Debug)]
+pub enum VerificationRef<'a> {
+    Sid(&'a str),
+    OpenFor(&'a str),
+}
+
+/// A verification to store.
+#[derive(Clone, Debug)]
+pub struct NewTwilioVerification<'a> {
+    pub sid: &'a str,
+    pub service_sid: &'a str,
+    pub recipient: &'a str,
+    pub channel: Channel,
+    pub expires_at: i64,
+    pub now: i64,
+}
+
+#[async_trait]
+pub trait TwilioVerificationStore: Send + Sync {
+    /// Stores an open verification; `None` when the service already has an open one for the
+    /// same `To` (two creates at once make one).
+    async fn open_twilio_verification(
+        &self,
+        tenant_id: i64,
+        new: &NewTwilioVerification<'_>,
+    ) -> StoreResult<Option<i64>>;
+
+    /// The tenant's verification under `service_sid`, with its messages.
+    async fn twilio_verification(
+        &self,
+        tenant_id: i64,
+        service_sid: &str,
+        which: VerificationRef<'_>,
+    ) -> StoreResult<Option<TwilioVerification>>;
+
+    /// Records a message the verification sent.
+    async fn add_send_attempt(&self, verification_id: i64, attempt: &SendAttempt)
+    -> StoreResult<()>;
+
+    /// Closes an open verification at `now`; true for the one call that closed it.
+    async fn close_twilio_verification(&self, verification_id: i64, now: i64)
+    -> StoreResult<bool>;
+
+    /// Removes a verification whose session could not be started.
+    async fn forget_twilio_verification(&self, verification_id: i64) -> StoreResult<()>;
 }

@@ -153,6 +153,9 @@ pub async fn send(
             .map(|d| d.fallback_after_secs())
             .transpose()?
             .flatten(),
+        app_name: None,
+        token: None,
+        api: crate::server::metrics::Api::Progressive,
     };
     let created = service.send(&key, input, idempotency).await?;
     Ok(Json(created.into()))

@@ -64,8 +64,9 @@ fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<
                 Query::new(
                     "INSERT INTO sessions (tenant_id, token_hash, is_test, mode, code_length,
                          max_attempts, max_attempts_per_channel, failed_attempts, locale,
-                         created_at, expires_at, public_id, fallback_after_secs, fallback_due_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                         created_at, expires_at, public_id, fallback_after_secs, fallback_due_at,
+                         app_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(new.tenant_id)
                 .bind(new.token_hash)
@@ -80,7 +81,8 @@ fn insert_target<'a>(plan: &mut Plan, target: Target<'a>, now: i64) -> OwnerRef<
                 .bind(session.expires_at)
                 .bind(new.public_id)
                 .bind(new.fallback.map(|f| f.after_secs))
-                .bind(new.fallback.and_then(|f| f.due_at)),
+                .bind(new.fallback.and_then(|f| f.due_at))
+                .bind(new.app_name),
             );
             OwnerRef::NewSession {
                 token_hash: new.token_hash,

@@ -24,7 +24,7 @@ macro_rules! session_rows {
         concat!(
             "SELECT s.id, s.tenant_id, t.name AS tenant_name, t.limits, t.enabled_channels,
                 t.disabled_at, s.is_test, s.mode, s.code_length, s.max_attempts,
-                s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.token_hash,
+                s.max_attempts_per_channel, s.failed_attempts, s.resends, s.locale, s.app_name, s.token_hash,
                 s.public_id, s.created_at, s.cancelled_at, s.expires_at, s.version,
                 s.fallback_after_secs, s.fallback_due_at, c.channel, c.recipient, c.code_hash, c.failed_attempts AS channel_failed,
                 c.verified_rank, c.verified_at, c.last_sent_at, c.destination,

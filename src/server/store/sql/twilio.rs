@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::audit::{About, entry};
 use super::{Backend, Connection, Query};
 use crate::server::store::twilio::*;
+use crate::engine::Channel;
 use crate::server::store::{Caller, StoreError, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -230,5 +231,163 @@ impl<B: Backend> TwilioStore for B {
         .await?;
         B::commit(tx).await?;
         Ok(true)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct VerificationRow {
+    id: i64,
+    sid: String,
+    service_sid: String,
+    recipient: String,
+    channel: String,
+    open: i64,
+    expires_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    sid: String,
+    channel: String,
+    at: i64,
+}
+
+fn channel_of(name: &str) -> StoreResult<Channel> {
+    Channel::parse(name).ok_or_else(|| StoreError::Corrupt(format!("channel `{name}`")))
+}
+
+const VERIFICATION_COLUMNS: &str =
+    "id, sid, service_sid, recipient, channel, open, expires_at, created_at, updated_at";
+
+#[async_trait]
+impl<B: Backend> TwilioVerificationStore for B {
+    async fn open_twilio_verification(
+        &self,
+        tenant_id: i64,
+        new: &NewTwilioVerification<'_>,
+    ) -> StoreResult<Option<i64>> {
+        // Any conflict is the open one of the same service and `To` (SIDs are random).
+        let mut tx = self.begin().await?;
+        let id = tx
+            .fetch_value(
+                Query::new(
+                    "INSERT INTO twilio_verifications (sid, tenant_id, service_sid, recipient,
+                         channel, open, expires_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)
+                     ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(new.sid)
+                .bind(tenant_id)
+                .bind(new.service_sid)
+                .bind(new.recipient)
+                .bind(new.channel.as_str())
+                .bind(new.expires_at)
+                .bind(new.now),
+            )
+            .await?;
+        B::commit(tx).await?;
+        Ok(id)
+    }
+
+    async fn twilio_verification(
+        &self,
+        tenant_id: i64,
+        service_sid: &str,
+        which: VerificationRef<'_>,
+    ) -> StoreResult<Option<TwilioVerification>> {
+        let mut reader = self.reader().await?;
+        let (filter, value) = match which {
+            VerificationRef::Sid(sid) => ("sid = $3", sid),
+            VerificationRef::OpenFor(recipient) => ("recipient = $3 AND open = 1", recipient),
+        };
+        let row: Option<VerificationRow> = reader
+            .fetch_optional(
+                Query::text(format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM twilio_verifications
+                     WHERE tenant_id = $1 AND service_sid = $2 AND {filter}"
+                ))
+                .bind(tenant_id)
+                .bind(service_sid)
+                .bind(value),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts: Vec<AttemptRow> = reader
+            .fetch_all(
+                Query::new(
+                    "SELECT sid, channel, at FROM twilio_send_attempts
+                     WHERE verification_id = $1 ORDER BY at, sid",
+                )
+                .bind(row.id),
+            )
+            .await?;
+        Ok(Some(TwilioVerification {
+            id: row.id,
+            channel: channel_of(&row.channel)?,
+            sid: row.sid,
+            service_sid: row.service_sid,
+            recipient: row.recipient,
+            open: row.open == 1,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            attempts: attempts
+                .into_iter()
+                .map(|a| {
+                    Ok(SendAttempt {
+                        channel: channel_of(&a.channel)?,
+                        sid: a.sid,
+                        at: a.at,
+                    })
+                })
+                .collect::<StoreResult<_>>()?,
+        }))
+    }
+
+    async fn add_send_attempt(
+        &self,
+        verification_id: i64,
+        attempt: &SendAttempt,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO twilio_send_attempts (sid, verification_id, channel, at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(attempt.sid.as_str())
+            .bind(verification_id)
+            .bind(attempt.channel.as_str())
+            .bind(attempt.at),
+        )
+        .await?;
+        B::commit(tx).await
+    }
+
+    async fn close_twilio_verification(&self, verification_id: i64, now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let closed = tx
+            .execute(
+                Query::new(
+                    "UPDATE twilio_verifications SET open = 0, updated_at = $2
+                     WHERE id = $1 AND open = 1",
+                )
+                .bind(verification_id)
+                .bind(now),
+            )
+            .await?;
+        B::commit(tx).await?;
+        Ok(closed == 1)
+    }
+
+    async fn forget_twilio_verification(&self, verification_id: i64) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(Query::new("DELETE FROM twilio_verifications WHERE id = $1").bind(verification_id))
+            .await?;
+        B::commit(tx).await
     }
 }
