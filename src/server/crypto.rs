@@ -27,6 +27,7 @@ pub struct ServerKeys {
     delivery_key: [u8; 32],
     receipt_key: [u8; 32],
     subject_key: [u8; 32],
+    twilio_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -71,6 +72,7 @@ impl ServerKeys {
             delivery_key: derive("delivery seal"),
             receipt_key: derive("receipt token"),
             subject_key: derive("limit subject"),
+            twilio_key: derive("twilio session token"),
         }
     }
 
@@ -88,6 +90,17 @@ impl ServerKeys {
                 &[b"single", request_id.as_bytes(), code.as_bytes()],
             ),
         }
+    }
+
+    /// The session token of a Twilio-door verification, derived from its SID with the server
+    /// key (32 bytes, base64url: a session token's shape). The door finds the session with it
+    /// and never stores or shows it; knowing the SID, which is no secret, gives nothing.
+    pub fn twilio_session_token(&self, verification_sid: &str) -> String {
+        let mac = hmac(
+            &self.twilio_key,
+            &[b"verification", verification_sid.as_bytes()],
+        );
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// HMAC-SHA-256 of a normalised code; the only form in which a code is stored.

@@ -413,3 +413,412 @@ async fn services_are_listed_a_page_at_a_time_through_next_page_url() {
         .collect();
     assert_eq!(sids, &created[2..4]);
 }
+
+/// A service of Acme's and a door for it; the service's SID.
+async fn service(door: &Door<'_>, name: &str) -> String {
+    let created = door
+        .call(Method::POST, "/v2/Services", &[("FriendlyName", name)])
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    created.body["sid"]
+        .as_str()
+        .expect("a service SID")
+        .to_owned()
+}
+
+async fn start(door: &Door<'_>, service: &str, to: &str, channel: &str) -> Answer {
+    door.call(
+        Method::POST,
+        &format!("/v2/Services/{service}/Verifications"),
+        &[("To", to), ("Channel", channel)],
+    )
+    .await
+}
+
+async fn check(door: &Door<'_>, service: &str, form: &[(&str, &str)]) -> Answer {
+    door.call(
+        Method::POST,
+        &format!("/v2/Services/{service}/VerificationCheck"),
+        form,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_is_sent_checked_approved_once_and_then_gone() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let to = "+14155550171";
+    let started = start(&door, &service, to, "sms").await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let v = &started.body;
+    assert!(is_sid(&v["sid"], "VE"), "{v}");
+    assert_eq!(v["service_sid"], service.as_str());
+    assert_eq!(v["account_sid"], door.sid.as_str());
+    assert_eq!(
+        (v["to"].as_str(), v["channel"].as_str()),
+        (Some(to), Some("sms"))
+    );
+    assert_eq!(
+        (v["status"].as_str(), v["valid"].as_bool()),
+        (Some("pending"), Some(false))
+    );
+    assert!(is_twilio_date(&v["date_created"]));
+    let attempts = v["send_code_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(is_sid(&attempts[0]["attempt_sid"], "VL"));
+    assert!(is_twilio_date(&attempts[0]["time"]));
+    let sid = v["sid"].as_str().unwrap().to_owned();
+
+    // The message names the service, not the tenant.
+    let message = &app.outbox(to).await[0];
+    let code = message["code"].as_str().unwrap().to_owned();
+    assert!(
+        message["body"].as_str().unwrap().contains("Shop"),
+        "{message}"
+    );
+    assert_eq!(code.len(), 6);
+
+    let fetched = door
+        .call(
+            Method::GET,
+            &format!("/v2/Services/{service}/Verifications/{sid}"),
+            &[],
+        )
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text);
+    assert_eq!(fetched.body["status"], "pending");
+
+    let wrong = check(
+        &door,
+        &service,
+        &[("To", to), ("Code", &crate::common::wrong(&code))],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::OK, "{}", wrong.text);
+    assert_eq!(
+        (wrong.body["status"].as_str(), wrong.body["valid"].as_bool()),
+        (Some("pending"), Some(false))
+    );
+    let right = check(
+        &door,
+        &service,
+        &[("VerificationSid", &sid), ("Code", &code)],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.text);
+    assert_eq!(
+        (right.body["status"].as_str(), right.body["valid"].as_bool()),
+        (Some("approved"), Some(true))
+    );
+    assert_eq!(right.body["sid"], sid.as_str());
+
+    // Approved: gone, whatever names it.
+    twilio_error(
+        &check(&door, &service, &[("To", to), ("Code", &code)]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    twilio_error(
+        &check(
+            &door,
+            &service,
+            &[("VerificationSid", &sid), ("Code", &code)],
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let gone = door
+        .call(
+            Method::GET,
+            &format!("/v2/Services/{service}/Verifications/{sid}"),
+            &[],
+        )
+        .await;
+    twilio_error(&gone, StatusCode::NOT_FOUND, 20404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_checks_spend_it_and_cancel_or_approve_end_it() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let to = "+14155550172";
+    start(&door, &service, to, "sms").await;
+    let code = app.code("sms", to).await;
+    for _ in 0..5 {
+        let answer = check(
+            &door,
+            &service,
+            &[("To", to), ("Code", &crate::common::wrong(&code))],
+        )
+        .await;
+        assert_eq!(answer.body["status"], "pending", "{}", answer.text);
+    }
+    let spent = check(&door, &service, &[("To", to), ("Code", &code)]).await;
+    twilio_error(&spent, StatusCode::TOO_MANY_REQUESTS, 60202);
+    // A new verification for the same `To` starts afresh.
+    let again = start(&door, &service, to, "sms").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    let fresh = app.outbox(to).await[0]["code"].as_str().unwrap().to_owned();
+    let approved = check(&door, &service, &[("To", to), ("Code", &fresh)]).await;
+    assert_eq!(approved.body["status"], "approved", "{}", approved.text);
+
+    // Canceled: its code no longer works.
+    let to = "+14155550173";
+    let sid = start(&door, &service, to, "sms").await.body["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.code("sms", to).await;
+    let path = format!("/v2/Services/{service}/Verifications/{sid}");
+    let canceled = door
+        .call(Method::POST, &path, &[("Status", "canceled")])
+        .await;
+    assert_eq!(canceled.status, StatusCode::OK, "{}", canceled.text);
+    assert_eq!(canceled.body["status"], "canceled");
+    twilio_error(
+        &check(&door, &service, &[("To", to), ("Code", &code)]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    twilio_error(
+        &door.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+
+    // Approved by the integrator: gone too.
+    let to = "+14155550174";
+    let sid = start(&door, &service, to, "sms").await.body["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v2/Services/{service}/Verifications/{sid}");
+    let approved = door
+        .call(Method::POST, &path, &[("Status", "approved")])
+        .await;
+    assert_eq!(
+        (
+            approved.body["status"].as_str(),
+            approved.body["valid"].as_bool()
+        ),
+        (Some("approved"), Some(true))
+    );
+    twilio_error(
+        &door.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let bad = door
+        .call(Method::POST, &path, &[("Status", "pending")])
+        .await;
+    twilio_error(&bad, StatusCode::BAD_REQUEST, 60200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_again_while_pending_sends_again_under_the_same_sid() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let to = "user@example.com";
+    let first = start(&door, &service, to, "email").await;
+    let first_code = app.code("email", to).await;
+    // Within otpgate's 30-second resend cooldown: Twilio's "too many requests", with a wait.
+    let early = start(&door, &service, to, "email").await;
+    twilio_error(&early, StatusCode::TOO_MANY_REQUESTS, 20429);
+    assert!(early.headers.contains_key("retry-after"));
+    app.clock.advance(30);
+    let second = start(&door, &service, to, "email").await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    assert_eq!(second.body["sid"], first.body["sid"]);
+    assert_eq!(
+        second.body["send_code_attempts"].as_array().unwrap().len(),
+        2
+    );
+    let newest = app.outbox(to).await[0]["code"].as_str().unwrap().to_owned();
+    assert_ne!(newest, first_code);
+    // The previous code died at the resend (otpgate's rule); the newest works.
+    let old = check(&door, &service, &[("To", to), ("Code", &first_code)]).await;
+    assert_eq!(old.body["status"], "pending");
+    let ok = check(&door, &service, &[("To", to), ("Code", &newest)]).await;
+    assert_eq!(ok.body["status"], "approved", "{}", ok.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_targets_and_parameters_answer_twilios_codes() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let bad_to = start(&door, &service, "+1 not a number", "sms").await;
+    twilio_error(&bad_to, StatusCode::BAD_REQUEST, 60200);
+    assert_eq!(bad_to.body["message"], "Invalid parameter: To");
+    twilio_error(
+        &start(&door, &service, "not-an-email", "email").await,
+        StatusCode::BAD_REQUEST,
+        60200,
+    );
+    for channel in ["call", "sna", "auto"] {
+        twilio_error(
+            &start(&door, &service, "+14155550175", channel).await,
+            StatusCode::BAD_REQUEST,
+            60223,
+        );
+    }
+    twilio_error(
+        &start(&door, &service, "+14155550175", "fax").await,
+        StatusCode::BAD_REQUEST,
+        60200,
+    );
+    let custom = door
+        .call(
+            Method::POST,
+            &format!("/v2/Services/{service}/Verifications"),
+            &[
+                ("To", "+14155550175"),
+                ("Channel", "sms"),
+                ("CustomCode", "123456"),
+            ],
+        )
+        .await;
+    twilio_error(&custom, StatusCode::BAD_REQUEST, 60200);
+    twilio_error(
+        &check(&door, &service, &[("Code", "123456")]).await,
+        StatusCode::BAD_REQUEST,
+        60221,
+    );
+    twilio_error(
+        &check(&door, &service, &[("To", "+14155550175")]).await,
+        StatusCode::BAD_REQUEST,
+        60200,
+    );
+    twilio_error(
+        &check(
+            &door,
+            &service,
+            &[("To", "+14155550175"), ("Code", "123456")],
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let unknown = format!("VA{}", "0".repeat(32));
+    twilio_error(
+        &start(&door, &unknown, "+14155550175", "sms").await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+
+    // Another tenant's verification does not exist for this one.
+    let sid = start(&door, &service, "+14155550176", "sms").await.body["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let globex = Door::of(&app, "Globex", &app.other_key).await;
+    let path = format!("/v2/Services/{service}/Verifications/{sid}");
+    twilio_error(
+        &globex.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    twilio_error(
+        &globex
+            .call(Method::POST, &path, &[("Status", "canceled")])
+            .await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let theirs = check(
+        &globex,
+        &service,
+        &[("VerificationSid", &sid), ("Code", "123456")],
+    )
+    .await;
+    twilio_error(&theirs, StatusCode::NOT_FOUND, 20404);
+    assert_eq!(
+        door.call(Method::GET, &path, &[]).await.status,
+        StatusCode::OK,
+        "untouched"
+    );
+}
+
+/// `n` checks of the same form at once (tasks released together).
+async fn checks_at_once(
+    app: &std::sync::Arc<TestApp>,
+    door: &Door<'_>,
+    service: &str,
+    form: &[(&str, &str)],
+    n: usize,
+) -> Vec<Answer> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let authorization = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", door.sid, door.key))
+    );
+    let path = format!("/v2/Services/{service}/VerificationCheck");
+    let form: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let (authorization, path, form) = (authorization.clone(), path.clone(), form.clone());
+            tokio::spawn(async move {
+                let form: Vec<(&str, &str)> =
+                    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                barrier.wait().await;
+                call(&app, Method::POST, &path, &form, Some(&authorization)).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    answers
+}
+
+/// Concurrent checks count as one after the other: 50 wrong checks at once spend exactly the
+/// five a verification has; 20 right checks at once approve it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checks_spend_five_and_approve_once() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let to = "+14155550177";
+    start(&door, &service, to, "sms").await;
+    let code = app.code("sms", to).await;
+    let wrong = crate::common::wrong(&code);
+    let answers = checks_at_once(&app, &door, &service, &[("To", to), ("Code", &wrong)], 50).await;
+    let pending = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    let spent = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS && a.body["code"] == 60202)
+        .count();
+    assert_eq!((pending, spent), (5, 45));
+
+    let to = "+14155550178";
+    start(&door, &service, to, "sms").await;
+    let code = app.code("sms", to).await;
+    let answers = checks_at_once(&app, &door, &service, &[("To", to), ("Code", &code)], 20).await;
+    let approved = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK && a.body["status"] == "approved")
+        .count();
+    let gone = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::NOT_FOUND)
+        .count();
+    assert_eq!(
+        (approved, gone),
+        (1, 19),
+        "{:?}",
+        answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+}

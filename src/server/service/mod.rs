@@ -19,6 +19,7 @@ pub mod stats;
 pub mod templates;
 pub mod timeline;
 pub mod twilio;
+pub mod twilio_verifications;
 pub mod validate;
 mod views;
 pub mod webhooks;
@@ -165,6 +166,11 @@ impl VerificationService {
     }
 
     /// The server's limits, before any tenant's own.
+    /// The service's clock, in seconds (what its answers date things by).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     pub fn limits(&self) -> &LimitPolicy {
         &self.limits
     }

@@ -229,12 +229,7 @@ impl VerificationService {
         let value = recipients
             .get(&channel)
             .ok_or_else(|| invalid(&field, "is required for this channel"))?;
-        let checked = if channel.uses_phone_number() {
-            validate::phone_e164(value)
-        } else {
-            validate::email(value)
-        };
-        checked.map_err(|reason| invalid(&field, reason))
+        validate::recipient(channel, value).map_err(|reason| invalid(&field, reason))
     }
 
     /// Creates a session, one independent code per channel, and sends them (a fallback send:
@@ -438,12 +433,10 @@ impl VerificationService {
         let result = self
             .check_codes(tenant_id, token, submitted, widget_ip)
             .await;
-        count_attempt(api, &result, |report| {
-            match report.outcome.verdict() {
-                Verdict::Accepted => AttemptResult::Verified,
-                Verdict::Rejected => AttemptResult::WrongCode,
-                Verdict::Locked => AttemptResult::Locked,
-            }
+        count_attempt(api, &result, |report| match report.outcome.verdict() {
+            Verdict::Accepted => AttemptResult::Verified,
+            Verdict::Rejected => AttemptResult::WrongCode,
+            Verdict::Locked => AttemptResult::Locked,
         });
         result
     }

@@ -37,6 +37,16 @@ pub fn email(address: &str) -> Result<String, &'static str> {
     }
 }
 
+/// A channel's recipient as otpgate stores it: an E.164 number for SMS and WhatsApp, an email
+/// address for email.
+pub fn recipient(channel: crate::engine::Channel, value: &str) -> Result<String, &'static str> {
+    if channel.uses_phone_number() {
+        phone_e164(value)
+    } else {
+        email(value)
+    }
+}
+
 /// A phone number in E.164 form (`+14155550100`) that libphonenumber knows to be valid.
 pub fn phone_e164(number: &str) -> Result<String, &'static str> {
     let digits = number

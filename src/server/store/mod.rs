@@ -69,8 +69,8 @@ pub use tenants::{
     TenantStore,
 };
 pub use twilio::{
-    NewTwilioVerification, PageStart, SendAttempt, TwilioService, TwilioServiceChange,
-    TwilioStore, TwilioVerification, TwilioVerificationStore, VerificationRef,
+    NewTwilioVerification, PageStart, SendAttempt, TwilioService, TwilioServiceChange, TwilioStore,
+    TwilioVerification, TwilioVerificationStore, VerificationRef,
 };
 pub use webhooks::{
     ClaimedWebhook, EndpointInfo, EndpointPatch, EndpointSecrets, NewEndpoint, WebhookAttempt,

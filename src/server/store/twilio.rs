@@ -137,12 +137,14 @@ pub trait TwilioVerificationStore: Send + Sync {
     ) -> StoreResult<Option<TwilioVerification>>;
 
     /// Records a message the verification sent.
-    async fn add_send_attempt(&self, verification_id: i64, attempt: &SendAttempt)
-    -> StoreResult<()>;
+    async fn add_send_attempt(
+        &self,
+        verification_id: i64,
+        attempt: &SendAttempt,
+    ) -> StoreResult<()>;
 
     /// Closes an open verification at `now`; true for the one call that closed it.
-    async fn close_twilio_verification(&self, verification_id: i64, now: i64)
-    -> StoreResult<bool>;
+    async fn close_twilio_verification(&self, verification_id: i64, now: i64) -> StoreResult<bool>;
 
     /// Removes a verification whose session could not be started.
     async fn forget_twilio_verification(&self, verification_id: i64) -> StoreResult<()>;

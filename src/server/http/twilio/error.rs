@@ -56,6 +56,11 @@ impl TwilioError {
         )
     }
 
+    /// 400 `code` with Twilio's words for it (60221 no target, 60223 channel disabled).
+    pub fn bad_request(code: u32, message: impl Into<String>) -> TwilioError {
+        TwilioError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
     /// The answer to what the service refused, for the resource at `path`.
     pub fn of(error: ServiceError, path: &str) -> TwilioError {
         match error {
@@ -82,6 +87,13 @@ impl TwilioError {
             ServiceError::Forbidden(message) => {
                 TwilioError::new(StatusCode::FORBIDDEN, 20403, message)
             }
+            // A verification's checks are spent: refused until it expires.
+            ServiceError::Locked(_) => TwilioError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                60202,
+                "Max check attempts reached",
+            ),
+            ServiceError::Expired(_) => TwilioError::not_found(path),
             other => {
                 tracing::error!(error = %other, "a Twilio-compatible call failed");
                 TwilioError::new(

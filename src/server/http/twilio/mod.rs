@@ -8,6 +8,7 @@ mod auth;
 pub mod error;
 mod params;
 mod services;
+mod verifications;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -36,6 +37,10 @@ impl Links {
 
     pub fn service(&self, sid: &str) -> String {
         format!("{}/{sid}", self.services())
+    }
+
+    pub fn verification(&self, service_sid: &str, sid: &str) -> String {
+        format!("{}/Verifications/{sid}", self.service(service_sid))
     }
 }
 
@@ -68,6 +73,18 @@ pub fn routes() -> Router<AppState> {
             get(services::fetch)
                 .post(services::update)
                 .delete(services::delete),
+        )
+        .route(
+            "/v2/Services/{service_sid}/Verifications",
+            axum::routing::post(verifications::create),
+        )
+        .route(
+            "/v2/Services/{service_sid}/Verifications/{sid}",
+            get(verifications::fetch).post(verifications::update),
+        )
+        .route(
+            "/v2/Services/{service_sid}/VerificationCheck",
+            axum::routing::post(verifications::check),
         )
         .layer(DefaultBodyLimit::max(crate::server::http::rest::BODY_LIMIT))
 }

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::audit::{About, entry};
 use super::{Backend, Connection, Query};
-use crate::server::store::twilio::*;
 use crate::engine::Channel;
+use crate::server::store::twilio::*;
 use crate::server::store::{Caller, StoreError, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -386,8 +386,10 @@ impl<B: Backend> TwilioVerificationStore for B {
 
     async fn forget_twilio_verification(&self, verification_id: i64) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        tx.execute(Query::new("DELETE FROM twilio_verifications WHERE id = $1").bind(verification_id))
-            .await?;
+        tx.execute(
+            Query::new("DELETE FROM twilio_verifications WHERE id = $1").bind(verification_id),
+        )
+        .await?;
         B::commit(tx).await
     }
 }
