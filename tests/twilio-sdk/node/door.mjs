@@ -40,3 +40,25 @@ export async function rejects(call, status, code) {
   }
   throw new Error(`expected a RestException ${status}/${code}, the call succeeded`);
 }
+
+/** The newest code otpgate sent `to` (test keys deliver to the test outbox). */
+export async function codeFor(to) {
+  const res = await fetch(`${base}/api/v1/test/messages?to=${encodeURIComponent(to)}`, {
+    headers: { 'X-API-Key': tenant.key },
+  });
+  if (res.status !== 200) throw new Error(`outbox: ${res.status}`);
+  const messages = await res.json();
+  if (!messages.length) throw new Error(`no message to ${to}`);
+  return messages[0].code;
+}
+
+export function wrong(code) {
+  return (code[0] === '9' ? '0' : String(Number(code[0]) + 1)) + code.slice(1);
+}
+
+/** A phone number of its own for each test (the suite runs many). */
+let counter = 0;
+export function phone() {
+  counter += 1;
+  return `+1415555${String((Date.now() + counter * 7919) % 10000).padStart(4, '0')}`;
+}

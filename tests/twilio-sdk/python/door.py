@@ -23,3 +23,33 @@ def client(account_sid, api_key):
 
 TENANT = (os.environ["OTPGATE_TWILIO_ACCOUNT_SID"], os.environ["OTPGATE_TWILIO_KEY"])
 OTHER = (os.environ["OTPGATE_TWILIO_OTHER_ACCOUNT_SID"], os.environ["OTPGATE_TWILIO_OTHER_KEY"])
+
+
+def code_for(to):
+    """The newest code otpgate sent `to` (test keys deliver to the test outbox)."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{BASE}/api/v1/test/messages?to={urllib.parse.quote(to)}",
+        headers={"X-API-Key": TENANT[1]},
+    )
+    with urllib.request.urlopen(request) as answer:
+        messages = json.load(answer)
+    return messages[0]["code"]
+
+
+def wrong(code):
+    return ("0" if code[0] == "9" else str(int(code[0]) + 1)) + code[1:]
+
+
+_counter = [0]
+
+
+def phone():
+    """A phone number of its own for each test."""
+    import time
+
+    _counter[0] += 1
+    return f"+1415555{(int(time.time() * 1000) + _counter[0] * 7919 + 5000) % 10000:04d}"
