@@ -2,79 +2,13 @@
 //! account SID and one of its API keys, HTTP Basic), Twilio's error bodies and codes, and
 //! `/v2/Services` with paging as the official SDKs read it.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use crate::common::twilio::{Door, call};
 use crate::common::{Answer, TestApp};
-
-struct Door<'a> {
-    app: &'a TestApp,
-    sid: String,
-    key: String,
-}
-
-impl Door<'_> {
-    async fn of<'a>(app: &'a TestApp, tenant: &str, key: &str) -> Door<'a> {
-        let sid = app
-            .state
-            .admin
-            .tenant(tenant)
-            .await
-            .expect("tenant")
-            .account_sid;
-        Door {
-            app,
-            sid,
-            key: key.to_owned(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> Answer {
-        let credentials = STANDARD.encode(format!("{}:{}", self.sid, self.key));
-        call(
-            self.app,
-            method,
-            path,
-            form,
-            Some(&format!("Basic {credentials}")),
-        )
-        .await
-    }
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    form: &[(&str, &str)],
-    authorization: Option<&str>,
-) -> Answer {
-    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let uri = if method == Method::GET && !encoded.is_empty() {
-        format!("{path}?{encoded}")
-    } else {
-        path.to_owned()
-    };
-    let mut request = Request::builder()
-        .method(method.clone())
-        .uri(uri)
-        .header(header::HOST, "otp.example.test");
-    if let Some(authorization) = authorization {
-        request = request.header(header::AUTHORIZATION, authorization);
-    }
-    let body = if method == Method::POST {
-        request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        Body::from(encoded)
-    } else {
-        Body::empty()
-    };
-    app.request(request.body(body).expect("request")).await
-}
 
 /// Asserts a Twilio error body: its code, HTTP status (also in the body) and documentation link.
 fn twilio_error(answer: &Answer, status: StatusCode, code: u64) {
@@ -820,5 +754,29 @@ async fn concurrent_checks_spend_five_and_approve_once() {
         (1, 19),
         "{:?}",
         answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+}
+
+/// Verifications go with their sessions: after the purge's grace, the rows are deleted too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_with_their_sessions() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let sid = start(&door, &service, "+14155550179", "sms").await.body["sid"]
+        .as_str()
+        .expect("a verification SID")
+        .to_owned();
+    let start_at = crate::common::START;
+    let kept = app.purge_at(start_at + 601, 3600).await;
+    assert_eq!(kept.twilio_verifications, 0, "within the grace");
+    let purged = app.purge_at(start_at + 600 + 3601, 3600).await;
+    assert_eq!((purged.sessions, purged.twilio_verifications), (1, 1));
+    app.clock.set(start_at + 600 + 3601);
+    let path = format!("/v2/Services/{service}/Verifications/{sid}");
+    twilio_error(
+        &door.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
     );
 }

@@ -971,3 +971,64 @@ async fn each_fallback_step_tells_of_its_message() {
     assert_eq!(story[2].1["channel"], "sms");
     all_verified_with(&received, &[0]);
 }
+
+/// A verification through the Twilio-compatible door tells the same story as a native session
+/// of one channel: started, its message sent, its channel verified, verified — signed alike,
+/// with no code, key or session token in any body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twilio_door_verification_tells_the_same_story_as_a_native_one() {
+    use crate::common::twilio::Door;
+    let hooked = hooked().await;
+    let app = &hooked.app;
+    let door = Door::of(app, "Acme", &app.test_key).await;
+    let service = door
+        .call(Method::POST, "/v2/Services", &[("FriendlyName", "Shop")])
+        .await
+        .body["sid"]
+        .as_str()
+        .expect("a service")
+        .to_owned();
+    let to = "+14155550112";
+    let started = door
+        .call(
+            Method::POST,
+            &format!("/v2/Services/{service}/Verifications"),
+            &[("To", to), ("Channel", "sms")],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let code = app.code("sms", to).await;
+    app.clock.advance(1);
+    let checked = door
+        .call(
+            Method::POST,
+            &format!("/v2/Services/{service}/VerificationCheck"),
+            &[("To", to), ("Code", &code)],
+        )
+        .await;
+    assert_eq!(checked.body["status"], "approved", "{}", checked.text);
+
+    let received = post_until(&hooked, 4).await;
+    assert_eq!(
+        types(&received),
+        [
+            "verification.started",
+            "message.sent",
+            "verification.channel_verified",
+            "verification.verified"
+        ]
+    );
+    all_verified_with(&received, &[0]);
+    // The session token the door derived (the test server's secret is the tests' own).
+    let secret =
+        secrecy::SecretString::from("0123456789abcdef0123456789abcdef-test-secret".to_owned());
+    let keys = otpgate::server::crypto::ServerKeys::from_secret(
+        otpgate::server::config::secret_bytes(&secret),
+    );
+    let token = keys.twilio_session_token(started.body["sid"].as_str().expect("a SID"));
+    none_holds(&received, &[&code, &app.test_key, &token]);
+    for (_, data) in story(&received) {
+        assert_eq!(data["tenant"], "Acme");
+        assert_eq!(data["test"], true);
+    }
+}

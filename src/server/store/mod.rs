@@ -204,6 +204,8 @@ pub struct PurgeCounts {
     pub audit_entries: u64,
     /// Webhook deliveries (with their attempts) older than their retention.
     pub webhook_deliveries: u64,
+    /// Twilio-door verifications (with their send attempts) whose sessions expired.
+    pub twilio_verifications: u64,
 }
 
 /// One pool of database connections, as `/metrics` shows it.

@@ -8,6 +8,7 @@ pub mod binary;
 pub mod database;
 pub mod servers;
 pub mod standins;
+pub mod twilio;
 
 use std::sync::Arc;
 

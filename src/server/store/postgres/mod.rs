@@ -233,7 +233,8 @@ impl Backend for PgStore {
             Expiring::Sessions
             | Expiring::Requests
             | Expiring::AuditEntries
-            | Expiring::WebhookDeliveries => ("id", "id"),
+            | Expiring::WebhookDeliveries
+            | Expiring::TwilioVerifications => ("id", "id"),
         };
         let sql = format!(
             "DELETE FROM {table} WHERE {key} IN

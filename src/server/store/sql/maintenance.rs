@@ -64,6 +64,10 @@ impl<B: Backend> Maintenance for B {
         let webhook_deliveries = self
             .delete_expired(Expiring::WebhookDeliveries, webhooks_before)
             .await?;
+        // Kept as long as their sessions: a check names nothing once both are gone.
+        let twilio_verifications = self
+            .delete_expired(Expiring::TwilioVerifications, cutoff)
+            .await?;
         let mut tx = self.begin().await?;
         let limit_records = limits::purge::<B>(&mut tx, now).await?;
         B::commit(tx).await?;
@@ -76,6 +80,7 @@ impl<B: Backend> Maintenance for B {
             limit_records,
             audit_entries,
             webhook_deliveries,
+            twilio_verifications,
         })
     }
 }

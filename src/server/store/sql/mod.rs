@@ -325,6 +325,8 @@ pub(super) enum Expiring {
     AuditEntries,
     /// Webhook deliveries older than their retention (their attempts go with them).
     WebhookDeliveries,
+    /// Twilio-door verifications expired before the cut-off (their send attempts go with them).
+    TwilioVerifications,
 }
 
 impl Expiring {
@@ -335,13 +337,14 @@ impl Expiring {
             Expiring::IdempotencyKeys => "idempotency_keys",
             Expiring::AuditEntries => "audit_log",
             Expiring::WebhookDeliveries => "webhook_deliveries",
+            Expiring::TwilioVerifications => "twilio_verifications",
         }
     }
 
     /// The column compared with the cut-off.
     pub(super) fn column(self) -> &'static str {
         match self {
-            Expiring::Sessions | Expiring::Requests => "expires_at",
+            Expiring::Sessions | Expiring::Requests | Expiring::TwilioVerifications => "expires_at",
             Expiring::IdempotencyKeys => "created_at",
             Expiring::AuditEntries => "at",
             Expiring::WebhookDeliveries => "created_at",
