@@ -638,6 +638,31 @@ async fn wrong_targets_and_parameters_answer_twilios_codes() {
         StatusCode::NOT_FOUND,
         20404,
     );
+    // A channel the tenant disabled is Twilio's "delivery channel disabled".
+    let admin = app
+        .admin_token(otpgate::server::service::AdminScope::Write, None)
+        .await;
+    let changed = app
+        .admin_call(
+            Method::PATCH,
+            "/admin/v1/tenants/Acme",
+            Some(&admin),
+            Some(serde_json::json!({"enabled_channels": ["email"]})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    twilio_error(
+        &start(&door, &service, "+14155550175", "sms").await,
+        StatusCode::BAD_REQUEST,
+        60223,
+    );
+    app.admin_call(
+        Method::PATCH,
+        "/admin/v1/tenants/Acme",
+        Some(&admin),
+        Some(serde_json::json!({"enabled_channels": null})),
+    )
+    .await;
     let unknown = format!("VA{}", "0".repeat(32));
     twilio_error(
         &start(&door, &unknown, "+14155550175", "sms").await,

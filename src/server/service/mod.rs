@@ -82,7 +82,7 @@ impl std::ops::Deref for VerificationService {
 }
 
 /// What a disabled tenant's calls are answered.
-const DISABLED: &str = "this app is disabled; its operator can enable it again";
+pub const DISABLED: &str = "this app is disabled; its operator can enable it again";
 
 /// What every message of one send or resend shares: whose it is and how it reads.
 struct Letter<'a> {

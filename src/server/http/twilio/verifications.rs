@@ -123,7 +123,7 @@ pub async fn create(
         .await
         .map_err(|error| match error {
             // A channel the tenant may not use, or has no provider for.
-            ServiceError::Forbidden(message) if !message.contains("disabled") => {
+            ServiceError::Forbidden(message) if message != crate::server::service::DISABLED => {
                 TwilioError::bad_request(60223, format!("Delivery channel disabled: {message}"))
             }
             // Whatever names the `To` is Twilio's "Invalid parameter: To".
