@@ -94,7 +94,7 @@ fn build() -> Vec<EndpointDoc> {
         let Some(item) = doc.get("paths").and_then(|p| p.get(path)) else {
             continue;
         };
-        for method in ["get", "post"] {
+        for method in ["get", "post", "delete"] {
             let Some(operation) = item.get(method) else {
                 continue;
             };
@@ -151,6 +151,15 @@ mod tests {
                 "/api/v1/test/messages",
                 "/healthz",
                 "/readyz",
+                "/v2/Services",
+                "/v2/Services",
+                "/v2/Services/{Sid}",
+                "/v2/Services/{Sid}",
+                "/v2/Services/{Sid}",
+                "/v2/Services/{ServiceSid}/Verifications",
+                "/v2/Services/{ServiceSid}/Verifications/{Sid}",
+                "/v2/Services/{ServiceSid}/Verifications/{Sid}",
+                "/v2/Services/{ServiceSid}/VerificationCheck",
             ]
         );
         for doc in &endpoints {

@@ -5,6 +5,7 @@
 //! service every door shares).
 
 mod auth;
+pub mod bodies;
 pub mod error;
 mod params;
 mod services;
@@ -14,7 +15,8 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::server::state::AppState;
 use error::TwilioError;
@@ -64,27 +66,19 @@ impl FromRequestParts<AppState> for Links {
     }
 }
 
+/// The door's operations, from which both its routes and its part of the OpenAPI document are
+/// made.
+pub fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(services::create, services::list))
+        .routes(routes!(services::fetch, services::update, services::delete))
+        .routes(routes!(verifications::create))
+        .routes(routes!(verifications::fetch, verifications::update))
+        .routes(routes!(verifications::check))
+}
+
 /// The door's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/Services", get(services::list).post(services::create))
-        .route(
-            "/v2/Services/{sid}",
-            get(services::fetch)
-                .post(services::update)
-                .delete(services::delete),
-        )
-        .route(
-            "/v2/Services/{service_sid}/Verifications",
-            axum::routing::post(verifications::create),
-        )
-        .route(
-            "/v2/Services/{service_sid}/Verifications/{sid}",
-            get(verifications::fetch).post(verifications::update),
-        )
-        .route(
-            "/v2/Services/{service_sid}/VerificationCheck",
-            axum::routing::post(verifications::check),
-        )
-        .layer(DefaultBodyLimit::max(crate::server::http::rest::BODY_LIMIT))
+    let (router, _) = operations().split_for_parts();
+    router.layer(DefaultBodyLimit::max(crate::server::http::rest::BODY_LIMIT))
 }

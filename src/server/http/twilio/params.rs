@@ -27,6 +27,14 @@ impl Params {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The first parameter whose name is not one of `known`.
+    pub fn other_than(&self, known: &[&str]) -> Option<&str> {
+        self.0
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .find(|name| !known.contains(name))
+    }
+
     /// Whether any parameter's name starts with `prefix` (`Push.` names a whole feature).
     pub fn any_under(&self, prefix: &str) -> bool {
         self.0.iter().any(|(name, _)| name.starts_with(prefix))

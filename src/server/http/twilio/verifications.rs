@@ -8,9 +8,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth::TwilioAccount;
+use super::bodies::{
+    CheckBody, CheckForm, SendAttemptBody, StatusForm, TwilioErrorBody, VerificationBody,
+    VerificationForm,
+};
 use super::error::{TwilioError, TwilioResult};
 use super::params::Params;
 use super::{Links, date};
@@ -49,34 +53,37 @@ impl Status {
     }
 }
 
-fn verification_json(
+fn verification_body(
     verification: &TwilioVerification,
     status: Status,
     account: &TwilioAccount,
     links: &Links,
-) -> Value {
-    let attempts: Vec<Value> = verification
-        .attempts
-        .iter()
-        .map(|a| json!({"attempt_sid": a.sid, "channel": a.channel.as_str(), "time": date(a.at)}))
-        .collect();
-    json!({
-        "sid": verification.sid,
-        "service_sid": verification.service_sid,
-        "account_sid": account.account_sid,
-        "to": verification.recipient,
-        "channel": verification.channel.as_str(),
-        "status": status.as_str(),
-        "valid": matches!(status, Status::Approved),
-        "lookup": {},
-        "amount": null,
-        "payee": null,
-        "send_code_attempts": attempts,
-        "date_created": date(verification.created_at),
-        "date_updated": date(verification.updated_at),
-        "sna": null,
-        "url": links.verification(&verification.service_sid, &verification.sid),
-    })
+) -> VerificationBody {
+    VerificationBody {
+        sid: verification.sid.clone(),
+        service_sid: verification.service_sid.clone(),
+        account_sid: account.account_sid.clone(),
+        to: verification.recipient.clone(),
+        channel: verification.channel.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        valid: matches!(status, Status::Approved),
+        lookup: json!({}),
+        amount: None,
+        payee: None,
+        send_code_attempts: verification
+            .attempts
+            .iter()
+            .map(|a| SendAttemptBody {
+                attempt_sid: a.sid.clone(),
+                channel: a.channel.as_str().to_owned(),
+                time: date(a.at),
+            })
+            .collect(),
+        date_created: date(verification.created_at),
+        date_updated: date(verification.updated_at),
+        sna: None,
+        url: links.verification(&verification.service_sid, &verification.sid),
+    }
 }
 
 fn channel(params: &Params) -> TwilioResult<Channel> {
@@ -93,6 +100,21 @@ fn channel(params: &Params) -> TwilioResult<Channel> {
     }
 }
 
+/// Sends a code: starts a verification, or sends the open one for this `To` again.
+#[utoipa::path(
+    post, path = "/v2/Services/{ServiceSid}/Verifications", operation_id = "twilio_create_verification", tag = "twilio",
+    params(("ServiceSid" = String, Path, description = "The service's SID (`VA…`)")),
+    request_body(content = VerificationForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 201, description = "Sent: a new verification, or the open one for this `To` sent again", body = VerificationBody),
+        (status = 400, description = "60200: a parameter is missing or wrong (`Invalid parameter: To`); 60223: a channel otpgate or the account does not send by", body = TwilioErrorBody),
+        (status = 401, description = "20003: wrong or missing credentials", body = TwilioErrorBody),
+        (status = 403, description = "20403: the account is disabled", body = TwilioErrorBody),
+        (status = 404, description = "20404: no such service of this account", body = TwilioErrorBody),
+        (status = 429, description = "60203: sends to this `To` are limited; 20429: another limit, or the 30-second resend cooldown (`Retry-After`)", body = TwilioErrorBody),
+    ),
+    security(("twilio_basic" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     links: Links,
@@ -132,23 +154,37 @@ pub async fn create(
             }
             other => TwilioError::of(other, uri.path()),
         })?;
-    let body = verification_json(&verification, Status::Pending, &account, &links);
+    let body = verification_body(&verification, Status::Pending, &account, &links);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Reads a pending verification.
+#[utoipa::path(
+    get, path = "/v2/Services/{ServiceSid}/Verifications/{Sid}", operation_id = "twilio_fetch_verification", tag = "twilio",
+    params(
+        ("ServiceSid" = String, Path, description = "The service's SID (`VA…`)"),
+        ("Sid" = String, Path, description = "The verification's SID (`VE…`)"),
+    ),
+    responses(
+        (status = 200, description = "The pending verification", body = VerificationBody),
+        (status = 401, description = "20003: wrong or missing credentials", body = TwilioErrorBody),
+        (status = 404, description = "20404: no such verification, or gone (approved, canceled, expired, its checks spent)", body = TwilioErrorBody),
+    ),
+    security(("twilio_basic" = []))
+)]
 pub async fn fetch(
     State(state): State<AppState>,
     links: Links,
     account: TwilioAccount,
     uri: Uri,
     Path((service_sid, sid)): Path<(String, String)>,
-) -> TwilioResult<Json<Value>> {
+) -> TwilioResult<Json<VerificationBody>> {
     let verification = state
         .service
         .twilio_verification_now(&account.key, &service_sid, &sid)
         .await
         .map_err(|e| TwilioError::of(e, uri.path()))?;
-    Ok(Json(verification_json(
+    Ok(Json(verification_body(
         &verification,
         Status::Pending,
         &account,
@@ -156,7 +192,22 @@ pub async fn fetch(
     )))
 }
 
-/// `Status=canceled` or `Status=approved`: the verification ends, and is gone afterwards.
+/// Ends a verification: `Status=canceled` or `Status=approved`; it is gone afterwards.
+#[utoipa::path(
+    post, path = "/v2/Services/{ServiceSid}/Verifications/{Sid}", operation_id = "twilio_update_verification", tag = "twilio",
+    params(
+        ("ServiceSid" = String, Path, description = "The service's SID (`VA…`)"),
+        ("Sid" = String, Path, description = "The verification's SID (`VE…`)"),
+    ),
+    request_body(content = StatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Ended: `canceled` or `approved`", body = VerificationBody),
+        (status = 400, description = "60200: `Status` is neither `canceled` nor `approved`", body = TwilioErrorBody),
+        (status = 401, description = "20003: wrong or missing credentials", body = TwilioErrorBody),
+        (status = 404, description = "20404: no such verification, or gone", body = TwilioErrorBody),
+    ),
+    security(("twilio_basic" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     links: Links,
@@ -164,7 +215,7 @@ pub async fn update(
     uri: Uri,
     Path((service_sid, sid)): Path<(String, String)>,
     params: Params,
-) -> TwilioResult<Json<Value>> {
+) -> TwilioResult<Json<VerificationBody>> {
     let status = match params.text("Status").map(str::trim) {
         Some("canceled") => Status::Canceled,
         Some("approved") => Status::Approved,
@@ -176,7 +227,7 @@ pub async fn update(
         .await
         .map_err(|e| TwilioError::of(e, uri.path()))?;
     verification.updated_at = state.service.now();
-    Ok(Json(verification_json(
+    Ok(Json(verification_body(
         &verification,
         status,
         &account,
@@ -184,14 +235,27 @@ pub async fn update(
     )))
 }
 
-/// `Code` with `To` or `VerificationSid`: `200` pending (wrong) or approved (right, once).
+/// Checks a code: `Code` with `To` or `VerificationSid`; pending (wrong) or approved (once).
+#[utoipa::path(
+    post, path = "/v2/Services/{ServiceSid}/VerificationCheck", operation_id = "twilio_check_verification", tag = "twilio",
+    params(("ServiceSid" = String, Path, description = "The service's SID (`VA…`)")),
+    request_body(content = CheckForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Checked: `pending` (a wrong code, one of five used) or `approved` (once)", body = CheckBody),
+        (status = 400, description = "60200: `Code` missing or not 4 to 10 characters, or a wrong `To`; 60221: neither `To` nor `VerificationSid`", body = TwilioErrorBody),
+        (status = 401, description = "20003: wrong or missing credentials", body = TwilioErrorBody),
+        (status = 404, description = "20404: no open verification so named (approved, canceled, expired, or none)", body = TwilioErrorBody),
+        (status = 429, description = "60202: its five checks are spent; 20429: another limit (`Retry-After`)", body = TwilioErrorBody),
+    ),
+    security(("twilio_basic" = []))
+)]
 pub async fn check(
     State(state): State<AppState>,
     account: TwilioAccount,
     uri: Uri,
     Path(service_sid): Path<String>,
     params: Params,
-) -> TwilioResult<Json<Value>> {
+) -> TwilioResult<Json<CheckBody>> {
     let code = params
         .text("Code")
         .map(str::trim)
@@ -225,18 +289,18 @@ pub async fn check(
     } else {
         Status::Pending
     };
-    Ok(Json(json!({
-        "sid": verification.sid,
-        "service_sid": verification.service_sid,
-        "account_sid": account.account_sid,
-        "to": verification.recipient,
-        "channel": verification.channel.as_str(),
-        "status": status.as_str(),
-        "valid": checked.approved,
-        "amount": null,
-        "payee": null,
-        "sna_attempts_error_codes": [],
-        "date_created": date(verification.created_at),
-        "date_updated": date(state.service.now()),
-    })))
+    Ok(Json(CheckBody {
+        sid: verification.sid.clone(),
+        service_sid: verification.service_sid.clone(),
+        account_sid: account.account_sid.clone(),
+        to: verification.recipient.clone(),
+        channel: verification.channel.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        valid: checked.approved,
+        amount: None,
+        payee: None,
+        sna_attempts_error_codes: Vec::new(),
+        date_created: date(verification.created_at),
+        date_updated: date(state.service.now()),
+    }))
 }
