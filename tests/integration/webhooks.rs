@@ -1032,3 +1032,78 @@ async fn a_twilio_door_verification_tells_the_same_story_as_a_native_one() {
         assert_eq!(data["test"], true);
     }
 }
+
+/// A door verification under a live key goes through the real provider path: the provider
+/// takes it, its signed receipt says delivered, and the webhooks say so as for a native
+/// session's message; a bad number's failure is told too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twilio_door_verifications_receipts_are_told_as_a_native_ones() {
+    use crate::common::twilio::Door;
+    let (hooked, twilio) = hooked_twilio().await;
+    let app = &hooked.app;
+    let door = Door::of(app, "Acme", &app.live_key).await;
+    let service = door
+        .call(Method::POST, "/v2/Services", &[("FriendlyName", "Shop")])
+        .await
+        .body["sid"]
+        .as_str()
+        .expect("a service")
+        .to_owned();
+    let start = |to: &'static str| {
+        let (door, service) = (&door, service.clone());
+        async move {
+            door.call(
+                Method::POST,
+                &format!("/v2/Services/{service}/Verifications"),
+                &[("To", to), ("Channel", "sms")],
+            )
+            .await
+        }
+    };
+    let ok = start("+14155550145").await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    let bad = start(standins::TWILIO_INVALID).await;
+    assert_eq!(bad.status, StatusCode::CREATED, "{}", bad.text);
+    assert_eq!(app.deliver().await, 2);
+    let accepted = twilio.accepted();
+    let taken = accepted
+        .iter()
+        .find(|a| a.to == "+14155550145")
+        .expect("accepted");
+    assert!(
+        taken.text.contains("Shop"),
+        "the service's name: {}",
+        taken.text
+    );
+    let callback = taken.callback.clone().expect("a callback URL");
+    assert_eq!(
+        twilio
+            .twilio_callback(&callback, &taken.id, "delivered", false)
+            .await,
+        200
+    );
+    let received = post_until(&hooked, 5).await;
+    let told = story(&received);
+    let count = |kind: &str| told.iter().filter(|(t, _)| t == kind).count();
+    assert_eq!(
+        (
+            count("verification.started"),
+            count("message.sent"),
+            count("message.delivered"),
+            count("message.failed")
+        ),
+        (2, 1, 1, 1),
+        "{told:?}"
+    );
+    let delivered = told
+        .iter()
+        .find(|(t, _)| t == "message.delivered")
+        .expect("delivered");
+    assert_eq!(delivered.1["provider"], "twilio");
+    assert_eq!(delivered.1["test"], false);
+    all_verified_with(&received, &[0]);
+    none_holds(
+        &received,
+        &[&app.live_key, &taken.text, standins::TWILIO_TOKEN],
+    );
+}

@@ -290,7 +290,10 @@ impl Worker {
         let content = texts.content(&Facts {
             channel: delivery.channel,
             locale: delivery.locale.as_deref(),
-            tenant: &delivery.tenant_name,
+            tenant: delivery
+                .app_name
+                .as_deref()
+                .unwrap_or(&delivery.tenant_name),
             code: &code,
             seconds_left: delivery.expires_at - now,
             webotp_host: host.as_deref(),

@@ -76,6 +76,8 @@ pub struct ClaimedDelivery {
     pub id: i64,
     pub tenant_id: i64,
     pub tenant_name: String,
+    /// The app name its message says when it is not the tenant's (a Twilio service's).
+    pub app_name: Option<String>,
     /// Whether it was sent under a test key.
     pub is_test: bool,
     /// The session's public ID (`ses_…`), when it is a session's message.
@@ -240,7 +242,7 @@ pub trait DeliveryStore: Send + Sync {
 pub(super) const CLAIMED_COLUMNS: &str = "d.id, d.tenant_id, t.name AS tenant_name,
     COALESCE(s.is_test, r.is_test) AS is_test, s.public_id AS session_public_id,
     d.channel, d.recipient, d.sealed_code,
-    d.attempts, d.expires_at, s.locale, s.token_hash, r.request_id, d.queued_at_ms,
+    d.attempts, d.expires_at, s.locale, s.app_name, s.token_hash, r.request_id, d.queued_at_ms,
     (SELECT origin FROM tenant_origins o WHERE o.tenant_id = d.tenant_id ORDER BY origin LIMIT 1) AS origin";
 
 /// What a claimed message (`d`) is joined with for `CLAIMED_COLUMNS`.
@@ -254,6 +256,7 @@ pub(super) struct ClaimedRow {
     id: i64,
     tenant_id: i64,
     tenant_name: String,
+    app_name: Option<String>,
     is_test: i64,
     session_public_id: Option<String>,
     channel: String,
@@ -274,6 +277,7 @@ impl ClaimedRow {
             id: self.id,
             tenant_id: self.tenant_id,
             tenant_name: self.tenant_name,
+            app_name: self.app_name,
             is_test: self.is_test == 1,
             session_public_id: self.session_public_id,
             channel: Channel::parse(&self.channel)
