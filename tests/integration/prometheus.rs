@@ -183,6 +183,44 @@ async fn prometheus_reads_back_exactly_the_mix_that_was_driven() {
     );
     assert_eq!(refused, 4);
 
+    // One verification through the Twilio-compatible door: a wrong code, then the right one,
+    // counted under its own `api` label.
+    let shown = otpgate.cli(&["tenant", "show", "Metrics"]);
+    let settings: Value = serde_json::from_str(&shown).expect("tenant show prints JSON");
+    let account = (
+        settings["account_sid"].as_str().expect("an account SID"),
+        key.as_str(),
+    );
+    let (status, service) = otpgate
+        .twilio("/v2/Services", account, &[("FriendlyName", "Metrics")])
+        .await;
+    assert_eq!(status, 201, "{service}");
+    let service = service["sid"].as_str().expect("a service SID").to_owned();
+    let door_phone = "+14155550188";
+    let (status, started) = otpgate
+        .twilio(
+            &format!("/v2/Services/{service}/Verifications"),
+            account,
+            &[("To", door_phone), ("Channel", "sms")],
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let (_, messages) = otpgate
+        .get("/api/v1/test/messages?to=%2B14155550188", &key)
+        .await;
+    let door_code = messages[0]["code"].as_str().expect("a code").to_owned();
+    codes.push(door_code.clone());
+    for code in [wrong(&door_code), door_code.clone()] {
+        let (status, checked) = otpgate
+            .twilio(
+                &format!("/v2/Services/{service}/VerificationCheck"),
+                account,
+                &[("To", door_phone), ("Code", &code)],
+            )
+            .await;
+        assert_eq!(status, 200, "{checked}");
+    }
+
     for (query, wanted) in [
         (
             r#"otpgate_verification_attempts_total{api="progressive",result="verified"}"#,
@@ -223,6 +261,15 @@ async fn prometheus_reads_back_exactly_the_mix_that_was_driven() {
             4.0,
         ),
         (r#"otpgate_delivery_queue_depth{channel="email"}"#, 0.0),
+        (r#"otpgate_sessions_started_total{api="twilio"}"#, 1.0),
+        (
+            r#"otpgate_verification_attempts_total{api="twilio",result="wrong_code"}"#,
+            1.0,
+        ),
+        (
+            r#"otpgate_verification_attempts_total{api="twilio",result="verified"}"#,
+            1.0,
+        ),
     ] {
         let read = prometheus.value_becomes(query, wanted).await;
         assert_eq!(read, wanted, "{query}");

@@ -164,6 +164,20 @@ impl Otpgate {
         self.answer(request).await
     }
 
+    /// POSTs Twilio's form parameters to the Twilio-compatible door with an account SID and key.
+    pub async fn twilio(
+        &self,
+        path: &str,
+        account: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let request = client()
+            .post(format!("http://127.0.0.1:{}{path}", self.port))
+            .basic_auth(account.0, Some(account.1))
+            .form(form);
+        self.answer(request).await
+    }
+
     /// Sends `request`; a request that gets no answer fails the test with the server's log.
     async fn answer(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let answer = match request.send().await {
