@@ -3,7 +3,7 @@
 //! of `scripts/test` this is the several-instances deployment (one schema, three processes);
 //! in the SQLite pass, three processes on one file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
 use std::time::Duration;
 
@@ -458,4 +458,115 @@ async fn a_fallback_step_survives_every_instance_killed_before_it() {
     cluster.servers[2] = Some(cluster.instances[2].serve().await);
     let sms = wait_for_message(&cluster, "+14155550151", 10).await;
     assert_eq!(sms.len(), 1, "{sms:?}");
+}
+
+impl Cluster {
+    /// The Acme tenant's account SID (the Twilio-compatible door's user name).
+    fn account_sid(&self) -> String {
+        let shown = self.at(0).cli(&["tenant", "show", "Acme"]);
+        let settings: Value = serde_json::from_str(&shown).expect("tenant show prints JSON");
+        settings["account_sid"]
+            .as_str()
+            .expect("an account SID")
+            .to_owned()
+    }
+
+    /// Posts `count` copies of a Twilio form at once, spread over the instances.
+    async fn twilio_at_once(
+        &self,
+        count: usize,
+        path: &str,
+        account: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Vec<(u16, Value)> {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(count));
+        let owned: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let tasks: Vec<_> = (0..count)
+            .map(|n| {
+                let instance = self.at(n).clone();
+                let (sid, key) = (account.0.to_owned(), account.1.to_owned());
+                let (path, barrier, owned) = (path.to_owned(), barrier.clone(), owned.clone());
+                tokio::spawn(async move {
+                    let form: Vec<(&str, &str)> = owned
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    barrier.wait().await;
+                    instance.twilio(&path, (&sid, &key), &form).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task"));
+        }
+        answers
+    }
+}
+
+/// The Twilio-compatible door's rules hold across processes: ten creates at once for one `To`
+/// make one verification (the others are its resend, refused inside the cooldown); 30 wrong
+/// checks at once over three instances spend exactly five; 20 right checks approve once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_twilio_doors_rules_hold_over_three_instances() {
+    let cluster = cluster().await;
+    let sid = cluster.account_sid();
+    let account = (sid.as_str(), cluster.test_key.as_str());
+    let (status, service) = cluster
+        .at(0)
+        .twilio("/v2/Services", account, &[("FriendlyName", "Cluster")])
+        .await;
+    assert_eq!(status, 201, "{service}");
+    let service = service["sid"].as_str().expect("a service").to_owned();
+    let start = format!("/v2/Services/{service}/Verifications");
+    let check = format!("/v2/Services/{service}/VerificationCheck");
+
+    let to = "door@example.com";
+    let created = cluster
+        .twilio_at_once(10, &start, account, &[("To", to), ("Channel", "email")])
+        .await;
+    let made: BTreeSet<&str> = created
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .filter_map(|(_, body)| body["sid"].as_str())
+        .collect();
+    assert_eq!(made.len(), 1, "one verification: {created:?}");
+    assert!(
+        created
+            .iter()
+            .all(|(status, body)| *status == 201 || (*status == 429 && body["code"] == 20429)),
+        "the others are its resend inside the cooldown: {created:?}"
+    );
+    let code = cluster.code(to).await;
+    let wrong = crate::common::wrong(&code);
+    let answers = cluster
+        .twilio_at_once(30, &check, account, &[("To", to), ("Code", &wrong)])
+        .await;
+    assert_eq!(
+        statuses(&answers),
+        BTreeMap::from([(200, 5), (429, 25)]),
+        "five checks spent, then 60202"
+    );
+
+    let to = "door-right@example.com";
+    let (status, _) = cluster
+        .at(1)
+        .twilio(&start, account, &[("To", to), ("Channel", "email")])
+        .await;
+    assert_eq!(status, 201);
+    let code = cluster.code(to).await;
+    let answers = cluster
+        .twilio_at_once(20, &check, account, &[("To", to), ("Code", &code)])
+        .await;
+    let approved = answers
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["status"] == "approved")
+        .count();
+    assert_eq!(
+        (approved, statuses(&answers).get(&404).copied()),
+        (1, Some(19))
+    );
 }

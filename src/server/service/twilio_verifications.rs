@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::policy::RequestedLimits;
+use crate::engine::policy::{RESEND_COOLDOWN_SECS, RequestedLimits};
 use crate::engine::session::ChannelOutcome;
 use crate::engine::{Channel, SessionStatus, VerificationMode};
 use crate::server::crypto::{looks_like_sid, new_sid};
@@ -23,6 +23,10 @@ use crate::server::store::{
 pub const MAX_CHECKS: i64 = 5;
 /// How long a verification lives (Twilio's default), in seconds.
 pub const LIFETIME_SECS: i64 = 600;
+/// How long a verification's session may take to be started after its row is written: a
+/// create that finds an open verification without a session younger than this is racing its
+/// create, not looking at one whose create failed.
+const STARTING_SECS: i64 = 10;
 
 /// What starts a verification.
 #[derive(Clone, Debug)]
@@ -192,7 +196,17 @@ impl VerificationService {
             .await
         {
             Ok(_) => {}
-            // Its session ended under it (locked by its checks): it is gone.
+            // Another create is starting its session right now: this one is its resend, and a
+            // resend this early waits, as any resend inside the cooldown does.
+            Err(ServiceError::NotFound) if self.clock.now() - open.created_at < STARTING_SECS => {
+                return Err(ServiceError::RateLimited {
+                    retry_after: RESEND_COOLDOWN_SECS,
+                    message: "a code was sent to this contact a moment ago".into(),
+                    refusal: None,
+                });
+            }
+            // Its session ended under it (locked by its checks), or its create never finished:
+            // it is gone.
             Err(ServiceError::Expired(_) | ServiceError::Locked(_) | ServiceError::NotFound) => {
                 self.store
                     .close_twilio_verification(open.id, self.clock.now())
