@@ -805,3 +805,53 @@ async fn purged_with_their_sessions() {
         20404,
     );
 }
+
+/// After ten minutes a verification is gone, as Twilio's is; otpgate's limits answer in
+/// Twilio's terms: too many sends to one number is 60203 with when to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_and_destination_limits_answer_as_twilio() {
+    let app = TestApp::new().await;
+    let door = Door::of(&app, "Acme", &app.test_key).await;
+    let service = service(&door, "Shop").await;
+    let to = "+14155550180";
+    let sid = start(&door, &service, to, "sms").await.body["sid"]
+        .as_str()
+        .expect("a verification SID")
+        .to_owned();
+    let code = app.code("sms", to).await;
+    app.clock.advance(599);
+    let path = format!("/v2/Services/{service}/Verifications/{sid}");
+    assert_eq!(
+        door.call(Method::GET, &path, &[]).await.status,
+        StatusCode::OK
+    );
+    app.clock.advance(1);
+    twilio_error(
+        &door.call(Method::GET, &path, &[]).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    );
+    let late = check(&door, &service, &[("To", to), ("Code", &code)]).await;
+    twilio_error(&late, StatusCode::NOT_FOUND, 20404);
+    // A new one for the same `To` starts afresh.
+    let again = start(&door, &service, to, "sms").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_ne!(again.body["sid"], sid.as_str());
+
+    // Initech keeps the server's limits: five sends to one number in ten minutes.
+    let limited = Door::of(&app, "Initech", &app.limited_test_key).await;
+    let number = "+14155550181";
+    let mut answers = Vec::new();
+    for n in 0..6 {
+        let theirs = self::service(&limited, &format!("Shop {n}")).await;
+        answers.push(start(&limited, &theirs, number, "sms").await);
+    }
+    assert!(answers[..5].iter().all(|a| a.status == StatusCode::CREATED));
+    twilio_error(&answers[5], StatusCode::TOO_MANY_REQUESTS, 60203);
+    let wait: i64 = answers[5].headers["retry-after"]
+        .to_str()
+        .expect("a number")
+        .parse()
+        .expect("seconds");
+    assert!(wait > 0, "{wait}");
+}
