@@ -349,17 +349,6 @@ async fn services_are_listed_a_page_at_a_time_through_next_page_url() {
 }
 
 /// A service of Acme's and a door for it; the service's SID.
-async fn service(door: &Door<'_>, name: &str) -> String {
-    let created = door
-        .call(Method::POST, "/v2/Services", &[("FriendlyName", name)])
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    created.body["sid"]
-        .as_str()
-        .expect("a service SID")
-        .to_owned()
-}
-
 async fn start(door: &Door<'_>, service: &str, to: &str, channel: &str) -> Answer {
     door.call(
         Method::POST,
@@ -382,7 +371,7 @@ async fn check(door: &Door<'_>, service: &str, form: &[(&str, &str)]) -> Answer 
 async fn a_verification_is_sent_checked_approved_once_and_then_gone() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let to = "+14155550171";
     let started = start(&door, &service, to, "sms").await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
@@ -478,7 +467,7 @@ async fn a_verification_is_sent_checked_approved_once_and_then_gone() {
 async fn five_wrong_checks_spend_it_and_cancel_or_approve_end_it() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let to = "+14155550172";
     start(&door, &service, to, "sms").await;
     let code = app.code("sms", to).await;
@@ -556,7 +545,7 @@ async fn five_wrong_checks_spend_it_and_cancel_or_approve_end_it() {
 async fn creating_again_while_pending_sends_again_under_the_same_sid() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let to = "user@example.com";
     let first = start(&door, &service, to, "email").await;
     let first_code = app.code("email", to).await;
@@ -585,7 +574,7 @@ async fn creating_again_while_pending_sends_again_under_the_same_sid() {
 async fn wrong_targets_and_parameters_answer_twilios_codes() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let bad_to = start(&door, &service, "+1 not a number", "sms").await;
     twilio_error(&bad_to, StatusCode::BAD_REQUEST, 60200);
     assert_eq!(bad_to.body["message"], "Invalid parameter: To");
@@ -746,7 +735,7 @@ async fn checks_at_once(
 async fn concurrent_checks_spend_five_and_approve_once() {
     let app = std::sync::Arc::new(TestApp::new().await);
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let to = "+14155550177";
     start(&door, &service, to, "sms").await;
     let code = app.code("sms", to).await;
@@ -787,7 +776,7 @@ async fn concurrent_checks_spend_five_and_approve_once() {
 async fn purged_with_their_sessions() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let sid = start(&door, &service, "+14155550179", "sms").await.body["sid"]
         .as_str()
         .expect("a verification SID")
@@ -812,7 +801,7 @@ async fn purged_with_their_sessions() {
 async fn expiry_and_destination_limits_answer_as_twilio() {
     let app = TestApp::new().await;
     let door = Door::of(&app, "Acme", &app.test_key).await;
-    let service = service(&door, "Shop").await;
+    let service = door.service("Shop").await;
     let to = "+14155550180";
     let sid = start(&door, &service, to, "sms").await.body["sid"]
         .as_str()
@@ -843,7 +832,7 @@ async fn expiry_and_destination_limits_answer_as_twilio() {
     let number = "+14155550181";
     let mut answers = Vec::new();
     for n in 0..6 {
-        let theirs = self::service(&limited, &format!("Shop {n}")).await;
+        let theirs = limited.service(&format!("Shop {n}")).await;
         answers.push(start(&limited, &theirs, number, "sms").await);
     }
     assert!(answers[..5].iter().all(|a| a.status == StatusCode::CREATED));

@@ -981,13 +981,7 @@ async fn a_twilio_door_verification_tells_the_same_story_as_a_native_one() {
     let hooked = hooked().await;
     let app = &hooked.app;
     let door = Door::of(app, "Acme", &app.test_key).await;
-    let service = door
-        .call(Method::POST, "/v2/Services", &[("FriendlyName", "Shop")])
-        .await
-        .body["sid"]
-        .as_str()
-        .expect("a service")
-        .to_owned();
+    let service = door.service("Shop").await;
     let to = "+14155550112";
     let started = door
         .call(
@@ -1042,13 +1036,7 @@ async fn a_twilio_door_verifications_receipts_are_told_as_a_native_ones() {
     let (hooked, twilio) = hooked_twilio().await;
     let app = &hooked.app;
     let door = Door::of(app, "Acme", &app.live_key).await;
-    let service = door
-        .call(Method::POST, "/v2/Services", &[("FriendlyName", "Shop")])
-        .await
-        .body["sid"]
-        .as_str()
-        .expect("a service")
-        .to_owned();
+    let service = door.service("Shop").await;
     let start = |to: &'static str| {
         let (door, service) = (&door, service.clone());
         async move {

@@ -31,6 +31,18 @@ impl Door<'_> {
         }
     }
 
+    /// A new service of this door's tenant named `name`; its SID.
+    pub async fn service(&self, name: &str) -> String {
+        let created = self
+            .call(Method::POST, "/v2/Services", &[("FriendlyName", name)])
+            .await;
+        assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+        created.body["sid"]
+            .as_str()
+            .expect("a service SID")
+            .to_owned()
+    }
+
     pub async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> Answer {
         let credentials = STANDARD.encode(format!("{}:{}", self.sid, self.key));
         call(

@@ -86,6 +86,18 @@ fn verification_body(
     }
 }
 
+/// The service's answer about a verification's parameters in Twilio's words: whatever names the
+/// `To` is "Invalid parameter: To", a code that cannot be one "Invalid parameter: Code".
+fn parameter_error(error: ServiceError, path: &str) -> TwilioError {
+    match error {
+        ServiceError::InvalidRequest(message) if message.starts_with("To") => {
+            TwilioError::invalid("To")
+        }
+        ServiceError::MalformedCode(_) => TwilioError::invalid("Code"),
+        other => TwilioError::of(other, path),
+    }
+}
+
 fn channel(params: &Params) -> TwilioResult<Channel> {
     let name = params
         .text("Channel")
@@ -148,11 +160,7 @@ pub async fn create(
             ServiceError::Forbidden(message) if message != crate::server::service::DISABLED => {
                 TwilioError::bad_request(60223, format!("Delivery channel disabled: {message}"))
             }
-            // Whatever names the `To` is Twilio's "Invalid parameter: To".
-            ServiceError::InvalidRequest(message) if message.starts_with("To") => {
-                TwilioError::invalid("To")
-            }
-            other => TwilioError::of(other, uri.path()),
+            other => parameter_error(other, uri.path()),
         })?;
     let body = verification_body(&verification, Status::Pending, &account, &links);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -276,13 +284,7 @@ pub async fn check(
         .service
         .check_twilio_verification(&account.key, &service_sid, &target, &code)
         .await
-        .map_err(|error| match error {
-            ServiceError::MalformedCode(_) => TwilioError::invalid("Code"),
-            ServiceError::InvalidRequest(message) if message.starts_with("To") => {
-                TwilioError::invalid("To")
-            }
-            other => TwilioError::of(other, uri.path()),
-        })?;
+        .map_err(|error| parameter_error(error, uri.path()))?;
     let verification = &checked.verification;
     let status = if checked.approved {
         Status::Approved
